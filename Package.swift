@@ -1,0 +1,94 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strictness: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "Petrel",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "PetrelProtocol", targets: ["PetrelProtocol"]),
+        .library(name: "PetrelStorage", targets: ["PetrelStorage"]),
+        .library(name: "PetrelBroker", targets: ["PetrelBroker"]),
+        .library(name: "PetrelClient", targets: ["PetrelClient"]),
+        .executable(name: "petrel", targets: ["petrel"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+    ],
+    targets: [
+        // CRC-32C (Castagnoli) in C: SSE4.2 instruction when the CPU has it, slicing-by-8 otherwise.
+        .target(name: "CCRC32C"),
+        .target(
+            name: "PetrelProtocol",
+            dependencies: [
+                "CCRC32C",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictness
+        ),
+        .target(
+            name: "PetrelStorage",
+            dependencies: [
+                "PetrelProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictness
+        ),
+        .target(
+            name: "PetrelBroker",
+            dependencies: [
+                "PetrelProtocol",
+                "PetrelStorage",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictness
+        ),
+        .target(
+            name: "PetrelClient",
+            dependencies: [
+                "PetrelProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictness
+        ),
+        .executableTarget(
+            name: "petrel",
+            dependencies: [
+                "PetrelBroker",
+                "PetrelClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/PetrelCLI",
+            swiftSettings: strictness
+        ),
+        // Writes Sources/PetrelProtocol/Generated from Kafka's JSON message schemas.
+        .executableTarget(name: "petrel-codegen", path: "Sources/PetrelCodegen", swiftSettings: strictness),
+        .testTarget(
+            name: "PetrelProtocolTests",
+            dependencies: ["PetrelProtocol"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: strictness
+        ),
+        .testTarget(name: "PetrelStorageTests", dependencies: ["PetrelStorage"], swiftSettings: strictness),
+        .testTarget(
+            name: "PetrelBrokerTests",
+            dependencies: ["PetrelBroker", "PetrelClient", .product(name: "NIOPosix", package: "swift-nio")],
+            swiftSettings: strictness
+        ),
+        .testTarget(name: "PetrelClientTests", dependencies: ["PetrelClient", "PetrelBroker"], swiftSettings: strictness),
+    ]
+)

@@ -1,0 +1,28 @@
+import PetrelStorage
+
+/// Everything a broker is started with. Every setting has a default, so `BrokerConfiguration()` is a
+/// working single broker on 127.0.0.1:9092 storing under ./petrel-data.
+public struct BrokerConfiguration: Sendable {
+    /// Where to listen. Port 0 picks a free port (tests).
+    public var host: String = "127.0.0.1"
+    public var port: Int = 9092
+    /// The address clients are told to connect to (Metadata, FindCoordinator). Defaults to the bound
+    /// address, with 0.0.0.0 / :: replaced by 127.0.0.1, since clients cannot connect to those.
+    public var advertisedHost: String?
+    public var advertisedPort: Int?
+    public var dataDirectory: String = "./petrel-data"
+    public var nodeID: Int32 = 1
+    /// Create unknown topics named in Metadata requests (Kafka's auto.create.topics.enable).
+    public var autoCreateTopics: Bool = true
+    /// Partitions of auto-created topics and of CreateTopics with -1 (Kafka's num.partitions).
+    public var defaultPartitions: Int = 1
+    /// The largest request frame accepted; a larger length prefix closes the connection before anything
+    /// is allocated (Kafka's socket.request.max.bytes).
+    public var maxRequestBytes: Int = 100 * 1024 * 1024
+    /// Defaults for every partition log; topics override them with configs.
+    public var log: LogConfig = LogConfig()
+    /// Event-loop threads; 0 means one per core.
+    public var eventLoopThreads: Int = 0
+
+    public init() {}
+}

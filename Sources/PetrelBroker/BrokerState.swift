@@ -1,0 +1,47 @@
+import Logging
+import PetrelProtocol
+import PetrelStorage
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// What the handlers share: storage, identity and the broker's own address. Thread-safe.
+final class BrokerState: Sendable {
+    let configuration: BrokerConfiguration
+    let logs: LogManager
+    let identity: BrokerIdentity
+    let producerIDs: ProducerIDAllocator
+    let appendNotifier = AppendNotifier()
+    let logger: Logger
+    private let advertisedAddress: Mutex<(host: String, port: Int)>
+
+    init(configuration: BrokerConfiguration, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        self.identity = try BrokerIdentity.loadOrCreate(directory: configuration.dataDirectory, nodeID: configuration.nodeID)
+        self.logs = try LogManager(directory: configuration.dataDirectory, defaults: configuration.log, logger: logger)
+        self.producerIDs = try ProducerIDAllocator(directory: configuration.dataDirectory)
+        self.advertisedAddress = Mutex((configuration.advertisedHost ?? configuration.host, configuration.advertisedPort ?? configuration.port))
+    }
+
+    /// The host and port clients are told to connect to.
+    var advertised: (host: String, port: Int) { advertisedAddress.withLock { $0 } }
+
+    /// Called once the listener is bound: fills in what the configuration left to the bound address.
+    func listenerBound(host: String, port: Int) {
+        let wildcard = ["0.0.0.0", "::", "[::]", ""]
+        let advertisedHost = configuration.advertisedHost ?? (wildcard.contains(host) ? "127.0.0.1" : host)
+        advertisedAddress.withLock { $0 = (advertisedHost, configuration.advertisedPort ?? port) }
+    }
+}
+
+/// Wall-clock milliseconds since the epoch, the unit of Kafka timestamps.
+func currentTimeMillis() -> Int64 {
+    var time = timespec()
+    clock_gettime(CLOCK_REALTIME, &time)
+    return Int64(time.tv_sec) * 1000 + Int64(time.tv_nsec) / 1_000_000
+}

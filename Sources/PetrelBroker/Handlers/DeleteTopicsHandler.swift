@@ -1,0 +1,33 @@
+import PetrelProtocol
+import PetrelStorage
+
+/// DeleteTopics (20): by name (v0–5) or by name or topic id (v6).
+struct DeleteTopicsHandler: RequestHandler {
+    let versions: ClosedRange<Int16> = 0...6
+    let broker: BrokerState
+
+    func handle(_ request: DeleteTopicsRequest, context: RequestContext) async throws -> DeleteTopicsResponse? {
+        let targets: [(name: String?, id: KafkaUUID)] =
+            context.apiVersion >= 6 ? request.topics.map { ($0.name, $0.topicId) } : request.topicNames.map { ($0, .zero) }
+        let results = targets.map { target in delete(name: target.name, id: target.id, context: context) }
+        return DeleteTopicsResponse(throttleTimeMs: 0, responses: results)
+    }
+
+    private func delete(name: String?, id: KafkaUUID, context: RequestContext) -> DeleteTopicsResponse.DeletableTopicResult {
+        let resolved = name ?? broker.logs.allTopics.first(where: { $0.id == id })?.name
+        guard let resolved else {
+            return .init(name: nil, topicId: id, errorCode: ErrorCode.unknownTopicID.rawValue, errorMessage: "no topic has id \(id)")
+        }
+        do {
+            let deleted = try broker.logs.deleteTopic(name: resolved)
+            return .init(name: resolved, topicId: deleted.id, errorCode: ErrorCode.none.rawValue)
+        } catch TopicError.unknownTopic {
+            return .init(
+                name: resolved, topicId: id, errorCode: ErrorCode.unknownTopicOrPartition.rawValue,
+                errorMessage: "topic \(resolved) does not exist")
+        } catch {
+            context.logger.error("deleting a topic failed", metadata: ["topic": "\(resolved)", "error": "\(error)"])
+            return .init(name: resolved, topicId: id, errorCode: ErrorCode.kafkaStorageError.rawValue, errorMessage: "\(error)")
+        }
+    }
+}

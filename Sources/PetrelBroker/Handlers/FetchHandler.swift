@@ -1,0 +1,92 @@
+import NIOCore
+import PetrelProtocol
+import PetrelStorage
+
+/// Fetch (1), v4–12: reads whole batches for every requested partition and long-polls: a fetch that
+/// finds fewer than `min_bytes` parks until an append to one of its partitions or `max_wait_ms`.
+/// Fetch sessions are not kept: the answer's session id is always 0, so clients send full fetches.
+struct FetchHandler: FrameRequestHandler {
+    let versions: ClosedRange<Int16> = 4...12
+    let broker: BrokerState
+
+    private struct Read {
+        var topics: [FetchResponseWriter.Topic]
+        var bytes: Int
+        var hasError: Bool
+        /// Each readable partition with the log end offset seen, to spot appends that race with parking.
+        var watched: [(TopicPartition, PartitionLog, Int64)]
+    }
+
+    func respond(to request: FetchRequest, context: RequestContext) async throws -> ResponseFrame {
+        let version = context.apiVersion
+        let correlationID = context.header.correlationID
+        if request.sessionId != 0 {
+            return FetchResponseWriter.frame(
+                correlationID: correlationID, version: version, errorCode: .fetchSessionIDNotFound, topics: [],
+                allocator: context.connection.allocator)
+        }
+        let deadline = NIODeadline.now() + .milliseconds(Int64(max(0, request.maxWaitMs)))
+        while true {
+            let read = readAll(request)
+            let done = read.bytes >= Int(request.minBytes) || read.hasError || read.watched.isEmpty || NIODeadline.now() >= deadline
+            if done || Task.isCancelled {
+                return FetchResponseWriter.frame(
+                    correlationID: correlationID, version: version, topics: read.topics, allocator: context.connection.allocator)
+            }
+            let watched = read.watched
+            await broker.appendNotifier.waitForAppend(
+                to: watched.map(\.0), deadline: deadline, eventLoop: context.connection.eventLoop,
+                hasNewData: { watched.contains { $0.1.logEndOffset > $0.2 } })
+        }
+    }
+
+    private func readAll(_ request: FetchRequest) -> Read {
+        var remaining = request.maxBytes > 0 ? Int(request.maxBytes) : Int.max
+        var read = Read(topics: [], bytes: 0, hasError: false, watched: [])
+        for topic in request.topics {
+            var partitions: [FetchResponseWriter.Partition] = []
+            partitions.reserveCapacity(topic.partitions.count)
+            for wanted in topic.partitions {
+                var result = FetchResponseWriter.Partition(
+                    index: wanted.partition, errorCode: .none, highWatermark: -1, logStartOffset: -1, records: nil)
+                guard let log = broker.logs.partition(topic: topic.topic, partition: wanted.partition) else {
+                    result.errorCode = .unknownTopicOrPartition
+                    read.hasError = true
+                    partitions.append(result)
+                    continue
+                }
+                if wanted.currentLeaderEpoch > PartitionLog.leaderEpoch {
+                    result.errorCode = .unknownLeaderEpoch
+                    read.hasError = true
+                    partitions.append(result)
+                    continue
+                }
+                do {
+                    // Past the response limit only offsets are reported; the client fetches again.
+                    let limit = min(Int(max(0, wanted.partitionMaxBytes)), remaining)
+                    let data = try log.read(from: wanted.fetchOffset, maxBytes: limit, minOneBatch: read.bytes == 0)
+                    result.highWatermark = data.highWatermark
+                    result.logStartOffset = data.logStartOffset
+                    result.records = data.slice
+                    let length = data.slice?.length ?? 0
+                    read.bytes += length
+                    remaining -= min(remaining, length)
+                    read.watched.append((TopicPartition(topic.topic, wanted.partition), log, data.highWatermark))
+                } catch PartitionLog.ReadError.offsetOutOfRange(let start, let end) {
+                    result.errorCode = .offsetOutOfRange
+                    result.highWatermark = end
+                    result.logStartOffset = start
+                    read.hasError = true
+                } catch {
+                    broker.logger.error(
+                        "fetch read failed", metadata: ["partition": "\(topic.topic)-\(wanted.partition)", "error": "\(error)"])
+                    result.errorCode = .kafkaStorageError
+                    read.hasError = true
+                }
+                partitions.append(result)
+            }
+            read.topics.append(FetchResponseWriter.Topic(name: topic.topic, partitions: partitions))
+        }
+        return read
+    }
+}

@@ -1,0 +1,80 @@
+import NIOCore
+import PetrelProtocol
+import PetrelStorage
+
+/// One response on the wire, length prefix included: bytes built in memory, interleaved (for Fetch)
+/// with runs of record batches sent straight from segment files.
+struct ResponseFrame: Sendable {
+    enum Part: Sendable {
+        case bytes(ByteBuffer)
+        /// Sent with sendfile: the bytes never pass through user space.
+        case file(LogSlice)
+    }
+
+    var parts: [Part]
+
+    init(parts: [Part]) {
+        self.parts = parts
+    }
+
+    /// Encodes a whole response (header and body) into one buffer.
+    init<Response: KafkaResponse>(
+        _ response: Response, version: Int16, correlationID: Int32, allocator: ByteBufferAllocator
+    ) {
+        var buffer = allocator.buffer(capacity: 256)
+        buffer.writeInteger(Int32(0))  // length, set below
+        ResponseHeader(correlationID: correlationID).write(
+            to: &buffer, headerVersion: Response.headerVersion(for: version))
+        response.write(to: &buffer, version: version)
+        buffer.setInteger(Int32(buffer.readableBytes - 4), at: buffer.readerIndex)
+        self.parts = [.bytes(buffer)]
+    }
+
+    var byteCount: Int {
+        parts.reduce(0) { total, part in
+            switch part {
+            case .bytes(let buffer): total + buffer.readableBytes
+            case .file(let slice): total + slice.length
+            }
+        }
+    }
+}
+
+/// Turns response frames into socket writes. File parts get a descriptor of their own (a dup of the
+/// segment's), closed once the write completes, so concurrent fetches of one segment never contend for
+/// one handle and a deleted segment stays readable until its last send.
+final class ResponseFrameWriter: ChannelOutboundHandler {
+    typealias OutboundIn = ResponseFrame
+    typealias OutboundOut = IOData
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let frame = unwrapOutboundIn(data)
+        var handles: [NIOFileHandle] = []
+        let done = context.eventLoop.makePromise(of: Void.self)
+        parts: for (index, part) in frame.parts.enumerated() {
+            let isLast = index == frame.parts.count - 1
+            switch part {
+            case .bytes(let buffer):
+                context.write(wrapOutboundOut(.byteBuffer(buffer)), promise: isLast ? done : nil)
+            case .file(let slice):
+                do {
+                    let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: try slice.duplicateFileDescriptor())
+                    handles.append(handle)
+                    let region = FileRegion(fileHandle: handle, readerIndex: slice.position, endIndex: slice.position + slice.length)
+                    context.write(wrapOutboundOut(.fileRegion(region)), promise: isLast ? done : nil)
+                } catch {
+                    // Without the records the response would be corrupt: drop the connection instead.
+                    done.fail(error)
+                    context.close(promise: nil)
+                    break parts
+                }
+            }
+        }
+        if frame.parts.isEmpty { done.succeed() }
+        let opened = handles
+        done.futureResult.whenComplete { result in
+            for handle in opened { try? handle.close() }
+            promise?.completeWith(result)
+        }
+    }
+}

@@ -1,0 +1,77 @@
+import NIOCore
+import PetrelProtocol
+
+/// Why a request was not answered: the connection is closed, as Kafka does, because there is no
+/// response shape to carry an error in.
+struct UnservableRequest: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// Maps each API key to its handler. ApiVersions is answered from the same table, so the broker
+/// advertises exactly what it serves.
+struct RequestRouter: Sendable {
+    struct Route: Sendable {
+        let versions: ClosedRange<Int16>
+        let headerVersion: @Sendable (Int16) -> Int16
+        let respond: @Sendable (ByteBuffer, RequestContext) async throws -> ResponseFrame?
+    }
+
+    private(set) var routes: [APIKey: Route] = [:]
+
+    mutating func register<Handler: RequestHandler>(_ handler: Handler) {
+        routes[Handler.Request.apiKey] = Route(
+            versions: handler.versions,
+            headerVersion: { Handler.Request.headerVersion(for: $0) },
+            respond: { body, context in
+                var body = body
+                let request = try Handler.Request(from: &body, version: context.apiVersion)
+                guard let response = try await handler.handle(request, context: context) else { return nil }
+                return ResponseFrame(
+                    response, version: context.apiVersion, correlationID: context.header.correlationID,
+                    allocator: context.connection.allocator)
+            })
+    }
+
+    mutating func register<Handler: FrameRequestHandler>(_ handler: Handler) {
+        routes[Handler.Request.apiKey] = Route(
+            versions: handler.versions,
+            headerVersion: { Handler.Request.headerVersion(for: $0) },
+            respond: { body, context in
+                var body = body
+                let request = try Handler.Request(from: &body, version: context.apiVersion)
+                return try await handler.respond(to: request, context: context)
+            })
+    }
+
+    /// Every served API with its version range, by key.
+    var advertised: [(key: APIKey, versions: ClosedRange<Int16>)] {
+        routes.map { ($0.key, $0.value.versions) }.sorted { $0.key < $1.key }
+    }
+
+    /// Reads the request header and hands the body to the API's handler.
+    func route(frame: ByteBuffer, connection: ConnectionInfo) async throws -> ResponseFrame? {
+        var frame = frame
+        let header = try RequestHeader(from: &frame)
+        guard let route = routes[header.apiKey] else {
+            throw UnservableRequest(description: "unknown API key \(header.apiKey.rawValue)")
+        }
+        guard route.versions.contains(header.apiVersion) else {
+            if header.apiKey == .apiVersions {
+                // A client newer than us: tell it our range in a v0 body so it can retry. Never close.
+                return unsupportedApiVersionsFrame(header: header, allocator: connection.allocator)
+            }
+            throw UnservableRequest(description: "\(header.apiKey) v\(header.apiVersion) is not served")
+        }
+        try RequestHeader.skipTaggedFields(from: &frame, headerVersion: route.headerVersion(header.apiVersion))
+        let context = RequestContext(header: header, connection: connection)
+        return try await route.respond(frame, context)
+    }
+
+    private func unsupportedApiVersionsFrame(header: RequestHeader, allocator: ByteBufferAllocator) -> ResponseFrame {
+        let range = routes[.apiVersions]!.versions
+        let response = ApiVersionsResponse(
+            errorCode: ErrorCode.unsupportedVersion.rawValue,
+            apiKeys: [.init(apiKey: APIKey.apiVersions.rawValue, minVersion: range.lowerBound, maxVersion: range.upperBound)])
+        return ResponseFrame(response, version: 0, correlationID: header.correlationID, allocator: allocator)
+    }
+}

@@ -1,0 +1,148 @@
+/// A Kafka protocol error code. A struct so that codes this library has no name for still round-trip.
+public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public var rawValue: Int16
+
+    public init(rawValue: Int16) {
+        self.rawValue = rawValue
+    }
+
+    public static let unknownServerError = ErrorCode(rawValue: -1)
+    public static let none = ErrorCode(rawValue: 0)
+    public static let offsetOutOfRange = ErrorCode(rawValue: 1)
+    public static let corruptMessage = ErrorCode(rawValue: 2)
+    public static let unknownTopicOrPartition = ErrorCode(rawValue: 3)
+    public static let invalidFetchSize = ErrorCode(rawValue: 4)
+    public static let leaderNotAvailable = ErrorCode(rawValue: 5)
+    public static let notLeaderOrFollower = ErrorCode(rawValue: 6)
+    public static let requestTimedOut = ErrorCode(rawValue: 7)
+    public static let messageTooLarge = ErrorCode(rawValue: 10)
+    public static let offsetMetadataTooLarge = ErrorCode(rawValue: 12)
+    public static let networkException = ErrorCode(rawValue: 13)
+    public static let coordinatorLoadInProgress = ErrorCode(rawValue: 14)
+    public static let coordinatorNotAvailable = ErrorCode(rawValue: 15)
+    public static let notCoordinator = ErrorCode(rawValue: 16)
+    public static let invalidTopic = ErrorCode(rawValue: 17)
+    public static let recordListTooLarge = ErrorCode(rawValue: 18)
+    public static let invalidRequiredAcks = ErrorCode(rawValue: 21)
+    public static let illegalGeneration = ErrorCode(rawValue: 22)
+    public static let inconsistentGroupProtocol = ErrorCode(rawValue: 23)
+    public static let invalidGroupID = ErrorCode(rawValue: 24)
+    public static let unknownMemberID = ErrorCode(rawValue: 25)
+    public static let invalidSessionTimeout = ErrorCode(rawValue: 26)
+    public static let rebalanceInProgress = ErrorCode(rawValue: 27)
+    public static let invalidCommitOffsetSize = ErrorCode(rawValue: 28)
+    public static let invalidTimestamp = ErrorCode(rawValue: 32)
+    public static let unsupportedSASLMechanism = ErrorCode(rawValue: 33)
+    public static let illegalSASLState = ErrorCode(rawValue: 34)
+    public static let unsupportedVersion = ErrorCode(rawValue: 35)
+    public static let topicAlreadyExists = ErrorCode(rawValue: 36)
+    public static let invalidPartitions = ErrorCode(rawValue: 37)
+    public static let invalidReplicationFactor = ErrorCode(rawValue: 38)
+    public static let invalidReplicaAssignment = ErrorCode(rawValue: 39)
+    public static let invalidConfig = ErrorCode(rawValue: 40)
+    public static let notController = ErrorCode(rawValue: 41)
+    public static let invalidRequest = ErrorCode(rawValue: 42)
+    public static let unsupportedForMessageFormat = ErrorCode(rawValue: 43)
+    public static let policyViolation = ErrorCode(rawValue: 44)
+    public static let outOfOrderSequenceNumber = ErrorCode(rawValue: 45)
+    public static let duplicateSequenceNumber = ErrorCode(rawValue: 46)
+    public static let invalidProducerEpoch = ErrorCode(rawValue: 47)
+    public static let invalidTransactionState = ErrorCode(rawValue: 48)
+    public static let invalidProducerIDMapping = ErrorCode(rawValue: 49)
+    public static let transactionalIDAuthorizationFailed = ErrorCode(rawValue: 53)
+    public static let kafkaStorageError = ErrorCode(rawValue: 56)
+    public static let saslAuthenticationFailed = ErrorCode(rawValue: 58)
+    public static let unknownProducerID = ErrorCode(rawValue: 59)
+    public static let nonEmptyGroup = ErrorCode(rawValue: 68)
+    public static let groupIDNotFound = ErrorCode(rawValue: 69)
+    public static let fetchSessionIDNotFound = ErrorCode(rawValue: 70)
+    public static let invalidFetchSessionEpoch = ErrorCode(rawValue: 71)
+    public static let fencedLeaderEpoch = ErrorCode(rawValue: 74)
+    public static let unknownLeaderEpoch = ErrorCode(rawValue: 75)
+    public static let unsupportedCompressionType = ErrorCode(rawValue: 76)
+    public static let offsetNotAvailable = ErrorCode(rawValue: 78)
+    public static let memberIDRequired = ErrorCode(rawValue: 79)
+    public static let groupMaxSizeReached = ErrorCode(rawValue: 81)
+    public static let fencedInstanceID = ErrorCode(rawValue: 82)
+    public static let invalidRecord = ErrorCode(rawValue: 87)
+    public static let producerFenced = ErrorCode(rawValue: 90)
+    public static let unknownTopicID = ErrorCode(rawValue: 100)
+
+    /// Kafka's name for the code, e.g. "OFFSET_OUT_OF_RANGE".
+    public var name: String {
+        switch rawValue {
+        case -1: "UNKNOWN_SERVER_ERROR"
+        case 0: "NONE"
+        case 1: "OFFSET_OUT_OF_RANGE"
+        case 2: "CORRUPT_MESSAGE"
+        case 3: "UNKNOWN_TOPIC_OR_PARTITION"
+        case 4: "INVALID_FETCH_SIZE"
+        case 5: "LEADER_NOT_AVAILABLE"
+        case 6: "NOT_LEADER_OR_FOLLOWER"
+        case 7: "REQUEST_TIMED_OUT"
+        case 10: "MESSAGE_TOO_LARGE"
+        case 12: "OFFSET_METADATA_TOO_LARGE"
+        case 13: "NETWORK_EXCEPTION"
+        case 14: "COORDINATOR_LOAD_IN_PROGRESS"
+        case 15: "COORDINATOR_NOT_AVAILABLE"
+        case 16: "NOT_COORDINATOR"
+        case 17: "INVALID_TOPIC_EXCEPTION"
+        case 18: "RECORD_LIST_TOO_LARGE"
+        case 21: "INVALID_REQUIRED_ACKS"
+        case 22: "ILLEGAL_GENERATION"
+        case 23: "INCONSISTENT_GROUP_PROTOCOL"
+        case 24: "INVALID_GROUP_ID"
+        case 25: "UNKNOWN_MEMBER_ID"
+        case 26: "INVALID_SESSION_TIMEOUT"
+        case 27: "REBALANCE_IN_PROGRESS"
+        case 28: "INVALID_COMMIT_OFFSET_SIZE"
+        case 32: "INVALID_TIMESTAMP"
+        case 33: "UNSUPPORTED_SASL_MECHANISM"
+        case 34: "ILLEGAL_SASL_STATE"
+        case 35: "UNSUPPORTED_VERSION"
+        case 36: "TOPIC_ALREADY_EXISTS"
+        case 37: "INVALID_PARTITIONS"
+        case 38: "INVALID_REPLICATION_FACTOR"
+        case 39: "INVALID_REPLICA_ASSIGNMENT"
+        case 40: "INVALID_CONFIG"
+        case 41: "NOT_CONTROLLER"
+        case 42: "INVALID_REQUEST"
+        case 43: "UNSUPPORTED_FOR_MESSAGE_FORMAT"
+        case 44: "POLICY_VIOLATION"
+        case 45: "OUT_OF_ORDER_SEQUENCE_NUMBER"
+        case 46: "DUPLICATE_SEQUENCE_NUMBER"
+        case 47: "INVALID_PRODUCER_EPOCH"
+        case 48: "INVALID_TXN_STATE"
+        case 49: "INVALID_PRODUCER_ID_MAPPING"
+        case 53: "TRANSACTIONAL_ID_AUTHORIZATION_FAILED"
+        case 56: "KAFKA_STORAGE_ERROR"
+        case 58: "SASL_AUTHENTICATION_FAILED"
+        case 59: "UNKNOWN_PRODUCER_ID"
+        case 68: "NON_EMPTY_GROUP"
+        case 69: "GROUP_ID_NOT_FOUND"
+        case 70: "FETCH_SESSION_ID_NOT_FOUND"
+        case 71: "INVALID_FETCH_SESSION_EPOCH"
+        case 74: "FENCED_LEADER_EPOCH"
+        case 75: "UNKNOWN_LEADER_EPOCH"
+        case 76: "UNSUPPORTED_COMPRESSION_TYPE"
+        case 78: "OFFSET_NOT_AVAILABLE"
+        case 79: "MEMBER_ID_REQUIRED"
+        case 81: "GROUP_MAX_SIZE_REACHED"
+        case 82: "FENCED_INSTANCE_ID"
+        case 87: "INVALID_RECORD"
+        case 90: "PRODUCER_FENCED"
+        case 100: "UNKNOWN_TOPIC_ID"
+        default: "ERROR_\(rawValue)"
+        }
+    }
+
+    /// Whether Kafka marks the error retriable: the same request may succeed later.
+    public var isRetriable: Bool {
+        switch rawValue {
+        case 2, 3, 5, 6, 7, 13, 14, 15, 16, 41, 56, 70, 71, 74, 75, 78, 100: true
+        default: false
+        }
+    }
+
+    public var description: String { "\(name) (\(rawValue))" }
+}

@@ -1,0 +1,234 @@
+import Logging
+import PetrelProtocol
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// A topic as the log manager knows it.
+public struct TopicDescription: Sendable, Hashable {
+    public var name: String
+    public var id: KafkaUUID
+    public var partitionCount: Int
+    /// Topic configs set at creation, overriding the broker defaults.
+    public var configOverrides: [String: String]
+}
+
+public enum TopicError: Error, Hashable, Sendable {
+    case invalidName(String)
+    case alreadyExists(String)
+    case unknownTopic(String)
+    case invalidPartitions(Int)
+    case invalidConfig(LogConfigError)
+}
+
+/// All partition logs under one data directory, laid out as Kafka lays out a log dir:
+///
+///     <data>/meta.properties             cluster id and node id
+///     <data>/<topic>-<partition>/        one folder per partition: segments + partition.metadata (topic id)
+///     <data>/topic-configs/<topic>.properties   per-topic config overrides, if any
+///     <data>/.clean-shutdown             present only between a clean shutdown and the next start
+///
+/// Thread-safe.
+public final class LogManager: Sendable {
+    public let directory: String
+    public let defaults: LogConfig
+    /// Whether the previous run ended with a clean shutdown (so recovery scans were skipped).
+    public let startedClean: Bool
+    private let topics: Mutex<[String: Topic]>
+    private let logger: Logger
+
+    final class Topic: Sendable {
+        let description: TopicDescription
+        let partitions: [PartitionLog]
+
+        init(description: TopicDescription, partitions: [PartitionLog]) {
+            self.description = description
+            self.partitions = partitions
+        }
+    }
+
+    static let cleanShutdownMarker = ".clean-shutdown"
+    static let topicConfigFolder = "topic-configs"
+    static let deletedSuffix = "-delete"
+
+    public init(directory: String, defaults: LogConfig, logger: Logger) throws {
+        self.directory = directory
+        self.defaults = defaults
+        self.logger = logger
+        let files = FileManager.default
+        try files.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try files.createDirectory(atPath: directory + "/" + Self.topicConfigFolder, withIntermediateDirectories: true)
+        let marker = directory + "/" + Self.cleanShutdownMarker
+        self.startedClean = files.fileExists(atPath: marker)
+
+        var found: [String: [Int32: String]] = [:]
+        for name in try files.contentsOfDirectory(atPath: directory) {
+            let path = directory + "/" + name
+            if name.hasSuffix(Self.deletedSuffix) {
+                try? files.removeItem(atPath: path)  // a deletion interrupted by a crash
+                continue
+            }
+            guard let (topic, partition) = Self.parsePartitionFolder(name) else { continue }
+            found[topic, default: [:]][partition] = path
+        }
+        var loaded: [String: Topic] = [:]
+        for (name, folders) in found {
+            let count = Int(folders.keys.max()! + 1)
+            let overrides = try PropertiesFile.read(Self.configPath(directory, name)) ?? [:]
+            let config = (try? defaults.applying(overrides)) ?? defaults
+            var id: KafkaUUID?
+            var partitions: [PartitionLog] = []
+            for partition in 0..<Int32(count) {
+                let folder = folders[partition] ?? directory + "/" + Self.folderName(name, partition)
+                if folders[partition] == nil {
+                    logger.warning("partition folder missing; starting it empty", metadata: ["folder": "\(folder)"])
+                }
+                id = id ?? (try? PropertiesFile.read(folder + "/partition.metadata"))?.flatMap { $0["topic_id"] }.flatMap(KafkaUUID.init)
+                partitions.append(
+                    try PartitionLog(
+                        directory: folder, topic: name, partition: partition, config: config, cleanShutdown: startedClean,
+                        logger: logger))
+            }
+            let topicID = id ?? KafkaUUID.random()
+            for log in partitions { try Self.writePartitionMetadata(log.directory, id: topicID) }
+            loaded[name] = Topic(
+                description: TopicDescription(name: name, id: topicID, partitionCount: count, configOverrides: overrides),
+                partitions: partitions)
+        }
+        self.topics = Mutex(loaded)
+        // From here on a crash is an unclean shutdown.
+        if startedClean { unlinkFile(marker) }
+        logger.info(
+            "loaded logs",
+            metadata: ["directory": "\(directory)", "topics": "\(loaded.count)", "clean": "\(startedClean)"])
+    }
+
+    // MARK: - Lookup
+
+    public func topic(named name: String) -> TopicDescription? {
+        topics.withLock { $0[name]?.description }
+    }
+
+    public var allTopics: [TopicDescription] {
+        topics.withLock { $0.values.map(\.description) }.sorted { $0.name < $1.name }
+    }
+
+    public func partition(topic: String, partition: Int32) -> PartitionLog? {
+        topics.withLock { topics in
+            guard let logs = topics[topic]?.partitions, partition >= 0, Int(partition) < logs.count else { return nil }
+            return logs[Int(partition)]
+        }
+    }
+
+    public func partitions(topic: String) -> [PartitionLog]? {
+        topics.withLock { $0[topic]?.partitions }
+    }
+
+    // MARK: - Creating and deleting topics
+
+    /// Creates a topic with `partitionCount` empty partitions. With `validateOnly` only checks that it could.
+    public func createTopic(
+        name: String, partitionCount: Int, configOverrides: [String: String] = [:], validateOnly: Bool = false
+    ) throws -> TopicDescription {
+        if let reason = TopicName.invalidityReason(name) { throw TopicError.invalidName(reason) }
+        guard partitionCount > 0, partitionCount <= 100_000 else { throw TopicError.invalidPartitions(partitionCount) }
+        let config: LogConfig
+        do {
+            config = try defaults.applying(configOverrides)
+        } catch {
+            throw TopicError.invalidConfig(error)
+        }
+        return try topics.withLock { topics in
+            if topics[name] != nil { throw TopicError.alreadyExists(name) }
+            let description = TopicDescription(
+                name: name, id: KafkaUUID.random(), partitionCount: partitionCount, configOverrides: configOverrides)
+            if validateOnly { return description }
+            if !configOverrides.isEmpty {
+                try PropertiesFile.write(configOverrides.sorted { $0.key < $1.key }, to: Self.configPath(directory, name))
+            }
+            var partitions: [PartitionLog] = []
+            for partition in 0..<Int32(partitionCount) {
+                let folder = directory + "/" + Self.folderName(name, partition)
+                let log = try PartitionLog(
+                    directory: folder, topic: name, partition: partition, config: config, cleanShutdown: true, logger: logger)
+                try Self.writePartitionMetadata(folder, id: description.id)
+                partitions.append(log)
+            }
+            try syncDirectory(directory)
+            topics[name] = Topic(description: description, partitions: partitions)
+            logger.info("created topic", metadata: ["topic": "\(name)", "partitions": "\(partitionCount)", "id": "\(description.id)"])
+            return description
+        }
+    }
+
+    /// Deletes a topic: its folders are renamed out of the way at once and removed after. Readers still
+    /// holding a segment keep its data readable until they let go.
+    @discardableResult
+    public func deleteTopic(name: String) throws -> TopicDescription {
+        let topic = try topics.withLock { topics in
+            guard let topic = topics.removeValue(forKey: name) else { throw TopicError.unknownTopic(name) }
+            return topic
+        }
+        let files = FileManager.default
+        for log in topic.partitions {
+            log.abandon()
+            let doomed = log.directory + "." + String(topic.description.id.high, radix: 16) + Self.deletedSuffix
+            if rename(log.directory, doomed) == 0 {
+                try? files.removeItem(atPath: doomed)
+            } else {
+                try? files.removeItem(atPath: log.directory)
+            }
+        }
+        unlinkFile(Self.configPath(directory, name))
+        try? syncDirectory(directory)
+        logger.info("deleted topic", metadata: ["topic": "\(name)", "id": "\(topic.description.id)"])
+        return topic.description
+    }
+
+    // MARK: - Shutdown
+
+    /// Seals and syncs every partition, then leaves the clean-shutdown marker so the next start skips
+    /// recovery. Appends after this fail.
+    public func shutdown() throws {
+        let all = topics.withLock { $0.values.flatMap(\.partitions) }
+        for log in all { try log.close() }
+        try writeAtomically([], to: directory + "/" + Self.cleanShutdownMarker)
+        logger.info("logs closed cleanly", metadata: ["partitions": "\(all.count)"])
+    }
+
+    // MARK: - Layout
+
+    static func folderName(_ topic: String, _ partition: Int32) -> String { "\(topic)-\(partition)" }
+
+    static func configPath(_ directory: String, _ topic: String) -> String {
+        directory + "/" + topicConfigFolder + "/" + topic + ".properties"
+    }
+
+    /// "orders-3" → ("orders", 3). Topic names may themselves contain '-'.
+    static func parsePartitionFolder(_ name: String) -> (String, Int32)? {
+        guard let dash = name.lastIndex(of: "-") else { return nil }
+        let topic = String(name[..<dash])
+        guard let partition = Int32(name[name.index(after: dash)...]), partition >= 0,
+            TopicName.invalidityReason(topic) == nil
+        else { return nil }
+        return (topic, partition)
+    }
+
+    /// `partition.metadata`, in Kafka's format: the topic id, so a topic recreated under the same name is
+    /// recognisably a different topic.
+    static func writePartitionMetadata(_ folder: String, id: KafkaUUID) throws {
+        let path = folder + "/partition.metadata"
+        if let existing = try PropertiesFile.read(path), existing["topic_id"] == id.description { return }
+        try PropertiesFile.write([("version", "0"), ("topic_id", id.description)], to: path, separator: ": ")
+    }
+}

@@ -1,0 +1,271 @@
+import Logging
+import NIOCore
+import PetrelProtocol
+import Synchronization
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The log of one topic partition: an ordered list of segments in the folder `<topic>-<partition>`,
+/// of which only the last (the active segment) takes appends.
+///
+/// Thread-safe: appends and segment changes are serialised by a lock; reads take the lock only to find
+/// positions and read the file outside it.
+public final class PartitionLog: Sendable {
+    public let topic: String
+    public let partition: Int32
+    public let directory: String
+    let state: Mutex<State>
+    let logger: Logger
+
+    struct State {
+        var segments: [LogSegment]
+        var config: LogConfig
+        var isClosed = false
+
+        var active: LogSegment { segments[segments.count - 1] }
+        var logStartOffset: Int64 { segments[0].baseOffset }
+        var logEndOffset: Int64 { active.nextOffset }
+
+        /// The segment holding `offset`: the last whose base offset is at or below it.
+        func segmentIndex(for offset: Int64) -> Int? {
+            var low = 0
+            var high = segments.count
+            while low < high {
+                let middle = (low + high) / 2
+                if segments[middle].baseOffset <= offset { low = middle + 1 } else { high = middle }
+            }
+            return low == 0 ? nil : low - 1
+        }
+    }
+
+    /// The leader epoch stamped into every stored batch. One broker never changes leader, so it is constant.
+    public static let leaderEpoch: Int32 = 0
+
+    // MARK: - Opening
+
+    /// Opens the partition's folder (creating it if needed) and loads its segments. After an unclean
+    /// shutdown the active segment is scanned and truncated at the first torn or corrupt batch.
+    public init(
+        directory: String, topic: String, partition: Int32, config: LogConfig, cleanShutdown: Bool, logger: Logger
+    ) throws {
+        self.topic = topic
+        self.partition = partition
+        self.directory = directory
+        var logger = logger
+        logger[metadataKey: "partition"] = "\(topic)-\(partition)"
+        self.logger = logger
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory)
+        let bases = names.compactMap { name -> Int64? in
+            guard name.hasSuffix(".log"), name.count == 24 else { return nil }
+            return Int64(name.dropLast(4))
+        }.sorted()
+        var segments: [LogSegment] = []
+        for (index, base) in bases.enumerated() {
+            let segment = try LogSegment(directory: directory, baseOffset: base, indexIntervalBytes: config.indexIntervalBytes)
+            let isActive = index == bases.count - 1
+            let result = try (cleanShutdown || !isActive) ? segment.loadAfterCleanShutdown() : segment.recover()
+            if result.truncatedBytes > 0 {
+                logger.warning(
+                    "recovery truncated a torn or corrupt tail",
+                    metadata: [
+                        "segment": "\(base)", "bytes": "\(result.truncatedBytes)", "validBatches": "\(result.validBatches)",
+                    ])
+            }
+            if let previous = segments.last, previous.nextOffset != base {
+                logger.warning(
+                    "segments are not contiguous", metadata: ["expected": "\(previous.nextOffset)", "found": "\(base)"])
+            }
+            segments.append(segment)
+        }
+        // Index files whose log is gone are leftovers of an interrupted deletion.
+        for name in names where name.hasSuffix(".index") || name.hasSuffix(".timeindex") {
+            let stem = name.split(separator: ".")[0]
+            if !names.contains(stem + ".log") { unlinkFile(directory + "/" + name) }
+        }
+        if segments.isEmpty {
+            segments.append(try LogSegment(directory: directory, baseOffset: 0, indexIntervalBytes: config.indexIntervalBytes))
+        }
+        self.state = Mutex(State(segments: segments, config: config))
+    }
+
+    // MARK: - Offsets
+
+    public var logStartOffset: Int64 { state.withLock { $0.logStartOffset } }
+    /// The offset the next record gets (also the high watermark: one broker has no followers to wait for).
+    public var logEndOffset: Int64 { state.withLock { $0.logEndOffset } }
+    public var config: LogConfig { state.withLock { $0.config } }
+    public var segmentCount: Int { state.withLock { $0.segments.count } }
+    public var segmentBaseOffsets: [Int64] { state.withLock { $0.segments.map(\.baseOffset) } }
+    /// Bytes across all segments.
+    public var sizeInBytes: Int { state.withLock { $0.segments.reduce(0) { $0 + $1.size } } }
+
+    public func updateConfig(_ config: LogConfig) {
+        state.withLock { $0.config = config }
+    }
+
+    // MARK: - Appending
+
+    public struct AppendResult: Sendable, Hashable {
+        public var baseOffset: Int64
+        public var lastOffset: Int64
+        public var logStartOffset: Int64
+    }
+
+    /// Appends one batch that `RecordBatchValidator` accepted, assigning its offsets. The batch's bytes are
+    /// written as they are but for the base offset and leader epoch, which the CRC does not cover.
+    public func append(_ batch: ByteBuffer, header: RecordBatchHeader, now: Int64) throws -> AppendResult {
+        try state.withLock { state in
+            guard !state.isClosed else { throw StorageError("append", path: directory, reason: "the log is closed") }
+            if shouldRoll(state, incoming: header, now: now) { try roll(&state) }
+            var header = header
+            header.baseOffset = state.logEndOffset
+            header.partitionLeaderEpoch = Self.leaderEpoch
+            let active = state.active
+            do {
+                try active.append(batch: batch, header: header, now: now)
+            } catch {
+                // Positional writes leave whatever part was written beyond the segment's size; cut it off
+                // so that nothing half-written is ever recovered as data.
+                try? active.log.truncate(to: active.size)
+                throw error
+            }
+            return AppendResult(baseOffset: header.baseOffset, lastOffset: header.lastOffset, logStartOffset: state.logStartOffset)
+        }
+    }
+
+    private func shouldRoll(_ state: State, incoming header: RecordBatchHeader, now: Int64) -> Bool {
+        let active = state.active
+        guard !active.isEmpty else { return false }
+        if active.size + header.totalSize > state.config.segmentBytes { return true }
+        if let first = active.firstAppendTime, now - first >= state.config.segmentMs { return true }
+        // Index entries hold offsets relative to the base in 32 bits.
+        return active.nextOffset + Int64(header.recordCount) - active.baseOffset > Int64(Int32.max)
+    }
+
+    private func roll(_ state: inout State) throws {
+        let previous = state.active
+        try previous.seal()
+        // A rolled segment is never written again: make it durable once, so that recovery after a crash
+        // only has to scan the active segment.
+        try previous.sync()
+        let next = try LogSegment(
+            directory: directory, baseOffset: previous.nextOffset, indexIntervalBytes: state.config.indexIntervalBytes)
+        state.segments.append(next)
+        try? syncDirectory(directory)
+        logger.debug("rolled a new segment", metadata: ["baseOffset": "\(next.baseOffset)"])
+    }
+
+    // MARK: - Reading
+
+    public enum ReadError: Error, Hashable, Sendable {
+        case offsetOutOfRange(logStartOffset: Int64, logEndOffset: Int64)
+    }
+
+    /// Finds whole batches from the one containing `offset`, up to `maxBytes`. With `minOneBatch` the
+    /// first batch is returned even if it is larger than `maxBytes`, so a consumer can always progress.
+    public func read(from offset: Int64, maxBytes: Int, minOneBatch: Bool = true) throws -> LogReadResult {
+        // Under the lock: the offsets, the segment, its current size and the index's starting point.
+        let (segment, limit, scanStart, start, end) = try state.withLock { state throws -> (LogSegment?, Int, Int, Int64, Int64) in
+            let start = state.logStartOffset
+            let end = state.logEndOffset
+            guard offset >= start, offset <= end else {
+                throw ReadError.offsetOutOfRange(logStartOffset: start, logEndOffset: end)
+            }
+            guard offset < end, let index = state.segmentIndex(for: offset) else { return (nil, 0, 0, start, end) }
+            let segment = state.segments[index]
+            let scanStart = segment.offsetIndex.floorEntry(offset: offset).map { Int($0.position) } ?? 0
+            return (segment, segment.size, scanStart, start, end)
+        }
+        guard let segment else { return LogReadResult(slice: nil, highWatermark: end, logStartOffset: start) }
+        // Outside the lock: walk at most one index interval to the batch holding the offset.
+        var position = scanStart
+        var first: RecordBatchHeader?
+        while position < limit, let header = try segment.readHeader(at: position) {
+            if header.lastOffset >= offset {
+                first = header
+                break
+            }
+            position += header.totalSize
+        }
+        guard let first else {
+            // Only possible if segments are not contiguous (a damaged folder): serve nothing rather than guess.
+            return LogReadResult(slice: nil, highWatermark: end, logStartOffset: start)
+        }
+        if !minOneBatch && first.totalSize > maxBytes {
+            return LogReadResult(slice: nil, highWatermark: end, logStartOffset: start)
+        }
+        let target = position + max(maxBytes, first.totalSize)
+        let stop: Int
+        if target >= limit {
+            stop = limit
+        } else {
+            let jump = state.withLock { _ in segment.offsetIndex.floorEntry(position: target).map { Int($0.position) } ?? 0 }
+            var cursor = max(position + first.totalSize, jump)
+            var boundary = cursor
+            while cursor < limit, let header = try segment.readHeader(at: cursor) {
+                if cursor + header.totalSize > target { break }
+                cursor += header.totalSize
+                boundary = cursor
+            }
+            stop = boundary
+        }
+        let slice = LogSlice(segment: segment, position: position, length: stop - position, firstOffset: first.baseOffset)
+        return LogReadResult(slice: slice, highWatermark: end, logStartOffset: start)
+    }
+
+    // MARK: - Flushing, closing, deleting
+
+    /// Forces everything appended so far to stable storage.
+    public func flush() throws {
+        let active = state.withLock { $0.active }
+        try active.sync()
+    }
+
+    /// Seals and syncs the active segment; later appends fail.
+    public func close() throws {
+        try state.withLock { state in
+            guard !state.isClosed else { return }
+            state.isClosed = true
+            try state.active.seal()
+            try state.active.sync()
+        }
+    }
+
+    /// Marks the log closed without touching its files (they are about to be removed).
+    func abandon() {
+        state.withLock { $0.isClosed = true }
+    }
+}
+
+/// The result of a read: where the bytes are (if any) and the partition's offsets at that moment.
+public struct LogReadResult: Sendable {
+    public var slice: LogSlice?
+    public var highWatermark: Int64
+    public var logStartOffset: Int64
+}
+
+/// A run of whole batches in one segment file. Holding it keeps the file open, so the bytes stay
+/// readable even if retention deletes the segment meanwhile.
+public struct LogSlice: Sendable {
+    let segment: LogSegment
+    public let position: Int
+    public let length: Int
+    /// The base offset of the first batch in the slice.
+    public let firstOffset: Int64
+
+    /// Copies the bytes into memory (tests, and transports that cannot send from a file).
+    public func readBytes() throws -> ByteBuffer {
+        try segment.read(position: position, length: length)
+    }
+
+    /// A new descriptor of the segment file for the caller to own and close (for sendfile).
+    public func duplicateFileDescriptor() throws -> Int32 {
+        try segment.log.duplicate()
+    }
+}

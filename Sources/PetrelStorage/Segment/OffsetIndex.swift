@@ -1,0 +1,108 @@
+/// The sparse offset index of one segment (`<base>.index`): 8-byte entries, each the offset of a batch
+/// relative to the segment's base offset (UInt32, big-endian) and the byte position where that batch
+/// starts in the `.log` file (UInt32, big-endian). An entry is added every `indexIntervalBytes` of log.
+///
+/// The entries live in memory for lookups and are appended to the file as they are made. The index is a
+/// cache of the log: after an unclean shutdown it is rebuilt from the log, never trusted.
+///
+/// Not thread-safe: its owner (a `PartitionLog`) serialises access.
+final class OffsetIndex {
+    struct Entry: Equatable {
+        var relativeOffset: UInt32
+        var position: UInt32
+    }
+
+    static let entrySize = 8
+
+    let file: FileDescriptor
+    let baseOffset: Int64
+    private(set) var entries: [Entry] = []
+
+    init(path: String, baseOffset: Int64) throws {
+        self.file = try FileDescriptor(opening: path)
+        self.baseOffset = baseOffset
+        try load()
+    }
+
+    private func load() throws {
+        let size = try file.size()
+        let count = size / Self.entrySize
+        var bytes = [UInt8](repeating: 0, count: count * Self.entrySize)
+        let read = try bytes.withUnsafeMutableBytes { try file.read(into: $0, at: 0) }
+        entries.reserveCapacity(count)
+        for index in 0..<(read / Self.entrySize) {
+            let base = index * Self.entrySize
+            entries.append(Entry(relativeOffset: bigEndianUInt32(bytes, base), position: bigEndianUInt32(bytes, base + 4)))
+        }
+        if size != entries.count * Self.entrySize { try file.truncate(to: entries.count * Self.entrySize) }
+    }
+
+    /// Whether the entries increase strictly and stay inside a log of `logSize` bytes.
+    func isConsistent(logSize: Int) -> Bool {
+        var previous: Entry?
+        for entry in entries {
+            if let previous, entry.relativeOffset <= previous.relativeOffset || entry.position <= previous.position {
+                return false
+            }
+            if Int(entry.position) >= logSize { return false }
+            previous = entry
+        }
+        return true
+    }
+
+    var lastEntry: Entry? { entries.last }
+
+    func append(offset: Int64, position: Int) throws {
+        let entry = Entry(relativeOffset: UInt32(offset - baseOffset), position: UInt32(position))
+        var bytes: (UInt32, UInt32) = (entry.relativeOffset.bigEndian, entry.position.bigEndian)
+        try withUnsafeBytes(of: &bytes) { try file.write($0, at: entries.count * Self.entrySize) }
+        entries.append(entry)
+    }
+
+    /// The last entry whose offset is at or below `offset`: where a scan for it may start.
+    func floorEntry(offset: Int64) -> Entry? {
+        let target = offset - baseOffset
+        guard target >= 0 else { return nil }
+        return floor { Int64($0.relativeOffset) <= target }
+    }
+
+    /// The last entry whose position is at or below `position`.
+    func floorEntry(position: Int) -> Entry? {
+        floor { Int($0.position) <= position }
+    }
+
+    /// Binary search for the last entry satisfying a predicate that holds for a prefix of the entries.
+    private func floor(_ isAtOrBelow: (Entry) -> Bool) -> Entry? {
+        // The newest entries are the likeliest targets (consumers near the end): check the tail first.
+        if let last = entries.last, isAtOrBelow(last) { return last }
+        var low = 0
+        var high = entries.count
+        while low < high {
+            let middle = (low + high) / 2
+            if isAtOrBelow(entries[middle]) { low = middle + 1 } else { high = middle }
+        }
+        return low == 0 ? nil : entries[low - 1]
+    }
+
+    /// Drops the entries for batches at or after `position` (the log is being truncated there).
+    func truncate(toPosition position: Int) throws {
+        let keep = entries.prefix { Int($0.position) < position }.count
+        entries.removeLast(entries.count - keep)
+        try file.truncate(to: keep * Self.entrySize)
+    }
+
+    func reset() throws {
+        entries.removeAll()
+        try file.truncate(to: 0)
+    }
+}
+
+@inline(__always)
+func bigEndianUInt32(_ bytes: [UInt8], _ at: Int) -> UInt32 {
+    UInt32(bytes[at]) << 24 | UInt32(bytes[at + 1]) << 16 | UInt32(bytes[at + 2]) << 8 | UInt32(bytes[at + 3])
+}
+
+@inline(__always)
+func bigEndianUInt64(_ bytes: [UInt8], _ at: Int) -> UInt64 {
+    UInt64(bigEndianUInt32(bytes, at)) << 32 | UInt64(bigEndianUInt32(bytes, at + 4))
+}
