@@ -79,7 +79,7 @@ let package = Package(
         .executableTarget(name: "petrel-codegen", path: "Sources/PetrelCodegen", swiftSettings: strictness),
         .testTarget(
             name: "PetrelProtocolTests",
-            dependencies: ["PetrelProtocol"],
+            dependencies: ["PetrelProtocol", .product(name: "NIOTestUtils", package: "swift-nio")],
             resources: [.copy("Fixtures")],
             swiftSettings: strictness
         ),

@@ -1,0 +1,144 @@
+import NIOCore
+import NIOPosix
+import PetrelProtocol
+import Synchronization
+
+/// One TCP connection to a Kafka-protocol broker: typed requests in, typed responses out, pipelined
+/// (many requests may be in flight; the broker answers in order). Thread-safe.
+public final class KafkaConnection: Sendable {
+    public let host: String
+    public let port: Int
+    public let clientID: String
+    private let channel: any Channel
+    private let correlationIDs = Atomic<Int32>(0)
+    private let brokerVersions: Mutex<[APIKey: ClosedRange<Int16>]> = Mutex([:])
+
+    /// Responses larger than this close the connection (a corrupt length would otherwise allocate).
+    public static let maxResponseBytes = 256 * 1024 * 1024
+
+    private init(host: String, port: Int, clientID: String, channel: any Channel) {
+        self.host = host
+        self.port = port
+        self.clientID = clientID
+        self.channel = channel
+    }
+
+    /// Connects and (unless told not to) asks the broker which API versions it serves.
+    public static func connect(
+        host: String,
+        port: Int,
+        clientID: String = "petrel",
+        negotiateVersions: Bool = true,
+        connectTimeout: TimeAmount = .seconds(10),
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> KafkaConnection {
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: eventLoopGroup)
+                .connectTimeout(connectTimeout)
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(
+                            ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: maxResponseBytes)))
+                        try channel.pipeline.syncOperations.addHandler(ResponseDispatcher())
+                    }
+                }
+                .connect(host: host, port: port)
+                .get()
+        } catch {
+            throw KafkaClientError.connectionFailed("\(host):\(port): \(error)")
+        }
+        let connection = KafkaConnection(host: host, port: port, clientID: clientID, channel: channel)
+        if negotiateVersions {
+            do {
+                try await connection.negotiateVersions()
+            } catch {
+                await connection.close()
+                throw error
+            }
+        }
+        return connection
+    }
+
+    /// Asks for the broker's API versions (ApiVersions v3, or v0 if the broker is older).
+    @discardableResult
+    public func negotiateVersions() async throws -> [APIKey: ClosedRange<Int16>] {
+        let request = ApiVersionsRequest(clientSoftwareName: "petrel-swift", clientSoftwareVersion: "0.1.0")
+        var response = try await send(request, version: 3)
+        if response.errorCode == ErrorCode.unsupportedVersion.rawValue {
+            response = try await send(request, version: 0)
+        }
+        guard response.errorCode == ErrorCode.none.rawValue else {
+            throw KafkaClientError.broker(ErrorCode(rawValue: response.errorCode), message: "ApiVersions failed")
+        }
+        var versions: [APIKey: ClosedRange<Int16>] = [:]
+        for api in response.apiKeys where api.minVersion <= api.maxVersion {
+            versions[APIKey(rawValue: api.apiKey)] = api.minVersion...api.maxVersion
+        }
+        brokerVersions.withLock { $0 = versions }
+        return versions
+    }
+
+    /// The broker's version range for an API, as last negotiated.
+    public func brokerVersions(for api: APIKey) -> ClosedRange<Int16>? {
+        brokerVersions.withLock { $0[api] }
+    }
+
+    /// The highest version both sides speak, capped at `maximum`.
+    public func version<Request: KafkaRequest>(for type: Request.Type, maximum: Int16 = .max) throws -> Int16 {
+        let ours = Request.validVersions.clamped(to: Request.validVersions.lowerBound...max(Request.validVersions.lowerBound, maximum))
+        guard let theirs = brokerVersions(for: Request.apiKey), ours.overlaps(theirs) else {
+            throw KafkaClientError.unsupportedVersion(Request.apiKey)
+        }
+        return min(ours.upperBound, theirs.upperBound)
+    }
+
+    /// Sends at the highest common version (capped at `maximumVersion`) and waits for the response.
+    public func send<Request: KafkaRequest>(_ request: Request, maximumVersion: Int16 = .max) async throws -> Request.Response {
+        try await send(request, version: try version(for: Request.self, maximum: maximumVersion))
+    }
+
+    /// Sends at `version` and waits for the response.
+    public func send<Request: KafkaRequest>(_ request: Request, version: Int16) async throws -> Request.Response {
+        let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
+        try await write(request, version: version, promise: promise)
+        var body = try await promise.futureResult.get()
+        do {
+            if Request.Response.headerVersion(for: version) >= 1 { try body.skipKafkaTaggedFields() }
+            return try Request.Response(from: &body, version: version)
+        } catch {
+            throw KafkaClientError.unexpectedResponse("\(Request.Response.self) v\(version): \(error)")
+        }
+    }
+
+    /// Sends a request that gets no response (Produce with acks=0).
+    public func sendWithoutResponse<Request: KafkaRequest>(_ request: Request, version: Int16) async throws {
+        try await write(request, version: version, promise: nil)
+    }
+
+    private func write<Request: KafkaRequest>(
+        _ request: Request, version: Int16, promise: EventLoopPromise<ByteBuffer>?
+    ) async throws {
+        let correlationID = correlationIDs.wrappingAdd(1, ordering: .relaxed).newValue
+        var frame = channel.allocator.buffer(capacity: 256)
+        frame.writeInteger(Int32(0))
+        RequestHeader(apiKey: Request.apiKey, apiVersion: version, correlationID: correlationID, clientID: clientID)
+            .write(to: &frame, headerVersion: Request.headerVersion(for: version))
+        request.write(to: &frame, version: version)
+        frame.setInteger(Int32(frame.readableBytes - 4), at: frame.readerIndex)
+        let outgoing = OutgoingRequest(frame: frame, correlationID: correlationID, promise: promise)
+        do {
+            try await channel.writeAndFlush(outgoing)
+        } catch {
+            promise?.fail(error)
+            throw KafkaClientError.connectionClosed
+        }
+    }
+
+    public var isActive: Bool { channel.isActive }
+
+    public func close() async {
+        try? await channel.close()
+    }
+}
