@@ -83,7 +83,7 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: strictness
         ),
-        .testTarget(name: "PetrelStorageTests", dependencies: ["PetrelStorage"], swiftSettings: strictness),
+        .testTarget(name: "PetrelStorageTests", dependencies: ["PetrelStorage", "PetrelProtocol"], swiftSettings: strictness),
         .testTarget(
             name: "PetrelBrokerTests",
             dependencies: ["PetrelBroker", "PetrelClient", .product(name: "NIOPosix", package: "swift-nio")],
