@@ -73,18 +73,22 @@ public final class Broker: Service, Sendable {
                 "data": "\(configuration.dataDirectory)", "cluster": "\(state.identity.clusterID)",
             ])
 
-        try await withGracefulShutdownHandler {
-            try await server.executeThenClose { connections in
-                try await withThrowingDiscardingTaskGroup { group in
-                    for try await connection in connections {
-                        group.addTask { await self.serve(connection) }
+        do {
+            try await withGracefulShutdownHandler {
+                try await server.executeThenClose { connections in
+                    try await withThrowingDiscardingTaskGroup { group in
+                        for try await connection in connections {
+                            group.addTask { await self.serve(connection) }
+                        }
+                        // The listener closed: end the open connections too.
+                        group.cancelAll()
                     }
-                    // The listener closed: end the open connections too.
-                    group.cancelAll()
                 }
+            } onGracefulShutdown: {
+                server.channel.close(promise: nil)
             }
-        } onGracefulShutdown: {
-            server.channel.close(promise: nil)
+        } catch is CancellationError {
+            // Cancellation is a request to stop, like graceful shutdown: close the logs cleanly below.
         }
         try state.logs.shutdown()
         logger.info("broker stopped")

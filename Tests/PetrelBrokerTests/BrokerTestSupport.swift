@@ -1,0 +1,129 @@
+import Foundation
+import Logging
+import NIOCore
+import PetrelBroker
+import PetrelClient
+import PetrelProtocol
+
+import NIOPosix
+
+/// A fresh data directory, removed afterwards.
+struct TemporaryDirectory {
+    let path: String
+
+    init() throws {
+        path = FileManager.default.temporaryDirectory.appendingPathComponent("petrel-broker-test-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    func remove() {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}
+
+/// Runs an in-process broker on a free port for the duration of `body`, then shuts it down.
+func withBroker<Result: Sendable>(
+    dataDirectory: String? = nil,
+    configure: (inout BrokerConfiguration) -> Void = { _ in },
+    _ body: @Sendable (_ broker: Broker, _ port: Int) async throws -> Result
+) async throws -> Result {
+    let temporary = dataDirectory == nil ? try TemporaryDirectory() : nil
+    defer { temporary?.remove() }
+    var configuration = BrokerConfiguration()
+    configuration.port = 0
+    configuration.dataDirectory = dataDirectory ?? temporary!.path
+    configure(&configuration)
+    var logger = Logger(label: "petrel.test.broker")
+    logger.logLevel = .warning
+    let broker = try Broker(configuration: configuration, logger: logger)
+    return try await withThrowingTaskGroup(of: Result?.self) { group in
+        group.addTask {
+            try await broker.run()
+            return nil
+        }
+        let port = try await broker.listeningAddress().port!
+        let result = try await body(broker, port)
+        group.cancelAll()
+        while let next = try await group.next() { _ = next }
+        return result
+    }
+}
+
+func connect(_ port: Int) async throws -> KafkaConnection {
+    try await KafkaConnection.connect(host: "127.0.0.1", port: port, clientID: "petrel-tests")
+}
+
+func createTopic(_ connection: KafkaConnection, _ name: String, partitions: Int32 = 1) async throws {
+    let response = try await connection.send(
+        CreateTopicsRequest(topics: [.init(name: name, numPartitions: partitions, replicationFactor: 1)], timeoutMs: 5000))
+    guard response.topics.first?.errorCode == 0 else {
+        throw KafkaClientError.broker(ErrorCode(rawValue: response.topics.first?.errorCode ?? -1))
+    }
+}
+
+func batch(_ values: [String], key: String? = nil, timestamp: Int64 = 1_700_000_000_000) throws -> ByteBuffer {
+    var builder = RecordBatchBuilder()
+    for (index, value) in values.enumerated() {
+        builder.append(key: key.map { ByteBuffer(string: $0) }, value: ByteBuffer(string: value), timestamp: timestamp + Int64(index))
+    }
+    return try builder.build()
+}
+
+func produceRequest(_ topic: String, partition: Int32 = 0, records: ByteBuffer?, acks: Int16 = -1) -> ProduceRequest {
+    ProduceRequest(acks: acks, timeoutMs: 5000, topicData: [.init(name: topic, partitionData: [.init(index: partition, records: records)])])
+}
+
+/// Produces one batch and returns the partition's answer.
+func produce(
+    _ connection: KafkaConnection, _ topic: String, partition: Int32 = 0, _ values: [String], version: Int16 = 9
+) async throws -> ProduceResponse.TopicProduceResponse.PartitionProduceResponse {
+    let response = try await connection.send(produceRequest(topic, partition: partition, records: try batch(values)), version: version)
+    return response.responses[0].partitionResponses[0]
+}
+
+func fetchRequest(_ topic: String, partition: Int32 = 0, offset: Int64, maxWaitMs: Int32 = 0, minBytes: Int32 = 0) -> FetchRequest {
+    FetchRequest(
+        maxWaitMs: maxWaitMs, minBytes: minBytes, maxBytes: 1 << 20, sessionEpoch: -1,
+        topics: [.init(topic: topic, partitions: [.init(partition: partition, fetchOffset: offset, partitionMaxBytes: 1 << 20)])])
+}
+
+/// The values of every record a fetch returned.
+func values(in response: FetchResponse) throws -> [String] {
+    try response.responses.flatMap(\.partitions).flatMap { partition in
+        try RecordBatchDecoder.decodeBatches(partition.records ?? ByteBuffer()).flatMap(\.records)
+    }.map { String(buffer: $0.value!) }
+}
+
+/// A bare connection for sending bytes no client would send.
+struct RawSocket {
+    let channel: any Channel
+
+    init(port: Int) async throws {
+        channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port).get()
+    }
+
+    func send(_ bytes: [UInt8]) async throws {
+        try await channel.writeAndFlush(ByteBuffer(bytes: bytes))
+    }
+
+    /// True if the broker closes the connection within 5 seconds.
+    func isClosedByPeer() async -> Bool {
+        let closed = channel.closeFuture
+        return await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                (try? await closed.get()) != nil
+            }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(5))
+                return false
+            }
+            let first = await group.next()!
+            group.cancelAll()
+            return first
+        }
+    }
+
+    func close() async {
+        try? await channel.close()
+    }
+}
