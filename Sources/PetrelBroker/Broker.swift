@@ -131,8 +131,15 @@ public final class Broker: Service, Sendable {
         } catch is CancellationError {
             return
         } catch {
-            connectionLogger.info("closed connection", metadata: ["reason": "\(error)"])
+            // A client breaking a rule is worth seeing; a client going away is routine.
+            let level: Logger.Level = Self.isProtocolViolation(error) ? .info : .debug
+            connectionLogger.log(level: level, "closed connection", metadata: ["reason": "\(error)"])
         }
+    }
+
+    private static func isProtocolViolation(_ error: any Error) -> Bool {
+        error is UnservableRequest || error is ProtocolError || error is KafkaFrameDecoder.InvalidFrameLength
+            || error is ProduceHandler.UnacknowledgedProduceFailed
     }
 }
 

@@ -3,58 +3,58 @@ import NIOCore
 // Two varint families live in Kafka: unsigned LEB128 varints for the flexible protocol's lengths and
 // tags, and zigzag-signed varints/varlongs inside record batches.
 extension ByteBuffer {
+    /// An unsigned LEB128 varint of at most 32 bits (flexible-protocol lengths, counts and tags).
     @inlinable
     public mutating func readUnsignedVarint() throws -> UInt32 {
-        var result: UInt32 = 0
-        var shift: UInt32 = 0
-        while true {
-            guard let byte = readInteger(as: UInt8.self) else { throw ProtocolError.truncated("varint") }
-            if shift == 28 && byte > 0x0F { throw ProtocolError(.invalidLength, "unsigned varint over 32 bits") }
-            result |= UInt32(byte & 0x7F) << shift
-            if byte & 0x80 == 0 { return result }
-            shift += 7
-        }
+        try readLEB128(as: UInt32.self)
     }
 
     @inlinable
     @discardableResult
     public mutating func writeUnsignedVarint(_ value: UInt32) -> Int {
-        var remaining = value
-        var written = 0
-        while remaining >= 0x80 {
-            writeInteger(UInt8(truncatingIfNeeded: remaining) | 0x80)
-            remaining >>= 7
-            written += 1
-        }
-        writeInteger(UInt8(remaining))
-        return written + 1
+        writeLEB128(value)
+    }
+
+    /// An unsigned LEB128 varint of at most 64 bits.
+    @inlinable
+    public mutating func readUnsignedVarlong() throws -> UInt64 {
+        try readLEB128(as: UInt64.self)
     }
 
     @inlinable
-    public mutating func readUnsignedVarlong() throws -> UInt64 {
-        var result: UInt64 = 0
-        var shift: UInt64 = 0
+    @discardableResult
+    public mutating func writeUnsignedVarlong(_ value: UInt64) -> Int {
+        writeLEB128(value)
+    }
+
+    @inlinable
+    mutating func readLEB128<Value: FixedWidthInteger & UnsignedInteger>(as: Value.Type) throws -> Value {
+        var result: Value = 0
+        var shift = 0
         while true {
-            guard let byte = readInteger(as: UInt8.self) else { throw ProtocolError.truncated("varlong") }
-            if shift == 63 && byte > 0x01 { throw ProtocolError(.invalidLength, "varlong over 64 bits") }
-            result |= UInt64(byte & 0x7F) << shift
+            guard let byte = readInteger(as: UInt8.self) else { throw ProtocolError.truncated("varint") }
+            // The last byte may only carry the bits the type has left.
+            let room = Value.bitWidth - shift
+            if room < 7 && byte >> UInt8(room) != 0 {
+                throw ProtocolError(.invalidLength, "varint over \(Value.bitWidth) bits")
+            }
+            result |= Value(byte & 0x7F) << shift
             if byte & 0x80 == 0 { return result }
             shift += 7
         }
     }
 
     @inlinable
-    @discardableResult
-    public mutating func writeUnsignedVarlong(_ value: UInt64) -> Int {
+    mutating func writeLEB128<Value: FixedWidthInteger & UnsignedInteger>(_ value: Value) -> Int {
         var remaining = value
-        var written = 0
+        var written = 1
         while remaining >= 0x80 {
             writeInteger(UInt8(truncatingIfNeeded: remaining) | 0x80)
             remaining >>= 7
             written += 1
         }
         writeInteger(UInt8(remaining))
-        return written + 1
+        return written
     }
 
     /// A zigzag-encoded signed 32-bit varint (record fields).

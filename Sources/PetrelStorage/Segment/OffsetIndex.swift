@@ -25,16 +25,9 @@ final class OffsetIndex {
     }
 
     private func load() throws {
-        let size = try file.size()
-        let count = size / Self.entrySize
-        var bytes = [UInt8](repeating: 0, count: count * Self.entrySize)
-        let read = try bytes.withUnsafeMutableBytes { try file.read(into: $0, at: 0) }
-        entries.reserveCapacity(count)
-        for index in 0..<(read / Self.entrySize) {
-            let base = index * Self.entrySize
-            entries.append(Entry(relativeOffset: bigEndianUInt32(bytes, base), position: bigEndianUInt32(bytes, base + 4)))
+        entries = try readFixedSizeEntries(of: file, entrySize: Self.entrySize) { bytes, at in
+            Entry(relativeOffset: bigEndianUInt32(bytes, at), position: bigEndianUInt32(bytes, at + 4))
         }
-        if size != entries.count * Self.entrySize { try file.truncate(to: entries.count * Self.entrySize) }
     }
 
     /// Whether the entries increase strictly and stay inside a log of `logSize` bytes.
@@ -95,6 +88,18 @@ final class OffsetIndex {
         entries.removeAll()
         try file.truncate(to: 0)
     }
+}
+
+/// Reads an index file of fixed-size entries, cutting off a partial last entry (a torn write).
+func readFixedSizeEntries<Entry>(
+    of file: FileDescriptor, entrySize: Int, _ decode: ([UInt8], Int) -> Entry
+) throws -> [Entry] {
+    let size = try file.size()
+    var bytes = [UInt8](repeating: 0, count: size - size % entrySize)
+    let read = try bytes.withUnsafeMutableBytes { try file.read(into: $0, at: 0) }
+    let count = read / entrySize
+    if size != count * entrySize { try file.truncate(to: count * entrySize) }
+    return (0..<count).map { decode(bytes, $0 * entrySize) }
 }
 
 @inline(__always)

@@ -24,17 +24,9 @@ final class TimeIndex {
     }
 
     private func load() throws {
-        let size = try file.size()
-        let count = size / Self.entrySize
-        var bytes = [UInt8](repeating: 0, count: count * Self.entrySize)
-        let read = try bytes.withUnsafeMutableBytes { try file.read(into: $0, at: 0) }
-        entries.reserveCapacity(count)
-        for index in 0..<(read / Self.entrySize) {
-            let base = index * Self.entrySize
-            entries.append(
-                Entry(timestamp: Int64(bitPattern: bigEndianUInt64(bytes, base)), relativeOffset: bigEndianUInt32(bytes, base + 8)))
+        entries = try readFixedSizeEntries(of: file, entrySize: Self.entrySize) { bytes, at in
+            Entry(timestamp: Int64(bitPattern: bigEndianUInt64(bytes, at)), relativeOffset: bigEndianUInt32(bytes, at + 8))
         }
-        if size != entries.count * Self.entrySize { try file.truncate(to: entries.count * Self.entrySize) }
     }
 
     func isConsistent(nextOffset: Int64) -> Bool {

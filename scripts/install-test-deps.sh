@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs, if it is missing: kcat, librdkafka and zlib from Debian, and the
+# Python Kafka clients and pytest from PyPI. Safe to run again.
+set -euo pipefail
+
+apt_packages=()
+command -v kcat >/dev/null 2>&1 || apt_packages+=(kcat)
+for package in librdkafka-dev zlib1g-dev; do
+  dpkg -s "$package" >/dev/null 2>&1 || apt_packages+=("$package")
+done
+if [ ${#apt_packages[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "installing Debian packages: ${apt_packages[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${apt_packages[@]}" >/dev/null
+fi
+
+if ! python3 - <<'PY' 2>/dev/null
+import aiokafka, confluent_kafka, kafka, pytest
+PY
+then
+  echo "installing Python packages: confluent-kafka kafka-python aiokafka pytest"
+  python3 -m pip install -q "confluent-kafka>=2.16,<3" "kafka-python>=3.0,<4" "aiokafka>=0.14,<0.15" "pytest>=8"
+fi

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs the test dependencies, builds, runs the Swift
+# unit and integration tests, then the interop tests with real Kafka clients (kcat, confluent-kafka,
+# kafka-python, aiokafka) against a broker process.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-test-deps.sh
+swift build
+swift test
+# Every interop test bounds its own waits; the outer limit catches a hung broker.
+timeout 1200 python3 -m pytest -q Tests/Interop
+echo "all tests passed"
