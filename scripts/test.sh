@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs the test dependencies, builds, runs the Swift
 # unit and integration tests, then the interop tests with real Kafka clients (kcat, confluent-kafka,
-# kafka-python, aiokafka) against a broker process.
+# kafka-python, aiokafka) against a broker process, then the crash test (kill -9 during produce).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,4 +10,6 @@ swift build
 swift test
 # Every interop test bounds its own waits; the outer limit catches a hung broker.
 timeout 1200 python3 -m pytest -q Tests/Interop
+# Fault scripts: bounded in cycles and time, loopback only.
+timeout 600 python3 scripts/crash-test.py --cycles 20
 echo "all tests passed"

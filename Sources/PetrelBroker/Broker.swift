@@ -73,24 +73,35 @@ public final class Broker: Service, Sendable {
                 "data": "\(configuration.dataDirectory)", "cluster": "\(state.identity.clusterID)",
             ])
 
-        do {
-            try await withGracefulShutdownHandler {
-                try await server.executeThenClose { connections in
-                    try await withThrowingDiscardingTaskGroup { group in
-                        for try await connection in connections {
-                            group.addTask { await self.serve(connection) }
+        let logs = state.logs
+        let retentionCheckIntervalMs = configuration.retentionCheckIntervalMs
+        var listenerFailure: (any Error)?
+        await withDiscardingTaskGroup { background in
+            // Interval flushes, retention and recovery-point checkpoints, for as long as the server runs.
+            background.addTask { await logs.runMaintenance(retentionCheckIntervalMs: retentionCheckIntervalMs) }
+            do {
+                try await withGracefulShutdownHandler {
+                    try await server.executeThenClose { connections in
+                        try await withThrowingDiscardingTaskGroup { group in
+                            for try await connection in connections {
+                                group.addTask { await self.serve(connection) }
+                            }
+                            // The listener closed: end the open connections too.
+                            group.cancelAll()
                         }
-                        // The listener closed: end the open connections too.
-                        group.cancelAll()
                     }
+                } onGracefulShutdown: {
+                    server.channel.close(promise: nil)
                 }
-            } onGracefulShutdown: {
-                server.channel.close(promise: nil)
+            } catch is CancellationError {
+                // Cancellation is a request to stop, like graceful shutdown: close the logs cleanly below.
+            } catch {
+                listenerFailure = error
             }
-        } catch is CancellationError {
-            // Cancellation is a request to stop, like graceful shutdown: close the logs cleanly below.
+            background.cancelAll()
         }
         try state.logs.shutdown()
+        if let listenerFailure { throw listenerFailure }
         logger.info("broker stopped")
     }
 

@@ -3,11 +3,6 @@ import PetrelProtocol
 import PetrelStorage
 import Synchronization
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// What the handlers share: storage, identity and the broker's own address. Thread-safe.
 final class BrokerState: Sendable {
@@ -37,11 +32,4 @@ final class BrokerState: Sendable {
         let advertisedHost = configuration.advertisedHost ?? (wildcard.contains(host) ? "127.0.0.1" : host)
         advertisedAddress.withLock { $0 = (advertisedHost, configuration.advertisedPort ?? port) }
     }
-}
-
-/// Wall-clock milliseconds since the epoch, the unit of Kafka timestamps.
-func currentTimeMillis() -> Int64 {
-    var time = timespec()
-    clock_gettime(CLOCK_REALTIME, &time)
-    return Int64(time.tv_sec) * 1000 + Int64(time.tv_nsec) / 1_000_000
 }

@@ -46,6 +46,9 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: "Delete the oldest closed segments while a partition is larger than this many bytes (-1: no limit).")
     var retentionBytes: Int64 = -1
 
+    @Option(help: "Milliseconds between retention checks.")
+    var retentionCheckIntervalMs: Int64 = 300_000
+
     @Option(help: "The largest record batch accepted, in bytes.")
     var maxMessageBytes: Int = 1_048_588
 
@@ -59,6 +62,7 @@ struct BrokerCommand: AsyncParsableCommand {
         guard segmentMs > 0 else { throw ValidationError("--segment-ms must be positive.") }
         guard flushIntervalMs > 0 else { throw ValidationError("--flush-interval-ms must be positive.") }
         guard retentionMs >= -1, retentionBytes >= -1 else { throw ValidationError("retention limits must be -1 or more.") }
+        guard retentionCheckIntervalMs > 0 else { throw ValidationError("--retention-check-interval-ms must be positive.") }
         guard defaultPartitions > 0 else { throw ValidationError("--default-partitions must be at least 1.") }
     }
 
@@ -87,6 +91,7 @@ struct BrokerCommand: AsyncParsableCommand {
         configuration.log.retentionMs = retentionMs
         configuration.log.retentionBytes = retentionBytes
         configuration.log.maxMessageBytes = maxMessageBytes
+        configuration.retentionCheckIntervalMs = retentionCheckIntervalMs
 
         let broker: Broker
         do {

@@ -85,3 +85,24 @@ def test_list_offsets_and_watermarks(broker):
         assert consumer.get_watermark_offsets(TopicPartition("marks", 0), timeout=10) == (0, 25)
     finally:
         consumer.close()
+
+
+def test_offsets_for_times(broker):
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 50})
+    base = 1_700_000_000_000
+    # Two batches whose records interleave in time with nothing: 0-4 at base+0..4 s, 5-9 at base+10..14 s.
+    for i in range(10):
+        producer.produce("times", value=b"%d" % i, timestamp=base + (i if i < 5 else i + 5) * 1000)
+    assert producer.flush(30) == 0
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "unused"})
+    try:
+        def lookup(timestamp):
+            return consumer.offsets_for_times([TopicPartition("times", 0, timestamp)], timeout=10)[0].offset
+
+        assert lookup(base) == 0
+        assert lookup(base + 2500) == 3          # inside a batch: the exact record, not the batch start
+        assert lookup(base + 4001) == 5          # the gap: the first record after it
+        assert lookup(base + 14_000) == 9
+        assert lookup(base + 14_001) == -1       # past the last record: the end offset (-1, "latest")
+    finally:
+        consumer.close()

@@ -15,51 +15,67 @@ struct ProduceHandler: RequestHandler {
 
     func handle(_ request: ProduceRequest, context: RequestContext) async throws -> ProduceResponse? {
         let validAcks = [-1, 0, 1].contains(request.acks)
-        var failures: [String] = []
-        let responses = request.topicData.map { topic in
-            ProduceResponse.TopicProduceResponse(
-                name: topic.name,
-                partitionResponses: topic.partitionData.map { data in
-                    let result =
-                        validAcks
-                        ? append(data, topic: topic.name, context: context)
-                        : failure(data.index, .invalidRequiredAcks, "acks must be -1, 0 or 1, got \(request.acks)")
-                    if result.errorCode != ErrorCode.none.rawValue {
-                        failures.append("\(topic.name)-\(data.index): \(result.errorMessage ?? "")")
-                    }
-                    return result
-                })
+        var responses: [ProduceResponse.TopicProduceResponse] = []
+        // Appends under the `always` flush policy, answered only once an fsync covers them.
+        var awaitingFsync: [(topic: Int, partition: Int, log: PartitionLog, lastOffset: Int64)] = []
+        for topic in request.topicData {
+            var partitions: [ProduceResponse.TopicProduceResponse.PartitionProduceResponse] = []
+            for data in topic.partitionData {
+                guard validAcks else {
+                    partitions.append(failure(data.index, .invalidRequiredAcks, "acks must be -1, 0 or 1, got \(request.acks)"))
+                    continue
+                }
+                let (result, appended) = append(data, topic: topic.name, context: context)
+                if let (log, lastOffset) = appended, request.acks != 0, log.config.flushPolicy == .always {
+                    awaitingFsync.append((responses.count, partitions.count, log, lastOffset))
+                }
+                partitions.append(result)
+            }
+            responses.append(.init(name: topic.name, partitionResponses: partitions))
+        }
+        for pending in awaitingFsync {
+            do {
+                try await pending.log.waitUntilDurable(through: pending.lastOffset)
+            } catch {
+                let index = responses[pending.topic].partitionResponses[pending.partition].index
+                responses[pending.topic].partitionResponses[pending.partition] = failure(index, .kafkaStorageError, "fsync failed: \(error)")
+            }
         }
         if request.acks == 0 {
+            let failures = responses.flatMap { topic in
+                topic.partitionResponses.filter { $0.errorCode != 0 }.map { "\(topic.name)-\($0.index): \($0.errorMessage ?? "")" }
+            }
             if !failures.isEmpty { throw UnacknowledgedProduceFailed(description: failures.joined(separator: "; ")) }
             return nil
         }
         return ProduceResponse(responses: responses, throttleTimeMs: 0)
     }
 
+    /// Appends one partition's batch; on success also returns the log and the batch's last offset.
     private func append(
         _ data: ProduceRequest.TopicProduceData.PartitionProduceData, topic: String, context: RequestContext
-    ) -> ProduceResponse.TopicProduceResponse.PartitionProduceResponse {
+    ) -> (ProduceResponse.TopicProduceResponse.PartitionProduceResponse, (PartitionLog, Int64)?) {
         guard let log = broker.logs.partition(topic: topic, partition: data.index) else {
-            return failure(data.index, .unknownTopicOrPartition, "\(topic)-\(data.index) does not exist")
+            return (failure(data.index, .unknownTopicOrPartition, "\(topic)-\(data.index) does not exist"), nil)
         }
         guard let records = data.records else {
-            return failure(data.index, .invalidRecord, "no records")
+            return (failure(data.index, .invalidRecord, "no records"), nil)
         }
         do {
             let header = try RecordBatchValidator.validateProduced(records, maxBatchBytes: log.config.maxMessageBytes)
-            let appended = try log.append(records, header: header, now: currentTimeMillis())
+            let appended = try log.append(records, header: header, now: wallClockMillis())
             broker.appendNotifier.notifyAppend(to: TopicPartition(topic, data.index))
-            return .init(
+            let result = ProduceResponse.TopicProduceResponse.PartitionProduceResponse(
                 index: data.index, errorCode: ErrorCode.none.rawValue, baseOffset: appended.baseOffset, logAppendTimeMs: -1,
                 logStartOffset: appended.logStartOffset)
+            return (result, (log, appended.lastOffset))
         } catch let error as RecordBatchError {
             context.logger.debug(
                 "refused a batch", metadata: ["partition": "\(topic)-\(data.index)", "error": "\(error)"])
-            return failure(data.index, error.code, error.message)
+            return (failure(data.index, error.code, error.message), nil)
         } catch {
             context.logger.error("append failed", metadata: ["partition": "\(topic)-\(data.index)", "error": "\(error)"])
-            return failure(data.index, .kafkaStorageError, "\(error)")
+            return (failure(data.index, .kafkaStorageError, "\(error)"), nil)
         }
     }
 

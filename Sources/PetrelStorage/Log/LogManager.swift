@@ -71,6 +71,7 @@ public final class LogManager: Sendable {
         let marker = directory + "/" + Self.cleanShutdownMarker
         self.startedClean = files.fileExists(atPath: marker)
 
+        let recoveryPoints = RecoveryPointCheckpoint.read(directory: directory)
         var found: [String: [Int32: String]] = [:]
         for name in try files.contentsOfDirectory(atPath: directory) {
             let path = directory + "/" + name
@@ -97,7 +98,7 @@ public final class LogManager: Sendable {
                 partitions.append(
                     try PartitionLog(
                         directory: folder, topic: name, partition: partition, config: config, cleanShutdown: startedClean,
-                        logger: logger))
+                        recoveryPoint: recoveryPoints[TopicPartition(name, partition)] ?? 0, logger: logger))
             }
             let topicID = id ?? KafkaUUID.random()
             for log in partitions { try Self.writePartitionMetadata(log.directory, id: topicID) }
@@ -195,6 +196,56 @@ public final class LogManager: Sendable {
         return topic.description
     }
 
+    // MARK: - Maintenance
+
+    /// Runs until cancelled: fsyncs partitions under the `interval` flush policy when their interval is
+    /// up, enforces retention every `retentionCheckIntervalMs`, and writes the recovery-point checkpoint
+    /// when recovery points have moved.
+    public func runMaintenance(retentionCheckIntervalMs: Int64, checkpointIntervalMs: Int64 = 5_000) async {
+        var nextRetention = wallClockMillis() + retentionCheckIntervalMs
+        var nextCheckpoint = wallClockMillis() + checkpointIntervalMs
+        var checkpointed: [TopicPartition: Int64] = [:]
+        while !Task.isCancelled {
+            let logs = topics.withLock { $0.values.flatMap(\.partitions) }
+            let now = wallClockMillis()
+            for log in logs {
+                let config = log.config
+                if config.flushPolicy == .interval, log.hasUnflushedData, now - log.lastFlushTime >= config.flushIntervalMs {
+                    log.flushInBackground()
+                }
+            }
+            if now >= nextRetention {
+                nextRetention = now + retentionCheckIntervalMs
+                for log in logs {
+                    do {
+                        try log.enforceRetention(now: now)
+                    } catch {
+                        logger.error("retention failed", metadata: ["partition": "\(log.topic)-\(log.partition)", "error": "\(error)"])
+                    }
+                }
+            }
+            if now >= nextCheckpoint {
+                nextCheckpoint = now + checkpointIntervalMs
+                let points = Dictionary(uniqueKeysWithValues: logs.map { (TopicPartition($0.topic, $0.partition), $0.recoveryPoint) })
+                if points != checkpointed {
+                    do {
+                        try RecoveryPointCheckpoint.write(points, directory: directory)
+                        checkpointed = points
+                    } catch {
+                        logger.error("writing the recovery-point checkpoint failed", metadata: ["error": "\(error)"])
+                    }
+                }
+            }
+            try? await Task.sleep(for: .milliseconds(Self.maintenanceTickMs(logs)))
+        }
+    }
+
+    /// How often maintenance wakes: often enough for the shortest flush interval, at most every second.
+    private static func maintenanceTickMs(_ logs: [PartitionLog]) -> Int64 {
+        let shortest = logs.lazy.map(\.config).filter { $0.flushPolicy == .interval }.map(\.flushIntervalMs).min() ?? 1000
+        return max(10, min(1000, shortest / 2))
+    }
+
     // MARK: - Shutdown
 
     /// Seals and syncs every partition, then leaves the clean-shutdown marker so the next start skips
@@ -202,6 +253,9 @@ public final class LogManager: Sendable {
     public func shutdown() throws {
         let all = topics.withLock { $0.values.flatMap(\.partitions) }
         for log in all { try log.close() }
+        try RecoveryPointCheckpoint.write(
+            Dictionary(uniqueKeysWithValues: all.map { (TopicPartition($0.topic, $0.partition), $0.recoveryPoint) }),
+            directory: directory)
         try writeAtomically([], to: directory + "/" + Self.cleanShutdownMarker)
         logger.info("logs closed cleanly", metadata: ["partitions": "\(all.count)"])
     }

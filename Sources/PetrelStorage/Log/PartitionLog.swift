@@ -25,6 +25,13 @@ public final class PartitionLog: Sendable {
         var segments: [LogSegment]
         var config: LogConfig
         var isClosed = false
+        /// Every offset below this is on stable storage (Kafka's recovery point).
+        var recoveryPoint: Int64
+        var lastFlushTime: Int64 = 0
+        /// Appends waiting for an fsync (flush policy `always`), by the last offset they need durable.
+        var flushWaiters: [(offset: Int64, continuation: CheckedContinuation<Void, any Error>)] = []
+        var isFlushing = false
+        var completedFlushes = 0
 
         var active: LogSegment { segments[segments.count - 1] }
         var logStartOffset: Int64 { segments[0].baseOffset }
@@ -49,8 +56,11 @@ public final class PartitionLog: Sendable {
 
     /// Opens the partition's folder (creating it if needed) and loads its segments. After an unclean
     /// shutdown the active segment is scanned and truncated at the first torn or corrupt batch.
+    /// - Parameter recoveryPoint: the offset below which the log was last known to be on stable storage;
+    ///   after an unclean shutdown, segments holding offsets at or above it are scanned and repaired.
     public init(
-        directory: String, topic: String, partition: Int32, config: LogConfig, cleanShutdown: Bool, logger: Logger
+        directory: String, topic: String, partition: Int32, config: LogConfig, cleanShutdown: Bool,
+        recoveryPoint: Int64 = 0, logger: Logger
     ) throws {
         self.topic = topic
         self.partition = partition
@@ -68,20 +78,26 @@ public final class PartitionLog: Sendable {
         var segments: [LogSegment] = []
         for (index, base) in bases.enumerated() {
             let segment = try LogSegment(directory: directory, baseOffset: base, indexIntervalBytes: config.indexIntervalBytes)
-            let isActive = index == bases.count - 1
-            let result = try (cleanShutdown || !isActive) ? segment.loadAfterCleanShutdown() : segment.recover()
+            // A segment wholly below the recovery point was fsynced and can be trusted; the others may
+            // have lost or torn writes if the machine (not just the process) went down.
+            let isDurable = index + 1 < bases.count && bases[index + 1] <= recoveryPoint
+            let result = try (cleanShutdown || isDurable) ? segment.loadAfterCleanShutdown() : segment.recover()
+            segments.append(segment)
             if result.truncatedBytes > 0 {
                 logger.warning(
                     "recovery truncated a torn or corrupt tail",
                     metadata: [
                         "segment": "\(base)", "bytes": "\(result.truncatedBytes)", "validBatches": "\(result.validBatches)",
                     ])
+                // Whatever followed the damage cannot be attached to it without a gap in the offsets.
+                for later in bases[(index + 1)...] {
+                    logger.warning("recovery removed a segment after the damage", metadata: ["segment": "\(later)"])
+                    for suffix in [".log", ".index", ".timeindex"] {
+                        unlinkFile(directory + "/" + LogSegment.fileName(baseOffset: later, suffix: suffix))
+                    }
+                }
+                break
             }
-            if let previous = segments.last, previous.nextOffset != base {
-                logger.warning(
-                    "segments are not contiguous", metadata: ["expected": "\(previous.nextOffset)", "found": "\(base)"])
-            }
-            segments.append(segment)
         }
         // Index files whose log is gone are leftovers of an interrupted deletion.
         for name in names where name.hasSuffix(".index") || name.hasSuffix(".timeindex") {
@@ -91,7 +107,8 @@ public final class PartitionLog: Sendable {
         if segments.isEmpty {
             segments.append(try LogSegment(directory: directory, baseOffset: 0, indexIntervalBytes: config.indexIntervalBytes))
         }
-        self.state = Mutex(State(segments: segments, config: config))
+        let end = segments[segments.count - 1].nextOffset
+        self.state = Mutex(State(segments: segments, config: config, recoveryPoint: cleanShutdown ? end : min(recoveryPoint, end)))
     }
 
     // MARK: - Offsets
@@ -148,16 +165,15 @@ public final class PartitionLog: Sendable {
         return active.nextOffset + Int64(header.recordCount) - active.baseOffset > Int64(Int32.max)
     }
 
-    private func roll(_ state: inout State) throws {
+    func roll(_ state: inout State) throws {
         let previous = state.active
         try previous.seal()
-        // A rolled segment is never written again: make it durable once, so that recovery after a crash
-        // only has to scan the active segment.
-        try previous.sync()
         let next = try LogSegment(
             directory: directory, baseOffset: previous.nextOffset, indexIntervalBytes: state.config.indexIntervalBytes)
         state.segments.append(next)
-        try? syncDirectory(directory)
+        // A rolled segment is never written again: make it durable now, off this thread, so the recovery
+        // point moves past it and recovery after a crash starts at the active segment.
+        startFlushIfIdle(&state)
         logger.debug("rolled a new segment", metadata: ["baseOffset": "\(next.baseOffset)"])
     }
 
@@ -221,19 +237,16 @@ public final class PartitionLog: Sendable {
 
     // MARK: - Flushing, closing, deleting
 
-    /// Forces everything appended so far to stable storage.
-    public func flush() throws {
-        let active = state.withLock { $0.active }
-        try active.sync()
-    }
-
-    /// Seals and syncs the active segment; later appends fail.
+    /// Seals and syncs what is not yet durable; later appends fail.
     public func close() throws {
         try state.withLock { state in
             guard !state.isClosed else { return }
             state.isClosed = true
             try state.active.seal()
-            try state.active.sync()
+            for segment in state.segments where segment.nextOffset > state.recoveryPoint || segment === state.active {
+                try segment.sync()
+            }
+            state.recoveryPoint = state.logEndOffset
         }
     }
 
