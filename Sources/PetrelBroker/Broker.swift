@@ -41,6 +41,17 @@ public final class Broker: Service, Sendable {
         router.register(CreateTopicsHandler(broker: state))
         router.register(DeleteTopicsHandler(broker: state))
         router.register(InitProducerIdHandler(broker: state))
+        let groups = state.groups
+        router.register(FindCoordinatorHandler(broker: state))
+        router.register(JoinGroupHandler(coordinator: groups))
+        router.register(SyncGroupHandler(coordinator: groups))
+        router.register(HeartbeatHandler(coordinator: groups))
+        router.register(LeaveGroupHandler(coordinator: groups))
+        router.register(OffsetCommitHandler(broker: state, coordinator: groups))
+        router.register(OffsetFetchHandler(coordinator: groups))
+        router.register(DescribeGroupsHandler(coordinator: groups))
+        router.register(ListGroupsHandler(coordinator: groups))
+        router.register(DeleteGroupsHandler(coordinator: groups))
         let apiVersions = ApiVersionsHandler(advertised: [])
         router.register(ApiVersionsHandler(advertised: router.advertised + [(APIKey.apiVersions, apiVersions.versions)]))
         return router
@@ -79,6 +90,9 @@ public final class Broker: Service, Sendable {
         await withDiscardingTaskGroup { background in
             // Interval flushes, retention and recovery-point checkpoints, for as long as the server runs.
             background.addTask { await logs.runMaintenance(retentionCheckIntervalMs: retentionCheckIntervalMs) }
+            // Session, rebalance and initial-delay timeouts of consumer groups.
+            let groups = state.groups
+            background.addTask { await groups.runTimers() }
             do {
                 try await withGracefulShutdownHandler {
                     try await server.executeThenClose { connections in
@@ -100,6 +114,7 @@ public final class Broker: Service, Sendable {
             }
             background.cancelAll()
         }
+        try state.groups.offsets.close()
         try state.logs.shutdown()
         if let listenerFailure { throw listenerFailure }
         logger.info("broker stopped")

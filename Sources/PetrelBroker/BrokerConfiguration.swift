@@ -21,6 +21,8 @@ public struct BrokerConfiguration: Sendable {
     public var maxRequestBytes: Int = 100 * 1024 * 1024
     /// Defaults for every partition log; topics override them with configs.
     public var log: LogConfig = LogConfig()
+    /// Consumer-group coordinator settings (initial rebalance delay, session timeout bounds).
+    public var groups: GroupCoordinatorConfig = GroupCoordinatorConfig()
     /// How often retention is enforced (Kafka's log.retention.check.interval.ms).
     public var retentionCheckIntervalMs: Int64 = 300_000
     /// Event-loop threads; 0 means one per core.

@@ -11,6 +11,7 @@ final class BrokerState: Sendable {
     let identity: BrokerIdentity
     let producerIDs: ProducerIDAllocator
     let appendNotifier = AppendNotifier()
+    let groups: GroupCoordinator
     let logger: Logger
     private let advertisedAddress: Mutex<(host: String, port: Int)>
 
@@ -20,6 +21,10 @@ final class BrokerState: Sendable {
         self.identity = try BrokerIdentity.loadOrCreate(directory: configuration.dataDirectory, nodeID: configuration.nodeID)
         self.logs = try LogManager(directory: configuration.dataDirectory, defaults: configuration.log, logger: logger)
         self.producerIDs = try ProducerIDAllocator(directory: configuration.dataDirectory)
+        let offsets = try OffsetStore(
+            dataDirectory: configuration.dataDirectory, config: configuration.log, cleanShutdown: logs.startedClean,
+            logger: logger)
+        self.groups = GroupCoordinator(config: configuration.groups, offsets: offsets, logger: logger, clock: wallClockMillis)
         self.advertisedAddress = Mutex((configuration.advertisedHost ?? configuration.host, configuration.advertisedPort ?? configuration.port))
     }
 

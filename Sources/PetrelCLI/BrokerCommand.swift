@@ -52,6 +52,15 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: "The largest record batch accepted, in bytes.")
     var maxMessageBytes: Int = 1_048_588
 
+    @Option(help: "Milliseconds a consumer group leaving Empty waits for more members before its first rebalance.")
+    var groupInitialRebalanceDelayMs: Int64 = 3000
+
+    @Option(help: "The smallest session timeout a consumer may ask for, in milliseconds.")
+    var groupMinSessionTimeoutMs: Int32 = 6000
+
+    @Option(help: "The largest session timeout a consumer may ask for, in milliseconds.")
+    var groupMaxSessionTimeoutMs: Int32 = 1_800_000
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
 
@@ -63,6 +72,10 @@ struct BrokerCommand: AsyncParsableCommand {
         guard flushIntervalMs > 0 else { throw ValidationError("--flush-interval-ms must be positive.") }
         guard retentionMs >= -1, retentionBytes >= -1 else { throw ValidationError("retention limits must be -1 or more.") }
         guard retentionCheckIntervalMs > 0 else { throw ValidationError("--retention-check-interval-ms must be positive.") }
+        guard groupInitialRebalanceDelayMs >= 0 else { throw ValidationError("--group-initial-rebalance-delay-ms must be 0 or more.") }
+        guard groupMinSessionTimeoutMs > 0, groupMinSessionTimeoutMs <= groupMaxSessionTimeoutMs else {
+            throw ValidationError("group session timeout bounds must be positive, minimum at most maximum.")
+        }
         guard defaultPartitions > 0 else { throw ValidationError("--default-partitions must be at least 1.") }
     }
 
@@ -92,6 +105,9 @@ struct BrokerCommand: AsyncParsableCommand {
         configuration.log.retentionBytes = retentionBytes
         configuration.log.maxMessageBytes = maxMessageBytes
         configuration.retentionCheckIntervalMs = retentionCheckIntervalMs
+        configuration.groups.initialRebalanceDelayMs = groupInitialRebalanceDelayMs
+        configuration.groups.minSessionTimeoutMs = groupMinSessionTimeoutMs
+        configuration.groups.maxSessionTimeoutMs = groupMaxSessionTimeoutMs
 
         let broker: Broker
         do {

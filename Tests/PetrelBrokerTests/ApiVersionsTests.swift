@@ -9,7 +9,9 @@ import Testing
 struct ApiVersionsTests {
     static let expected: [APIKey: ClosedRange<Int16>] = [
         .produce: 0...9, .fetch: 4...12, .listOffsets: 0...7, .metadata: 0...12, .apiVersions: 0...4,
-        .createTopics: 0...7, .deleteTopics: 0...6, .initProducerId: 0...4,
+        .createTopics: 0...7, .deleteTopics: 0...6, .initProducerId: 0...4, .findCoordinator: 0...3,
+        .joinGroup: 0...7, .syncGroup: 0...5, .heartbeat: 0...4, .leaveGroup: 0...5, .offsetCommit: 0...8,
+        .offsetFetch: 0...7, .describeGroups: 0...5, .listGroups: 0...5, .deleteGroups: 0...2,
     ]
 
     @Test("the broker advertises exactly the APIs it serves, in every ApiVersions version")

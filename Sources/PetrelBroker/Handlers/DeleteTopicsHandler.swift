@@ -9,7 +9,19 @@ struct DeleteTopicsHandler: RequestHandler {
     func handle(_ request: DeleteTopicsRequest, context: RequestContext) async throws -> DeleteTopicsResponse? {
         let targets: [(name: String?, id: KafkaUUID)] =
             context.apiVersion >= 6 ? request.topics.map { ($0.name, $0.topicId) } : request.topicNames.map { ($0, .zero) }
-        let results = targets.map { target in delete(name: target.name, id: target.id, context: context) }
+        var results: [DeleteTopicsResponse.DeletableTopicResult] = []
+        for target in targets {
+            let result = delete(name: target.name, id: target.id, context: context)
+            if result.errorCode == 0, let name = result.name {
+                // Offsets committed for a topic that no longer exists would only confuse a topic created later.
+                do {
+                    try await broker.groups.offsets.deleteTopic(name)
+                } catch {
+                    context.logger.error("removing a deleted topic's offsets failed", metadata: ["topic": "\(name)", "error": "\(error)"])
+                }
+            }
+            results.append(result)
+        }
         return DeleteTopicsResponse(throttleTimeMs: 0, responses: results)
     }
 

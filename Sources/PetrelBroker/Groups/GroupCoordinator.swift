@@ -1,0 +1,224 @@
+import Logging
+import NIOCore
+import PetrelProtocol
+import Synchronization
+
+/// Runs every classic consumer group on this broker: the state machines (`ClassicGroup`), the requests
+/// parked in them, their timers, and the committed offsets. Thread-safe.
+final class GroupCoordinator: Sendable {
+    let config: GroupCoordinatorConfig
+    let offsets: OffsetStore
+    private let clock: @Sendable () -> Int64
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    private struct State {
+        var groups: [String: ClassicGroup] = [:]
+        var parkedJoins: [WaiterID: CheckedContinuation<JoinGroupResponse, Never>] = [:]
+        var parkedSyncs: [WaiterID: CheckedContinuation<SyncGroupResponse, Never>] = [:]
+        var nextWaiter: WaiterID = 1
+
+        mutating func newWaiter() -> WaiterID {
+            defer { nextWaiter += 1 }
+            return nextWaiter
+        }
+    }
+
+    init(config: GroupCoordinatorConfig, offsets: OffsetStore, logger: Logger, clock: @escaping @Sendable () -> Int64) {
+        self.config = config
+        self.offsets = offsets
+        self.logger = logger
+        self.clock = clock
+    }
+
+    // MARK: - Join and sync (parked until the group moves on)
+
+    func join(groupID: String, _ input: ClassicGroup.JoinInput) async -> JoinGroupResponse {
+        guard !groupID.isEmpty else { return ClassicGroup.joinError(.invalidGroupID, memberID: input.memberID) }
+        let waiter = state.withLock { $0.newWaiter() }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<JoinGroupResponse, Never>) in
+                let (immediate, effects) = state.withLock { state -> (JoinGroupResponse?, GroupEffects) in
+                    var group = state.groups[groupID] ?? ClassicGroup(groupID: groupID, config: config)
+                    var effects = GroupEffects()
+                    let outcome = group.join(input, waiter: waiter, now: clock(), effects: &effects)
+                    state.groups[groupID] = group
+                    if case .respond(let response) = outcome { return (response, effects) }
+                    state.parkedJoins[waiter] = continuation
+                    return (nil, effects)
+                }
+                if let immediate { continuation.resume(returning: immediate) }
+                deliver(effects, group: groupID)
+            }
+        } onCancel: {
+            // The connection went away: answer nobody; the join phase or the session timeout moves on.
+            let parked = state.withLock { $0.parkedJoins.removeValue(forKey: waiter) }
+            parked?.resume(returning: ClassicGroup.joinError(.rebalanceInProgress, memberID: input.memberID))
+        }
+    }
+
+    func sync(groupID: String, _ input: ClassicGroup.SyncInput) async -> SyncGroupResponse {
+        guard !groupID.isEmpty else { return SyncGroupResponse(errorCode: ErrorCode.invalidGroupID.rawValue) }
+        let waiter = state.withLock { $0.newWaiter() }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<SyncGroupResponse, Never>) in
+                let (immediate, effects) = state.withLock { state -> (SyncGroupResponse?, GroupEffects) in
+                    guard var group = state.groups[groupID] else {
+                        return (SyncGroupResponse(errorCode: ErrorCode.unknownMemberID.rawValue), GroupEffects())
+                    }
+                    var effects = GroupEffects()
+                    let outcome = group.sync(input, waiter: waiter, now: clock(), effects: &effects)
+                    state.groups[groupID] = group
+                    if case .respond(let response) = outcome { return (response, effects) }
+                    state.parkedSyncs[waiter] = continuation
+                    return (nil, effects)
+                }
+                if let immediate { continuation.resume(returning: immediate) }
+                deliver(effects, group: groupID)
+            }
+        } onCancel: {
+            let parked = state.withLock { $0.parkedSyncs.removeValue(forKey: waiter) }
+            parked?.resume(returning: SyncGroupResponse(errorCode: ErrorCode.rebalanceInProgress.rawValue))
+        }
+    }
+
+    /// Answers the parked requests a state change released.
+    private func deliver(_ effects: GroupEffects, group: String) {
+        if effects.joins.isEmpty && effects.syncs.isEmpty && !effects.generationCompleted { return }
+        let (joins, syncs) = state.withLock { state in
+            (
+                effects.joins.compactMap { id, response in state.parkedJoins.removeValue(forKey: id).map { ($0, response) } },
+                effects.syncs.compactMap { id, response in state.parkedSyncs.removeValue(forKey: id).map { ($0, response) } }
+            )
+        }
+        for (continuation, response) in joins { continuation.resume(returning: response) }
+        for (continuation, response) in syncs { continuation.resume(returning: response) }
+        if effects.generationCompleted {
+            let summary = state.withLock { state in
+                state.groups[group].map { "\($0.state.rawValue) generation \($0.generation) with \($0.members.count) members" }
+            }
+            logger.info("group rebalanced", metadata: ["group": "\(group)", "now": "\(summary ?? "gone")"])
+        }
+    }
+
+    // MARK: - Heartbeat and leave
+
+    func heartbeat(groupID: String, memberID: String, instanceID: String?, generation: Int32) -> ErrorCode {
+        guard !groupID.isEmpty else { return .invalidGroupID }
+        return state.withLock { state in
+            guard var group = state.groups[groupID] else { return ErrorCode.unknownMemberID }
+            let result = group.heartbeat(memberID: memberID, instanceID: instanceID, generation: generation, now: clock())
+            state.groups[groupID] = group
+            return result
+        }
+    }
+
+    func leave(groupID: String, members: [(memberID: String, instanceID: String?)]) -> [ErrorCode] {
+        guard !groupID.isEmpty else { return members.map { _ in .invalidGroupID } }
+        let (results, effects) = state.withLock { state -> ([ErrorCode], GroupEffects) in
+            guard var group = state.groups[groupID] else { return (members.map { _ in .unknownMemberID }, GroupEffects()) }
+            var effects = GroupEffects()
+            let results = group.leave(members, now: clock(), effects: &effects)
+            state.groups[groupID] = group
+            return (results, effects)
+        }
+        deliver(effects, group: groupID)
+        return results
+    }
+
+    // MARK: - Timers
+
+    /// Applies the timeouts due now to every group.
+    func tick() {
+        let now = clock()
+        let released = state.withLock { state -> [(String, GroupEffects)] in
+            var released: [(String, GroupEffects)] = []
+            for id in Array(state.groups.keys) {
+                var effects = GroupEffects()
+                state.groups[id]!.tick(now: now, effects: &effects)
+                released.append((id, effects))
+            }
+            return released
+        }
+        for (group, effects) in released { deliver(effects, group: group) }
+        forgetIdleGroups()
+    }
+
+    /// Runs the timers until cancelled.
+    func runTimers(intervalMs: Int64 = 100) async {
+        while !Task.isCancelled {
+            tick()
+            try? await Task.sleep(for: .milliseconds(intervalMs))
+        }
+    }
+
+    /// Empty groups without committed offsets have nothing left to remember.
+    private func forgetIdleGroups() {
+        let withOffsets = Set(offsets.groups)
+        state.withLock { state in
+            state.groups = state.groups.filter { id, group in
+                !(group.state == .empty && group.pendingMembers.isEmpty && !withOffsets.contains(id))
+            }
+        }
+    }
+
+    // MARK: - Offsets
+
+    /// Checks a commit against the group's state; nil if it may proceed.
+    func commitCheck(groupID: String, memberID: String, instanceID: String?, generation: Int32) -> ErrorCode? {
+        guard !groupID.isEmpty else { return .invalidGroupID }
+        return state.withLock { state in
+            guard var group = state.groups[groupID] else {
+                // No live group: only commits from outside a group (generation -1) make sense.
+                return generation < 0 ? nil : (memberID.isEmpty ? .illegalGeneration : .unknownMemberID)
+            }
+            let error = group.commitCheck(memberID: memberID, instanceID: instanceID, generation: generation)
+            if error == nil { group.touch(memberID: memberID, now: clock()) }
+            state.groups[groupID] = group
+            return error
+        }
+    }
+
+    // MARK: - Admin
+
+    struct GroupSummary: Sendable {
+        var groupID: String
+        var protocolType: String
+        var state: GroupState
+    }
+
+    /// Every group with members or committed offsets.
+    func listGroups() -> [GroupSummary] {
+        let live = state.withLock { state in
+            state.groups.values.map { GroupSummary(groupID: $0.groupID, protocolType: $0.protocolType ?? "", state: $0.state) }
+        }
+        let known = Set(live.map(\.groupID))
+        let offsetsOnly = offsets.groups.filter { !known.contains($0) }.map { GroupSummary(groupID: $0, protocolType: "", state: .empty) }
+        return (live + offsetsOnly).sorted { $0.groupID < $1.groupID }
+    }
+
+    func describe(groupID: String) -> ClassicGroup? {
+        state.withLock { $0.groups[groupID] }
+    }
+
+    /// DeleteGroups: only a group without members can go; its offsets go with it.
+    func delete(groupID: String) async -> ErrorCode {
+        let verdict = state.withLock { state -> ErrorCode in
+            if let group = state.groups[groupID] {
+                guard group.isEmpty && group.state != .dead else { return .nonEmptyGroup }
+                state.groups[groupID]?.markDead()
+                return .none
+            }
+            return offsets.hasOffsets(group: groupID) ? .none : .groupIDNotFound
+        }
+        guard verdict == .none else { return verdict }
+        do {
+            try await offsets.deleteGroup(groupID)
+        } catch {
+            logger.error("deleting a group's offsets failed", metadata: ["group": "\(groupID)", "error": "\(error)"])
+            return .kafkaStorageError
+        }
+        state.withLock { _ = $0.groups.removeValue(forKey: groupID) }
+        return .none
+    }
+}
