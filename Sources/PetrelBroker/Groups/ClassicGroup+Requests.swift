@@ -73,8 +73,9 @@ extension ClassicGroup {
     /// The member checks shared by SyncGroup, Heartbeat and OffsetCommit, in Kafka's order.
     private func memberCheck(memberID: String, instanceID: String?, generation: Int32) -> ErrorCode? {
         if state == .dead { return .coordinatorNotAvailable }
+        // A static member replaced by a newer instance of itself is fenced, not merely unknown.
+        if let instanceID, let current = staticMembers[instanceID], current != memberID { return .fencedInstanceID }
         guard members[memberID] != nil else { return .unknownMemberID }
-        if let instanceID, staticMembers[instanceID] != memberID { return .fencedInstanceID }
         if generation != self.generation { return .illegalGeneration }
         return nil
     }
