@@ -43,7 +43,7 @@ public struct KafkaClientError: Error, Hashable, Sendable, CustomStringConvertib
 
     public var description: String {
         switch kind {
-        case .connectionFailed(let reason): "cannot connect: \(reason)"
+        case .connectionFailed(let reason): "cannot connect to \(reason)"
         case .connectionClosed: "the connection closed"
         case .unexpectedResponse(let reason): "unexpected response: \(reason)"
         case .unsupportedVersion(let api): "the broker serves no version of \(api) this client speaks"

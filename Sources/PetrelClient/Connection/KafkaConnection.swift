@@ -3,6 +3,10 @@ import NIOPosix
 import PetrelProtocol
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// One TCP connection to a Kafka-protocol broker: typed requests in, typed responses out, pipelined
 /// (many requests may be in flight; the broker answers in order). Thread-safe.
 public final class KafkaConnection: Sendable {
@@ -47,7 +51,7 @@ public final class KafkaConnection: Sendable {
                 .connect(host: host, port: port)
                 .get()
         } catch {
-            throw KafkaClientError.connectionFailed("\(host):\(port): \(error)")
+            throw KafkaClientError.connectionFailed("\(host):\(port): \(Self.reason(error))")
         }
         let connection = KafkaConnection(host: host, port: port, clientID: clientID, channel: channel)
         if negotiateVersions {
@@ -137,6 +141,23 @@ public final class KafkaConnection: Sendable {
     }
 
     public var isActive: Bool { channel.isActive }
+
+    /// The root cause of a connect failure in a few words ("connection refused").
+    static func reason(_ error: any Error) -> String {
+        if let connection = error as? NIOConnectionError, let first = connection.connectionErrors.first {
+            return reason(first.error)
+        }
+        if let io = error as? IOError {
+            switch io.errnoCode {
+            case ECONNREFUSED: return "connection refused"
+            case ETIMEDOUT: return "timed out"
+            case EHOSTUNREACH, ENETUNREACH: return "unreachable"
+            default: return io.description
+            }
+        }
+        if error is ChannelError { return "\(error)" }
+        return "\(error)"
+    }
 
     public func close() async {
         try? await channel.close()

@@ -1,0 +1,134 @@
+import NIOCore
+import PetrelProtocol
+
+/// Administration of a Kafka-protocol cluster: topics, consumer groups, offsets and lag.
+///
+///     let admin = KafkaAdmin(bootstrap: [BrokerAddress("127.0.0.1:9092")!])
+///     let lag = try await admin.lag(group: "order-workers")
+public final class KafkaAdmin: Sendable {
+    let cluster: ClusterConnections
+
+    public init(bootstrap: [BrokerAddress], clientID: String = "petrel-admin") {
+        self.cluster = ClusterConnections(bootstrap: bootstrap, clientID: clientID)
+    }
+
+    public func close() async {
+        await cluster.close()
+    }
+
+    // MARK: - Groups
+
+    public func listGroups() async throws -> [GroupListing] {
+        let response = try await cluster.any().send(ListGroupsRequest(), maximumVersion: 5)
+        try check(response.errorCode, "ListGroups")
+        return response.groups
+            .map { GroupListing(groupID: $0.groupId, protocolType: $0.protocolType, state: $0.groupState) }
+            .sorted { $0.groupID < $1.groupID }
+    }
+
+    public func describeGroup(_ groupID: String) async throws -> GroupDescription {
+        let coordinator = try await coordinatorConnection(for: groupID)
+        let response = try await coordinator.send(DescribeGroupsRequest(groups: [groupID]), maximumVersion: 5)
+        guard let group = response.groups.first else { throw KafkaClientError.unexpectedResponse("DescribeGroups answered no group") }
+        try check(group.errorCode, "DescribeGroups")
+        return GroupDescription(
+            groupID: group.groupId, state: group.groupState, protocolType: group.protocolType, protocolName: group.protocolData,
+            members: group.members.map { member in
+                GroupDescription.Member(
+                    memberID: member.memberId, instanceID: member.groupInstanceId, clientID: member.clientId,
+                    host: member.clientHost, assignment: Self.decodeAssignment(member.memberAssignment, protocolType: group.protocolType))
+            })
+    }
+
+    /// Every offset the group has committed.
+    public func committedOffsets(group groupID: String) async throws -> [TopicPartition: Int64] {
+        let coordinator = try await coordinatorConnection(for: groupID)
+        // v2+ answers every committed partition when no topics are named.
+        let response = try await coordinator.send(OffsetFetchRequest(groupId: groupID, topics: nil), maximumVersion: 7)
+        try check(response.errorCode, "OffsetFetch")
+        var offsets: [TopicPartition: Int64] = [:]
+        for topic in response.topics {
+            for partition in topic.partitions where partition.committedOffset >= 0 {
+                offsets[TopicPartition(topic.name, partition.partitionIndex)] = partition.committedOffset
+            }
+        }
+        return offsets
+    }
+
+    /// The log end offset (high watermark) of each partition.
+    public func endOffsets(_ partitions: [TopicPartition]) async throws -> [TopicPartition: Int64] {
+        try await listOffsets(partitions, timestamp: -1)
+    }
+
+    /// The first offset still in the log of each partition.
+    public func startOffsets(_ partitions: [TopicPartition]) async throws -> [TopicPartition: Int64] {
+        try await listOffsets(partitions, timestamp: -2)
+    }
+
+    /// Committed offset, log end and lag for every partition the group has committed or is assigned.
+    public func lag(group groupID: String) async throws -> [PartitionLag] {
+        let committed = try await committedOffsets(group: groupID)
+        let description = try await describeGroup(groupID)
+        let partitions = Set(committed.keys).union(description.members.flatMap(\.assignment)).sorted()
+        let ends = try await endOffsets(partitions)
+        return partitions.map { PartitionLag(partition: $0, committed: committed[$0], logEndOffset: ends[$0] ?? 0) }
+    }
+
+    public func deleteGroup(_ groupID: String) async throws {
+        let coordinator = try await coordinatorConnection(for: groupID)
+        let response = try await coordinator.send(DeleteGroupsRequest(groupsNames: [groupID]), maximumVersion: 2)
+        try check(response.results.first?.errorCode ?? -1, "DeleteGroups")
+    }
+
+    // MARK: - Helpers
+
+    private func coordinatorConnection(for groupID: String) async throws -> KafkaConnection {
+        let response = try await cluster.any().send(FindCoordinatorRequest(key: groupID, keyType: 0), maximumVersion: 3)
+        try check(response.errorCode, "FindCoordinator", message: response.errorMessage)
+        cluster.remember(nodeID: response.nodeId, address: BrokerAddress(host: response.host, port: Int(response.port)))
+        return try await cluster.node(response.nodeId)
+    }
+
+    private func listOffsets(_ partitions: [TopicPartition], timestamp: Int64) async throws -> [TopicPartition: Int64] {
+        guard !partitions.isEmpty else { return [:] }
+        let topics = Array(Set(partitions.map(\.topic))).sorted()
+        let metadata = try await cluster.metadata(topics: topics)
+        var leaders: [TopicPartition: Int32] = [:]
+        for topic in metadata.topics {
+            for partition in topic.partitions { leaders[TopicPartition(topic.name ?? "", partition.partitionIndex)] = partition.leaderId }
+        }
+        var results: [TopicPartition: Int64] = [:]
+        for (leader, owned) in Dictionary(grouping: partitions, by: { leaders[$0] ?? -1 }) {
+            guard leader >= 0 else { throw KafkaClientError.broker(.unknownTopicOrPartition, message: "\(owned[0]) has no leader") }
+            let byTopic = Dictionary(grouping: owned, by: \.topic)
+            let request = ListOffsetsRequest(
+                replicaId: -1,
+                topics: byTopic.map { topic, parts in
+                    .init(name: topic, partitions: parts.map { .init(partitionIndex: $0.partition, timestamp: timestamp, maxNumOffsets: 1) })
+                })
+            let response = try await cluster.node(leader).send(request, maximumVersion: 7)
+            for topic in response.topics {
+                for partition in topic.partitions {
+                    try check(partition.errorCode, "ListOffsets for \(topic.name)-\(partition.partitionIndex)")
+                    results[TopicPartition(topic.name, partition.partitionIndex)] = partition.offset
+                }
+            }
+        }
+        return results
+    }
+
+    private func check(_ code: Int16, _ what: String, message: String? = nil) throws {
+        guard code != 0 else { return }
+        throw KafkaClientError.broker(ErrorCode(rawValue: code), message: message ?? "\(what) failed")
+    }
+
+    /// The partitions in a consumer-protocol assignment (empty for other protocol types or bad bytes).
+    static func decodeAssignment(_ bytes: ByteBuffer, protocolType: String) -> [TopicPartition] {
+        guard protocolType == "consumer", bytes.readableBytes >= 2 else { return [] }
+        var buffer = bytes
+        guard let version = try? buffer.readKafkaInteger(as: Int16.self),
+            let assignment = try? ConsumerProtocolAssignment(from: &buffer, version: min(version, ConsumerProtocolAssignment.validVersions.upperBound))
+        else { return [] }
+        return assignment.assignedPartitions.flatMap { topic in topic.partitions.map { TopicPartition(topic.topic, $0) } }.sorted()
+    }
+}
