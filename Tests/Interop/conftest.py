@@ -21,13 +21,17 @@ def free_port():
 class BrokerProcess:
     """A broker started by the test, stopped by its own pid only."""
 
+    # Tests do not wait out Kafka's production timings: a short initial rebalance delay, and session
+    # timeouts down to one second.
+    DEFAULT_ARGS = ["--group-initial-rebalance-delay-ms", "100", "--group-min-session-timeout-ms", "1000"]
+
     def __init__(self, data_dir, extra_args=()):
         if not os.access(PETREL, os.X_OK):
             raise RuntimeError(f"no petrel binary at {PETREL}: run `swift build` first")
         self.data_dir = data_dir
         self.port = free_port()
         self.bootstrap = f"127.0.0.1:{self.port}"
-        self.extra_args = list(extra_args)
+        self.extra_args = self.DEFAULT_ARGS + list(extra_args)
         self.process = None
         self.log_path = os.path.join(data_dir + "-logs", "broker.log")
         os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
@@ -90,3 +94,16 @@ def wait_until(predicate, timeout=30, interval=0.1, what="condition"):
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def petrel(*args):
+    """Runs the petrel CLI; returns its standard output, failing the test on a non-zero exit."""
+    result = subprocess.run([PETREL, *args], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, f"petrel {' '.join(args)} failed: {result.stderr}"
+    return result.stdout
+
+
+def create_topic(broker, name, partitions):
+    from confluent_kafka.admin import AdminClient, NewTopic
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])[name].result(30)
