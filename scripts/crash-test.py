@@ -13,6 +13,7 @@ cycles, each with a time limit. Talks only to 127.0.0.1 and ends only the broker
     scripts/crash-test.py [--cycles 20] [--petrel .build/debug/petrel]
 """
 import argparse
+import logging
 import os
 import random
 import signal
@@ -27,6 +28,10 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOPIC = "crash"
+# The clients' "connection refused" reports while the broker is down are the point of the test, not news.
+QUIET = logging.getLogger("crash-test-clients")
+QUIET.addHandler(logging.NullHandler())
+QUIET.propagate = False
 
 
 def free_port():
@@ -77,6 +82,7 @@ def produce_until_stopped(bootstrap, cycle, stop, acked, lock):
         "message.timeout.ms": 4000,
         "linger.ms": 2,
         "batch.num.messages": 200,
+        "logger": QUIET,
     })
 
     def delivered(error, message):
@@ -103,7 +109,7 @@ def produce_until_stopped(bootstrap, cycle, stop, acked, lock):
 def read_log(bootstrap):
     """Every record of the partition, in order, as (offset, value)."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "crash-check", "enable.auto.commit": False,
-                         "check.crcs": True, "fetch.max.bytes": 4 * 1024 * 1024})
+                         "check.crcs": True, "fetch.max.bytes": 4 * 1024 * 1024, "logger": QUIET})
     partition = TopicPartition(TOPIC, 0, 0)
     _, high = consumer.get_watermark_offsets(partition, timeout=10)
     consumer.assign([partition])

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs, if it is missing: kcat, librdkafka and zlib from Debian, and the
-# Python Kafka clients and pytest from PyPI. Safe to run again.
+# Installs what the test suite needs, if it is missing: kcat, librdkafka, zlib, Go and sarama from
+# Debian, and the Python Kafka clients and pytest from PyPI. Safe to run again.
 set -euo pipefail
 
 apt_packages=()
 command -v kcat >/dev/null 2>&1 || apt_packages+=(kcat)
-for package in librdkafka-dev zlib1g-dev; do
+for package in librdkafka-dev zlib1g-dev golang-go golang-github-shopify-sarama-dev; do
   dpkg -s "$package" >/dev/null 2>&1 || apt_packages+=("$package")
 done
 if [ ${#apt_packages[@]} -gt 0 ]; then

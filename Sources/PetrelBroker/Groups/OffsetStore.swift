@@ -4,6 +4,12 @@ import PetrelProtocol
 import PetrelStorage
 import Synchronization
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
 /// A committed consumer offset.
 public struct CommittedOffset: Hashable, Sendable {
     public var offset: Int64
@@ -21,7 +27,8 @@ public struct CommittedOffset: Hashable, Sendable {
 
 /// Committed offsets, kept in memory and made durable in an internal log (`<data>/__consumer_offsets`,
 /// a partition log like any other, not a topic clients can see) that is replayed at start. Each commit
-/// is one record batch; a deletion is a record with a null value. Thread-safe.
+/// is one record batch; a deletion is a record with a null value. When the log has grown well past what
+/// is live, it is compacted: the live offsets are written to a fresh log that replaces it. Thread-safe.
 ///
 /// Record layout (all big-endian):
 ///
@@ -30,14 +37,28 @@ public struct CommittedOffset: Hashable, Sendable {
 ///            int64 commit timestamp            (null value: the offset was deleted)
 final class OffsetStore: Sendable {
     static let folderName = "__consumer_offsets"
-    private let log: PartitionLog
+    /// Compaction starts once the log is larger than this and four times larger than its live data.
+    let compactionThresholdBytes: Int
+    private let dataDirectory: String
+    private let config: LogConfig
+    private let logger: Logger
+    /// The current log; appends and compaction's swap hold this lock.
+    private let log: Mutex<PartitionLog>
     private let offsets: Mutex<[String: [TopicPartition: CommittedOffset]]>
 
-    init(dataDirectory: String, config: LogConfig, cleanShutdown: Bool, logger: Logger) throws {
-        self.log = try PartitionLog(
+    init(dataDirectory: String, config: LogConfig, cleanShutdown: Bool, logger: Logger, compactionThresholdBytes: Int = 16 << 20)
+        throws
+    {
+        self.dataDirectory = dataDirectory
+        self.config = config
+        self.logger = logger
+        self.compactionThresholdBytes = compactionThresholdBytes
+        try Self.finishInterruptedCompaction(in: dataDirectory)
+        let log = try PartitionLog(
             directory: dataDirectory + "/" + Self.folderName, topic: Self.folderName, partition: 0, config: config,
             cleanShutdown: cleanShutdown, logger: logger)
         self.offsets = Mutex(try Self.replay(log))
+        self.log = Mutex(log)
     }
 
     /// Rebuilds the offsets from the log, later records winning.
@@ -85,6 +106,12 @@ final class OffsetStore: Sendable {
         offsets.withLock { offsets in
             for (partition, committed) in commits { offsets[group, default: [:]][partition] = committed }
         }
+        do {
+            try compactIfNeeded()
+        } catch {
+            // The commit itself is durable; a failed compaction only leaves the log larger.
+            logger.error("compacting the committed-offsets log failed", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Deletes every offset of a group (DeleteGroups).
@@ -112,19 +139,83 @@ final class OffsetStore: Sendable {
 
     private func append(_ entries: [(String, TopicPartition, CommittedOffset?)]) async throws {
         guard !entries.isEmpty else { return }
-        let now = wallClockMillis()
+        let batch = try Self.batch(entries, now: wallClockMillis())
+        let header = try RecordBatchValidator.validateProduced(batch)
+        let (target, appended) = try log.withLock { log in (log, try log.append(batch, header: header, now: wallClockMillis())) }
+        if target.config.flushPolicy == .always { try await target.waitUntilDurable(through: appended.lastOffset) }
+    }
+
+    private static func batch(_ entries: [(String, TopicPartition, CommittedOffset?)], now: Int64) throws -> ByteBuffer {
         var builder = RecordBatchBuilder()
         for (group, partition, committed) in entries {
-            builder.append(key: Self.encodeKey(group: group, partition), value: committed.map(Self.encodeValue), timestamp: now)
+            builder.append(key: encodeKey(group: group, partition), value: committed.map(encodeValue), timestamp: now)
         }
-        let batch = try builder.build()
-        let header = try RecordBatchValidator.validateProduced(batch)
-        let appended = try log.append(batch, header: header, now: now)
-        if log.config.flushPolicy == .always { try await log.waitUntilDurable(through: appended.lastOffset) }
+        return try builder.build()
     }
 
     func close() throws {
-        try log.close()
+        try log.withLock { try $0.close() }
+    }
+
+    var sizeInBytes: Int { log.withLock { $0.sizeInBytes } }
+
+    // MARK: - Compaction
+
+    /// Compacts the log if it has grown past the threshold and is mostly superseded records.
+    /// Returns whether it did.
+    @discardableResult
+    func compactIfNeeded() throws -> Bool {
+        let live = offsets.withLock { $0.values.reduce(0) { $0 + $1.count } }
+        let size = sizeInBytes
+        guard size > compactionThresholdBytes, size > 4 * live * 64 else { return false }
+        try compact()
+        return true
+    }
+
+    /// Writes every live offset to a fresh log and swaps it in. Commits wait for the swap.
+    func compact() throws {
+        let folder = dataDirectory + "/" + Self.folderName
+        let compacting = folder + ".compacting"
+        let old = folder + ".old"
+        try log.withLock { current in
+            let snapshot = offsets.withLock { $0 }
+            let files = FileManager.default
+            try? files.removeItem(atPath: compacting)
+            let fresh = try PartitionLog(
+                directory: compacting, topic: Self.folderName, partition: 0, config: config, cleanShutdown: true, logger: logger)
+            let entries = snapshot.sorted { $0.key < $1.key }.flatMap { group, partitions in
+                partitions.sorted { $0.key < $1.key }.map { (group, $0.key, Optional($0.value)) }
+            }
+            var start = 0
+            while start < entries.count {
+                let chunk = Array(entries[start..<min(start + 1000, entries.count)])
+                let batch = try Self.batch(chunk, now: wallClockMillis())
+                _ = try fresh.append(batch, header: try RecordBatchValidator.validateProduced(batch), now: wallClockMillis())
+                start += chunk.count
+            }
+            try fresh.close()
+            try current.close()
+            let before = current.sizeInBytes
+            try files.moveItem(atPath: folder, toPath: old)
+            try files.moveItem(atPath: compacting, toPath: folder)
+            try? files.removeItem(atPath: old)
+            current = try PartitionLog(
+                directory: folder, topic: Self.folderName, partition: 0, config: config, cleanShutdown: true, logger: logger)
+            logger.info(
+                "compacted the committed-offsets log",
+                metadata: ["before": "\(before)", "after": "\(current.sizeInBytes)", "offsets": "\(entries.count)"])
+        }
+    }
+
+    /// A crash during the swap leaves one of two states; both resolve to a whole log.
+    private static func finishInterruptedCompaction(in dataDirectory: String) throws {
+        let files = FileManager.default
+        let folder = dataDirectory + "/" + folderName
+        if !files.fileExists(atPath: folder), files.fileExists(atPath: folder + ".compacting") {
+            try files.moveItem(atPath: folder + ".compacting", toPath: folder)
+        }
+        try? files.removeItem(atPath: folder + ".compacting")
+        try? files.removeItem(atPath: folder + ".old")
     }
 
     // MARK: - Encoding
