@@ -24,10 +24,18 @@ let package = Package(
     targets: [
         // CRC-32C (Castagnoli) in C: SSE4.2 instruction when the CPU has it, slicing-by-8 otherwise.
         .target(name: "CCRC32C"),
+        // Kafka's batch codecs over the system libraries (Debian: zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev).
+        .target(
+            name: "CCompression",
+            linkerSettings: [
+                .linkedLibrary("z"), .linkedLibrary("snappy"), .linkedLibrary("lz4"), .linkedLibrary("zstd"),
+            ]
+        ),
         .target(
             name: "PetrelProtocol",
             dependencies: [
                 "CCRC32C",
+                "CCompression",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictness

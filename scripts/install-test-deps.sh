@@ -17,9 +17,10 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
 fi
 
 if ! python3 - <<'PY' 2>/dev/null
-import aiokafka, confluent_kafka, kafka, pytest
+import aiokafka, confluent_kafka, kafka, pytest, snappy, lz4, zstandard
 PY
 then
-  echo "installing Python packages: confluent-kafka kafka-python aiokafka pytest"
-  python3 -m pip install -q "confluent-kafka>=2.16,<3" "kafka-python>=3.0,<4" "aiokafka>=0.14,<0.15" "pytest>=8"
+  echo "installing Python packages: confluent-kafka kafka-python aiokafka pytest and kafka-python's codecs"
+  python3 -m pip install -q "confluent-kafka>=2.16,<3" "kafka-python>=3.0,<4" "aiokafka>=0.14,<0.15" "pytest>=8" \
+    python-snappy lz4 zstandard
 fi

@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+scripts/install-build-deps.sh
 scripts/install-test-deps.sh
 swift build
 swift test

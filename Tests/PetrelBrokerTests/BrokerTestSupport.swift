@@ -94,6 +94,20 @@ func values(in response: FetchResponse) throws -> [String] {
     }.map { String(buffer: $0.value!) }
 }
 
+/// Every value in a partition, fetching as a consumer does (one segment per fetch) up to the high watermark.
+func fetchAllValues(_ connection: KafkaConnection, _ topic: String, partition: Int32 = 0) async throws -> [String] {
+    var collected: [String] = []
+    var offset: Int64 = 0
+    while true {
+        let response = try await connection.send(fetchRequest(topic, partition: partition, offset: offset), version: 12)
+        let data = response.responses[0].partitions[0]
+        let records = try RecordBatchDecoder.decodeBatches(data.records ?? ByteBuffer()).flatMap(\.records).filter { $0.offset >= offset }
+        collected += records.map { String(buffer: $0.value!) }
+        offset = (records.last?.offset ?? offset - 1) + 1
+        if records.isEmpty || offset >= data.highWatermark { return collected }
+    }
+}
+
 /// A bare connection for sending bytes no client would send.
 struct RawSocket {
     let channel: any Channel

@@ -62,13 +62,22 @@ struct ProduceHandler: RequestHandler {
             return (failure(data.index, .invalidRecord, "no records"), nil)
         }
         do {
-            let header = try RecordBatchValidator.validateProduced(records, maxBatchBytes: log.config.maxMessageBytes)
+            let header = try RecordBatchValidator.validateProduced(
+                records, maxBatchBytes: log.config.maxMessageBytes, allowZstd: context.apiVersion >= 7)
             let appended = try log.append(records, header: header, now: wallClockMillis())
-            broker.appendNotifier.notifyAppend(to: TopicPartition(topic, data.index))
+            if appended.isDuplicate {
+                context.logger.debug(
+                    "answered a retried batch with its original offset",
+                    metadata: ["partition": "\(topic)-\(data.index)", "producer": "\(header.producerID)", "offset": "\(appended.baseOffset)"])
+            } else {
+                broker.appendNotifier.notifyAppend(to: TopicPartition(topic, data.index))
+            }
             let result = ProduceResponse.TopicProduceResponse.PartitionProduceResponse(
                 index: data.index, errorCode: ErrorCode.none.rawValue, baseOffset: appended.baseOffset, logAppendTimeMs: -1,
                 logStartOffset: appended.logStartOffset)
             return (result, (log, appended.lastOffset))
+        } catch let error as PartitionLog.ProducerSequenceError {
+            return (failure(data.index, error.code, error.message), nil)
         } catch let error as RecordBatchError {
             context.logger.debug(
                 "refused a batch", metadata: ["partition": "\(topic)-\(data.index)", "error": "\(error)"])

@@ -17,7 +17,11 @@ public struct RecordBatchError: Error, Hashable, Sendable, CustomStringConvertib
 /// checksums the rest in place: the records are not parsed on this path.
 public enum RecordBatchValidator {
     /// Validates the `records` of one partition of a Produce request (v3+: exactly one magic-2 batch).
-    public static func validateProduced(_ records: ByteBuffer, maxBatchBytes: Int = .max) throws(RecordBatchError) -> RecordBatchHeader {
+    /// A compressed batch is decompressed to check that it holds the records its header announces;
+    /// zstd needs Produce v7 or later (`allowZstd`).
+    public static func validateProduced(
+        _ records: ByteBuffer, maxBatchBytes: Int = .max, allowZstd: Bool = true
+    ) throws(RecordBatchError) -> RecordBatchHeader {
         let start = records.readerIndex
         guard records.readableBytes > RecordBatchHeader.magicOffset,
             let magic = records.getInteger(at: start + RecordBatchHeader.magicOffset, as: Int8.self)
@@ -49,7 +53,47 @@ public enum RecordBatchValidator {
             throw RecordBatchError(.corruptMessage, "CRC-32C mismatch: batch says \(hex(header.crc)), bytes give \(hex(crc))")
         }
         try checkHeaderFields(header)
+        if let codec = header.attributes.compression, codec != .none {
+            if codec == .zstd && !allowZstd {
+                throw RecordBatchError(.unsupportedCompressionType, "zstd needs Produce v7 or later")
+            }
+            let payload = records.getSlice(at: start + RecordBatchHeader.size, length: header.totalSize - RecordBatchHeader.size)!
+            let plain: ByteBuffer
+            do {
+                plain = try Compression.decompress(payload, codec: codec)
+            } catch {
+                throw RecordBatchError(.corruptMessage, "\(error)")
+            }
+            try checkRecords(plain, count: Int(header.recordCount))
+        }
         return header
+    }
+
+    /// Walks the records of a (decompressed) batch body: exactly `count` well-framed records whose
+    /// offset deltas run 0, 1, 2, ..., and nothing after them.
+    static func checkRecords(_ body: ByteBuffer, count: Int) throws(RecordBatchError) {
+        var body = body
+        for expected in 0..<count {
+            do {
+                let length = Int(try body.readVarint())
+                guard length > 0, var record = body.readSlice(length: length) else {
+                    throw RecordBatchError(.corruptMessage, "record \(expected) is cut short")
+                }
+                _ = try record.readKafkaInteger(as: Int8.self)
+                _ = try record.readVarlong()
+                let delta = try record.readVarint()
+                guard delta == expected else {
+                    throw RecordBatchError(.invalidRecord, "record \(expected) has offset delta \(delta)")
+                }
+            } catch let error as RecordBatchError {
+                throw error
+            } catch {
+                throw RecordBatchError(.corruptMessage, "record \(expected) is malformed: \(error)")
+            }
+        }
+        guard body.readableBytes == 0 else {
+            throw RecordBatchError(.corruptMessage, "\(body.readableBytes) bytes follow the batch's \(count) records")
+        }
     }
 
     /// Field rules Kafka applies to client batches.

@@ -32,6 +32,8 @@ public final class PartitionLog: Sendable {
         var flushWaiters: [(offset: Int64, continuation: CheckedContinuation<Void, any Error>)] = []
         var isFlushing = false
         var completedFlushes = 0
+        /// Idempotent producers' recent batches, for duplicate detection.
+        var producers = ProducerStates()
 
         var active: LogSegment { segments[segments.count - 1] }
         var logStartOffset: Int64 { segments[0].baseOffset }
@@ -108,7 +110,9 @@ public final class PartitionLog: Sendable {
             segments.append(try LogSegment(directory: directory, baseOffset: 0, indexIntervalBytes: config.indexIntervalBytes))
         }
         let end = segments[segments.count - 1].nextOffset
-        self.state = Mutex(State(segments: segments, config: config, recoveryPoint: cleanShutdown ? end : min(recoveryPoint, end)))
+        var state = State(segments: segments, config: config, recoveryPoint: cleanShutdown ? end : min(recoveryPoint, end))
+        state.producers = try Self.loadProducers(segments: segments, directory: directory, logger: logger)
+        self.state = Mutex(state)
     }
 
     // MARK: - Offsets
@@ -132,13 +136,32 @@ public final class PartitionLog: Sendable {
         public var baseOffset: Int64
         public var lastOffset: Int64
         public var logStartOffset: Int64
+        /// The batch was a retry of one already in the log (same producer, epoch and sequences): nothing
+        /// was written, and the offsets are the original ones.
+        public var isDuplicate = false
+    }
+
+    /// An idempotent batch that breaks its producer's sequence; nothing was written.
+    public struct ProducerSequenceError: Error, Hashable, Sendable, CustomStringConvertible {
+        public var code: ErrorCode
+        public var message: String
+        public var description: String { "\(code.name): \(message)" }
     }
 
     /// Appends one batch that `RecordBatchValidator` accepted, assigning its offsets. The batch's bytes are
     /// written as they are but for the base offset and leader epoch, which the CRC does not cover.
+    /// Idempotent batches are checked against their producer's sequence first, in the same step.
     public func append(_ batch: ByteBuffer, header: RecordBatchHeader, now: Int64) throws -> AppendResult {
         try state.withLock { state in
             guard !state.isClosed else { throw StorageError("append", path: directory, reason: "the log is closed") }
+            switch state.producers.check(header) {
+            case .append:
+                break
+            case .duplicate(let first, let last):
+                return AppendResult(baseOffset: first, lastOffset: last, logStartOffset: state.logStartOffset, isDuplicate: true)
+            case .reject(let code, let message):
+                throw ProducerSequenceError(code: code, message: message)
+            }
             if shouldRoll(state, incoming: header, now: now) { try roll(&state) }
             var header = header
             header.baseOffset = state.logEndOffset
@@ -152,6 +175,7 @@ public final class PartitionLog: Sendable {
                 try? active.log.truncate(to: active.size)
                 throw error
             }
+            state.producers.record(header, now: now)
             return AppendResult(baseOffset: header.baseOffset, lastOffset: header.lastOffset, logStartOffset: state.logStartOffset)
         }
     }
@@ -168,6 +192,8 @@ public final class PartitionLog: Sendable {
     func roll(_ state: inout State) throws {
         let previous = state.active
         try previous.seal()
+        // The producers as of the new segment's start: a restart replays only what follows.
+        try writeProducerSnapshot(&state, now: wallClockMillis())
         let next = try LogSegment(
             directory: directory, baseOffset: previous.nextOffset, indexIntervalBytes: state.config.indexIntervalBytes)
         state.segments.append(next)
@@ -243,6 +269,7 @@ public final class PartitionLog: Sendable {
             guard !state.isClosed else { return }
             state.isClosed = true
             try state.active.seal()
+            try writeProducerSnapshot(&state, now: wallClockMillis())
             for segment in state.segments where segment.nextOffset > state.recoveryPoint || segment === state.active {
                 try segment.sync()
             }
