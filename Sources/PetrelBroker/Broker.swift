@@ -149,9 +149,20 @@ public final class Broker: Service, Sendable {
             allocator: channel.allocator, logger: connectionLogger)
         do {
             try await connection.executeThenClose { requests, responses in
-                for try await frame in requests {
-                    guard let response = try await router.route(frame: frame, connection: info) else { continue }
-                    try await responses.write(response)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        // However the loop ends, close the channel, which also ends the watcher below.
+                        defer { channel.close(promise: nil) }
+                        for try await frame in requests {
+                            guard let response = try await self.router.route(frame: frame, connection: info) else { continue }
+                            try await responses.write(response)
+                        }
+                    }
+                    // A request parked at the coordinator or in a long poll must not outlive its
+                    // connection: when the client goes away, cancel it.
+                    group.addTask { try? await channel.closeFuture.get() }
+                    try await group.next()
+                    group.cancelAll()
                 }
             }
         } catch is CancellationError {

@@ -123,6 +123,15 @@ extension ClassicGroup {
         return state == .completingRebalance ? .rebalanceInProgress : nil
     }
 
+    /// A parked JoinGroup or SyncGroup whose connection closed: the member stops counting as waiting
+    /// (and so as alive), and its session timeout decides its fate.
+    mutating func abandonWaiter(_ waiter: WaiterID) {
+        for id in memberOrder {
+            if members[id]?.joinWaiter?.id == waiter { members[id]?.joinWaiter = nil }
+            if members[id]?.syncWaiter == waiter { members[id]?.syncWaiter = nil }
+        }
+    }
+
     mutating func touch(memberID: String, now: Int64) {
         members[memberID]?.lastSeen = now
     }

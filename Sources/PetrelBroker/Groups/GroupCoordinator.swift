@@ -51,8 +51,13 @@ final class GroupCoordinator: Sendable {
                 deliver(effects, group: groupID)
             }
         } onCancel: {
-            // The connection went away: answer nobody; the join phase or the session timeout moves on.
-            let parked = state.withLock { $0.parkedJoins.removeValue(forKey: waiter) }
+            // The connection went away. The member is no longer waiting, so its session timeout runs
+            // again: a client that died mid-rebalance is evicted instead of holding the group until
+            // the rebalance timeout.
+            let parked = state.withLock { state in
+                state.groups[groupID]?.abandonWaiter(waiter)
+                return state.parkedJoins.removeValue(forKey: waiter)
+            }
             parked?.resume(returning: ClassicGroup.joinError(.rebalanceInProgress, memberID: input.memberID))
         }
     }
@@ -77,7 +82,10 @@ final class GroupCoordinator: Sendable {
                 deliver(effects, group: groupID)
             }
         } onCancel: {
-            let parked = state.withLock { $0.parkedSyncs.removeValue(forKey: waiter) }
+            let parked = state.withLock { state in
+                state.groups[groupID]?.abandonWaiter(waiter)
+                return state.parkedSyncs.removeValue(forKey: waiter)
+            }
             parked?.resume(returning: SyncGroupResponse(errorCode: ErrorCode.rebalanceInProgress.rawValue))
         }
     }
