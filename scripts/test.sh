@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs the test dependencies, builds, runs the Swift
 # unit and integration tests, then the interop tests with real Kafka clients (kcat, confluent-kafka,
-# kafka-python, aiokafka) against a broker process, then the crash test (kill -9 during produce).
+# kafka-python, aiokafka, sarama) against a broker process, the client tests against tansu, then the
+# crash test (kill -9 during produce).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +10,8 @@ scripts/install-build-deps.sh
 scripts/install-test-deps.sh
 swift build
 swift test
+# The client's integration tests once more, against an independent broker.
+scripts/client-tests-against-tansu.sh
 # Every interop test bounds its own waits; the outer limit catches a hung broker.
 timeout 1200 python3 -m pytest -q Tests/Interop
 # Fault scripts: bounded in cycles and time, loopback only.

@@ -42,17 +42,7 @@ public final class KafkaAdmin: Sendable {
 
     /// Every offset the group has committed.
     public func committedOffsets(group groupID: String) async throws -> [TopicPartition: Int64] {
-        let coordinator = try await coordinatorConnection(for: groupID)
-        // v2+ answers every committed partition when no topics are named.
-        let response = try await coordinator.send(OffsetFetchRequest(groupId: groupID, topics: nil), maximumVersion: 7)
-        try check(response.errorCode, "OffsetFetch")
-        var offsets: [TopicPartition: Int64] = [:]
-        for topic in response.topics {
-            for partition in topic.partitions where partition.committedOffset >= 0 {
-                offsets[TopicPartition(topic.name, partition.partitionIndex)] = partition.committedOffset
-            }
-        }
-        return offsets
+        try await OffsetFetching.committed(group: groupID, partitions: nil, on: try await coordinatorConnection(for: groupID))
     }
 
     /// The log end offset (high watermark) of each partition.
@@ -89,7 +79,7 @@ public final class KafkaAdmin: Sendable {
         return try await cluster.node(response.nodeId)
     }
 
-    private func listOffsets(_ partitions: [TopicPartition], timestamp: Int64) async throws -> [TopicPartition: Int64] {
+    func listOffsets(_ partitions: [TopicPartition], timestamp: Int64) async throws -> [TopicPartition: Int64] {
         guard !partitions.isEmpty else { return [:] }
         let topics = Array(Set(partitions.map(\.topic))).sorted()
         let metadata = try await cluster.metadata(topics: topics)

@@ -8,6 +8,7 @@ import Synchronization
 final class ClusterConnections: Sendable {
     let bootstrap: [BrokerAddress]
     let clientID: String
+    let requestTimeout: TimeAmount
     private let eventLoopGroup: any EventLoopGroup
     private let state = Mutex(State())
 
@@ -15,11 +16,16 @@ final class ClusterConnections: Sendable {
         var byNode: [Int32: KafkaConnection] = [:]
         var addresses: [Int32: BrokerAddress] = [:]
         var bootstrapConnection: KafkaConnection?
+        var topics: [String: TopicLayout] = [:]
     }
 
-    init(bootstrap: [BrokerAddress], clientID: String, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+    init(
+        bootstrap: [BrokerAddress], clientID: String, requestTimeout: TimeAmount = .seconds(30),
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) {
         self.bootstrap = bootstrap
         self.clientID = clientID
+        self.requestTimeout = requestTimeout
         self.eventLoopGroup = eventLoopGroup
     }
 
@@ -30,7 +36,8 @@ final class ClusterConnections: Sendable {
         for address in bootstrap {
             do {
                 let connection = try await KafkaConnection.connect(
-                    host: address.host, port: address.port, clientID: clientID, eventLoopGroup: eventLoopGroup)
+                    host: address.host, port: address.port, clientID: clientID, requestTimeout: requestTimeout,
+                    eventLoopGroup: eventLoopGroup)
                 state.withLock { $0.bootstrapConnection = connection }
                 return connection
             } catch {
@@ -54,7 +61,8 @@ final class ClusterConnections: Sendable {
         }
         guard let address else { throw KafkaClientError.unexpectedResponse("no broker with node id \(nodeID) in the cluster metadata") }
         let connection = try await KafkaConnection.connect(
-            host: address.host, port: address.port, clientID: clientID, eventLoopGroup: eventLoopGroup)
+            host: address.host, port: address.port, clientID: clientID, requestTimeout: requestTimeout,
+            eventLoopGroup: eventLoopGroup)
         state.withLock { $0.byNode[nodeID] = connection }
         return connection
     }
@@ -73,6 +81,43 @@ final class ClusterConnections: Sendable {
             for broker in response.brokers { state.addresses[broker.nodeId] = BrokerAddress(host: broker.host, port: Int(broker.port)) }
         }
         return response
+    }
+
+    /// The layout of a topic, from the cache unless `refresh` (after a leadership error, say). With
+    /// `create`, a missing topic is created through Metadata's auto-creation where the broker allows it.
+    func layout(of topic: String, refresh: Bool = false, create: Bool = false) async throws -> TopicLayout {
+        if !refresh, let known = state.withLock({ $0.topics[topic] }) { return known }
+        let response = try await metadata(topics: [topic], allowAutoCreation: create)
+        guard let entry = response.topics.first(where: { $0.name == topic }) else {
+            throw KafkaClientError.unexpectedResponse("Metadata did not mention \(topic)")
+        }
+        let code = ErrorCode(rawValue: entry.errorCode)
+        guard code == .none, !entry.partitions.isEmpty else {
+            throw KafkaClientError.broker(code == .none ? .leaderNotAvailable : code, message: "topic \(topic)")
+        }
+        var leaders = [Int32](repeating: -1, count: entry.partitions.count)
+        for partition in entry.partitions where Int(partition.partitionIndex) < leaders.count {
+            leaders[Int(partition.partitionIndex)] = partition.errorCode == 0 ? partition.leaderId : -1
+        }
+        let layout = TopicLayout(name: topic, id: entry.topicId, leaders: leaders)
+        state.withLock { $0.topics[topic] = layout }
+        return layout
+    }
+
+    /// Forgets what is cached about a topic, so the next lookup asks the cluster.
+    func invalidate(topic: String) {
+        _ = state.withLock { $0.topics.removeValue(forKey: topic) }
+    }
+
+    /// A connection to the leader of a partition.
+    func leader(of partition: TopicPartition) async throws -> (node: Int32, connection: KafkaConnection) {
+        let layout = try await layout(of: partition.topic)
+        guard Int(partition.partition) < layout.partitionCount, partition.partition >= 0 else {
+            throw KafkaClientError.broker(.unknownTopicOrPartition, message: "\(partition) does not exist")
+        }
+        let node = layout.leaders[Int(partition.partition)]
+        guard node >= 0 else { throw KafkaClientError.broker(.leaderNotAvailable, message: "\(partition) has no leader") }
+        return (node, try await self.node(node))
     }
 
     private func refreshBrokers() async throws {

@@ -13,6 +13,8 @@ public final class KafkaConnection: Sendable {
     public let host: String
     public let port: Int
     public let clientID: String
+    /// How long a request may wait for its response before it fails with a retriable timeout.
+    public let requestTimeout: TimeAmount
     private let channel: any Channel
     private let correlationIDs = Atomic<Int32>(0)
     private let brokerVersions: Mutex<[APIKey: ClosedRange<Int16>]> = Mutex([:])
@@ -20,10 +22,11 @@ public final class KafkaConnection: Sendable {
     /// Responses larger than this close the connection (a corrupt length would otherwise allocate).
     public static let maxResponseBytes = 256 * 1024 * 1024
 
-    private init(host: String, port: Int, clientID: String, channel: any Channel) {
+    private init(host: String, port: Int, clientID: String, requestTimeout: TimeAmount, channel: any Channel) {
         self.host = host
         self.port = port
         self.clientID = clientID
+        self.requestTimeout = requestTimeout
         self.channel = channel
     }
 
@@ -34,6 +37,7 @@ public final class KafkaConnection: Sendable {
         clientID: String = "petrel",
         negotiateVersions: Bool = true,
         connectTimeout: TimeAmount = .seconds(10),
+        requestTimeout: TimeAmount = .seconds(30),
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> KafkaConnection {
         let channel: any Channel
@@ -53,7 +57,8 @@ public final class KafkaConnection: Sendable {
         } catch {
             throw KafkaClientError.connectionFailed("\(host):\(port): \(Self.reason(error))")
         }
-        let connection = KafkaConnection(host: host, port: port, clientID: clientID, channel: channel)
+        let connection = KafkaConnection(
+            host: host, port: port, clientID: clientID, requestTimeout: requestTimeout, channel: channel)
         if negotiateVersions {
             do {
                 try await connection.negotiateVersions()
@@ -99,13 +104,26 @@ public final class KafkaConnection: Sendable {
     }
 
     /// Sends at the highest common version (capped at `maximumVersion`) and waits for the response.
-    public func send<Request: KafkaRequest>(_ request: Request, maximumVersion: Int16 = .max) async throws -> Request.Response {
-        try await send(request, version: try version(for: Request.self, maximum: maximumVersion))
+    public func send<Request: KafkaRequest>(_ request: Request, maximumVersion: Int16 = .max, timeout: TimeAmount? = nil)
+        async throws -> Request.Response
+    {
+        try await send(request, version: try version(for: Request.self, maximum: maximumVersion), timeout: timeout)
     }
 
-    /// Sends at `version` and waits for the response.
-    public func send<Request: KafkaRequest>(_ request: Request, version: Int16) async throws -> Request.Response {
+    /// Sends at `version` and waits for the response, at most `timeout` (the connection's request
+    /// timeout by default; a long-polling fetch adds its wait to it).
+    public func send<Request: KafkaRequest>(_ request: Request, version: Int16, timeout: TimeAmount? = nil) async throws
+        -> Request.Response
+    {
         let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
+        let limit = timeout ?? requestTimeout
+        let timer = channel.eventLoop.scheduleTask(in: limit) {
+            // A broker that does not answer in time is treated as gone: the connection is closed, which
+            // fails this and every other pending request on it (their order can no longer be trusted).
+            promise.fail(KafkaClientError.timedOut("\(Request.apiKey) after \(limit.nanoseconds / 1_000_000) ms"))
+            self.channel.close(promise: nil)
+        }
+        promise.futureResult.whenComplete { _ in timer.cancel() }
         try await write(request, version: version, promise: promise)
         var body = try await promise.futureResult.get()
         do {

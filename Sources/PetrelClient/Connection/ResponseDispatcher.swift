@@ -20,6 +20,11 @@ final class ResponseDispatcher: ChannelDuplexHandler {
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let request = unwrapOutboundIn(data)
+        guard context.channel.isActive else {
+            request.promise?.fail(KafkaClientError.connectionClosed)
+            promise?.fail(KafkaClientError.connectionClosed)
+            return
+        }
         if let response = request.promise { waiting.append((request.correlationID, response)) }
         context.write(wrapOutboundOut(request.frame), promise: promise)
     }
@@ -37,6 +42,10 @@ final class ResponseDispatcher: ChannelDuplexHandler {
             return
         }
         promise.succeed(frame)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        failAll(KafkaClientError.connectionClosed)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -32,14 +32,13 @@ extension ByteBuffer {
         return elements
     }
 
+    /// A non-nullable array. A null one (which some brokers send anyway) reads as empty: being strict
+    /// here would only make a working exchange fail.
     public mutating func readKafkaArray<Element>(
         flexible: Bool,
         _ readElement: (inout ByteBuffer) throws -> Element
     ) throws -> [Element] {
-        guard let elements = try readKafkaNullableArray(flexible: flexible, readElement) else {
-            throw ProtocolError(.invalidValue, "null in a non-nullable array")
-        }
-        return elements
+        try readKafkaNullableArray(flexible: flexible, readElement) ?? []
     }
 
     public mutating func writeKafkaNullableArray<Element>(

@@ -1,0 +1,56 @@
+import PetrelProtocol
+
+/// How a `KafkaConsumer` reads.
+public struct KafkaConsumerConfiguration: Sendable {
+    /// What the consumer reads: a group's share of topics, or partitions it picks itself.
+    public enum Source: Sendable, Hashable {
+        /// Joins consumer group `id`; the group leader assigns the topics' partitions among members,
+        /// and committed offsets say where to resume.
+        case group(id: String, topics: [String])
+        /// Reads the given partitions from the given starting points, without a group.
+        case partitions([TopicPartition: StartOffset])
+    }
+
+    public enum StartOffset: Sendable, Hashable {
+        case beginning
+        case end
+        case offset(Int64)
+        /// The first record at or after this time (ms since the epoch), or the end if there is none.
+        case timestamp(Int64)
+    }
+
+    /// Where to start a partition that has no committed offset (or whose offset is out of range).
+    public enum OffsetReset: Sendable, Hashable {
+        case earliest
+        case latest
+    }
+
+    public var bootstrap: [BrokerAddress]
+    public var source: Source
+    public var clientID: String = "petrel-consumer"
+    public var offsetReset: OffsetReset = .latest
+    /// Commit the offsets of records handed out every `autoCommitIntervalMs`, at rebalances and at close.
+    public var autoCommit: Bool = true
+    public var autoCommitIntervalMs: Int64 = 5_000
+    public var sessionTimeoutMs: Int32 = 45_000
+    public var heartbeatIntervalMs: Int64 = 3_000
+    /// How long the group waits for members to rejoin in a rebalance (Kafka's max.poll.interval.ms).
+    public var rebalanceTimeoutMs: Int32 = 300_000
+    /// In order of preference; the group picks the first every member supports.
+    public var assignmentStrategies: [AssignmentStrategy] = [.range, .roundRobin]
+    /// Static membership (KIP-345): a restart within the session timeout keeps the assignment.
+    public var groupInstanceID: String?
+    public var fetchMaxWaitMs: Int32 = 500
+    public var fetchMinBytes: Int32 = 1
+    public var fetchMaxBytes: Int32 = 50 * 1024 * 1024
+    public var partitionMaxBytes: Int32 = 1024 * 1024
+    /// Records fetched ahead of the reader; fetching pauses while this many are waiting.
+    public var bufferedRecords: Int = 10_000
+    public var requestTimeoutMs: Int64 = 30_000
+    public var retryBackoffMs: Int64 = 100
+
+    public init(bootstrap: [BrokerAddress], source: Source) {
+        self.bootstrap = bootstrap
+        self.source = source
+    }
+}

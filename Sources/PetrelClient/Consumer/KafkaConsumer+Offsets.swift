@@ -1,0 +1,110 @@
+import NIOCore
+import PetrelProtocol
+
+/// Positions: resolving start points, committing, and reading committed offsets.
+extension KafkaConsumer {
+    /// Turns start points into offsets (ListOffsets on each partition's leader). A timestamp with no
+    /// record at or after it resolves to the end.
+    func resolve(_ starts: [TopicPartition: KafkaConsumerConfiguration.StartOffset]) async throws -> [TopicPartition: Int64] {
+        var resolved: [TopicPartition: Int64] = [:]
+        var lookups: [TopicPartition: Int64] = [:]
+        for (partition, start) in starts {
+            switch start {
+            case .offset(let offset): resolved[partition] = offset
+            case .beginning: lookups[partition] = -2
+            case .end: lookups[partition] = -1
+            case .timestamp(let time): lookups[partition] = time
+            }
+        }
+        if lookups.isEmpty { return resolved }
+        var byLeader: [Int32: [TopicPartition]] = [:]
+        for partition in lookups.keys { byLeader[try await cluster.leader(of: partition).node, default: []].append(partition) }
+        var unresolved: [TopicPartition] = []
+        for (node, partitions) in byLeader {
+            let byTopic = Dictionary(grouping: partitions, by: \.topic)
+            let request = ListOffsetsRequest(
+                replicaId: -1,
+                topics: byTopic.map { topic, parts in
+                    .init(name: topic, partitions: parts.map { .init(partitionIndex: $0.partition, timestamp: lookups[$0]!, maxNumOffsets: 1) })
+                })
+            let response = try await cluster.node(node).send(request, maximumVersion: 7)
+            for topic in response.topics {
+                for partition in topic.partitions {
+                    let key = TopicPartition(topic.name, partition.partitionIndex)
+                    guard partition.errorCode == 0 else {
+                        throw KafkaClientError.broker(ErrorCode(rawValue: partition.errorCode), message: "ListOffsets for \(key)")
+                    }
+                    if partition.offset >= 0 { resolved[key] = partition.offset } else { unresolved.append(key) }
+                }
+            }
+        }
+        // Past the last record: start at the end.
+        if !unresolved.isEmpty {
+            for (key, offset) in try await resolve(Dictionary(uniqueKeysWithValues: unresolved.map { ($0, .end) })) { resolved[key] = offset }
+        }
+        return resolved
+    }
+
+    /// Commits the offsets after the records handed out so far (synchronously: returns once stored).
+    public func commit() async throws {
+        let consumed = buffer.consumedPositions
+        let (assigned, committed) = state.withLock { (Set($0.positions.keys), $0.committed) }
+        let pending = consumed.filter { partition, offset in assigned.contains(partition) && committed[partition] != offset }
+        try await commit(pending)
+    }
+
+    /// Commits the given offsets (each the offset of the next record to read) for the group.
+    public func commit(_ offsets: [TopicPartition: Int64]) async throws {
+        guard !offsets.isEmpty else { return }
+        guard let group = groupID else {
+            throw KafkaClientError.invalidArgument("a consumer without a group has nowhere to commit")
+        }
+        let (member, generation) = state.withLock { ($0.memberID, $0.generation) }
+        let connection = try await coordinator(for: group).connection
+        let byTopic = Dictionary(grouping: offsets, by: \.key.topic)
+        let request = OffsetCommitRequest(
+            groupId: group, generationIdOrMemberEpoch: generation, memberId: member,
+            groupInstanceId: configuration.groupInstanceID,
+            topics: byTopic.keys.sorted().map { topic in
+                .init(name: topic, partitions: byTopic[topic]!.map { .init(partitionIndex: $0.key.partition, committedOffset: $0.value) })
+            })
+        let response = try await connection.send(request, maximumVersion: 8)
+        for topic in response.topics {
+            for partition in topic.partitions where partition.errorCode != 0 {
+                throw KafkaClientError.broker(
+                    ErrorCode(rawValue: partition.errorCode), message: "committing \(topic.name)-\(partition.partitionIndex)")
+            }
+        }
+        state.withLock { state in for (partition, offset) in offsets { state.committed[partition] = offset } }
+    }
+
+    /// The group's committed offsets for these partitions (absent: never committed).
+    func committedOffsets(group: String, partitions: [TopicPartition]) async throws -> [TopicPartition: Int64] {
+        try await OffsetFetching.committed(group: group, partitions: partitions, on: try await coordinator(for: group).connection)
+    }
+
+    /// The group's coordinator, remembered until it fails.
+    func coordinator(for group: String) async throws -> (node: Int32, connection: KafkaConnection) {
+        if let node = state.withLock({ $0.coordinator }) { return (node, try await cluster.node(node)) }
+        let response = try await cluster.any().send(FindCoordinatorRequest(key: group, keyType: 0), maximumVersion: 3)
+        guard response.errorCode == 0 else {
+            throw KafkaClientError.broker(ErrorCode(rawValue: response.errorCode), message: response.errorMessage ?? "FindCoordinator")
+        }
+        cluster.remember(nodeID: response.nodeId, address: BrokerAddress(host: response.host, port: Int(response.port)))
+        state.withLock { $0.coordinator = response.nodeId }
+        return (response.nodeId, try await cluster.node(response.nodeId))
+    }
+
+    /// Commits what was read, every `autoCommitIntervalMs`, until cancelled.
+    func runAutoCommit() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(configuration.autoCommitIntervalMs))
+            if Task.isCancelled { return }
+            do {
+                try await commit()
+            } catch {
+                logger.debug("auto-commit failed; the next one retries", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+}

@@ -1,0 +1,38 @@
+import PetrelProtocol
+
+/// How a `KafkaProducer` behaves. Every setting has the default of Kafka's Java client unless noted.
+public struct KafkaProducerConfiguration: Sendable {
+    public enum Acks: Int16, Sendable {
+        /// No answer is awaited: fastest, nothing known of the outcome.
+        case none = 0
+        /// The leader has appended the record.
+        case leader = 1
+        /// Every in-sync replica has it (on one broker, the same as leader).
+        case all = -1
+    }
+
+    public var bootstrap: [BrokerAddress]
+    public var clientID: String = "petrel-producer"
+    public var acks: Acks = .all
+    /// Broker-side deduplication of retries (KIP-98): on by default, as in Kafka 3.0+; needs acks=all.
+    public var idempotence: Bool = true
+    public var compression: CompressionCodec = .none
+    /// How long a batch waits for more records before it is sent.
+    public var lingerMs: Int64 = 5
+    /// A batch is sent once its records reach this many bytes.
+    public var batchBytes: Int = 16 * 1024
+    /// How long a record may take from send to acknowledgement, retries included.
+    public var deliveryTimeoutMs: Int64 = 120_000
+    /// The first retry backoff; it doubles up to `maxRetryBackoffMs`.
+    public var retryBackoffMs: Int64 = 100
+    public var maxRetryBackoffMs: Int64 = 1_000
+    public var requestTimeoutMs: Int64 = 30_000
+    /// Create topics that do not exist yet through Metadata (if the broker allows it).
+    public var autoCreateTopics: Bool = true
+    /// Records (bytes of keys and values) that may wait unsent before `send` waits for room.
+    public var bufferBytes: Int = 32 * 1024 * 1024
+
+    public init(bootstrap: [BrokerAddress]) {
+        self.bootstrap = bootstrap
+    }
+}
