@@ -68,6 +68,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictness
         ),
@@ -83,6 +84,20 @@ let package = Package(
             path: "Sources/PetrelCLI",
             swiftSettings: strictness
         ),
+        // The example services (examples/README.md): an order service and two consumer-group workers.
+        .target(name: "OrderEvents", dependencies: ["PetrelClient"], path: "examples/OrderEvents", swiftSettings: strictness),
+        .executableTarget(
+            name: "order-service",
+            dependencies: ["OrderEvents", "PetrelClient", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "examples/OrderService", swiftSettings: strictness),
+        .executableTarget(
+            name: "notification-worker",
+            dependencies: ["OrderEvents", "PetrelClient", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "examples/NotificationWorker", swiftSettings: strictness),
+        .executableTarget(
+            name: "payment-worker",
+            dependencies: ["OrderEvents", "PetrelClient", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "examples/PaymentWorker", swiftSettings: strictness),
         // Writes Sources/PetrelProtocol/Generated from Kafka's JSON message schemas.
         .executableTarget(name: "petrel-codegen", path: "Sources/PetrelCodegen", swiftSettings: strictness),
         .testTarget(

@@ -10,6 +10,9 @@ scripts/install-build-deps.sh
 scripts/install-test-deps.sh
 swift build
 swift test
+# The interop and fault tests drive the release build, the one scripts/broker.sh runs.
+swift build -c release --product petrel
+export PETREL_BIN="$PWD/.build/release/petrel"
 # The client's integration tests once more, against an independent broker.
 scripts/client-tests-against-tansu.sh
 # Every interop test bounds its own waits; the outer limit catches a hung broker.

@@ -3,6 +3,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 from confluent_kafka import Consumer, KafkaException, Producer
@@ -161,10 +162,18 @@ def test_a_killed_member_is_evicted_after_its_session_timeout(broker):
     create_topic(broker, "evict", 4)
     victim = subprocess.Popen([sys.executable, "-c", KILLABLE_CONSUMER, broker.bootstrap, "evictees", "evict"],
                               stdout=subprocess.PIPE, text=True)
-    survivor = consumer(broker, "evictees", **{"session.timeout.ms": 3000})
+    survivor = consumer(broker, "evictees", **{"session.timeout.ms": 3000, "max.poll.interval.ms": 10000})
     survivor.subscribe(["evict"])
+    # The survivor must keep polling while the victim starts: librdkafka hands partitions back (and so
+    # rejoins) only from poll().
+    victim_assigned = threading.Event()
+    threading.Thread(target=lambda: victim.stdout.readline().strip() == "assigned" and victim_assigned.set(),
+                     daemon=True).start()
     try:
-        assert victim.stdout.readline().strip() == "assigned"
+        def victim_ready():
+            survivor.poll(0.1)
+            return victim_assigned.is_set()
+        wait_until(victim_ready, timeout=30, what="the victim to be assigned partitions")
 
         def split():
             survivor.poll(0.1)

@@ -102,14 +102,7 @@ public final class KafkaProducer: Service, Sendable {
     }
 
     private func choosePartition(for record: ProducerRecord) async throws -> Int32 {
-        let layout: TopicLayout
-        do {
-            layout = try await cluster.layout(of: record.topic, create: configuration.autoCreateTopics)
-        } catch let error as KafkaClientError where error.errorCode == .leaderNotAvailable {
-            // A topic just auto-created may need a moment before it has leaders.
-            try await Task.sleep(for: .milliseconds(configuration.retryBackoffMs))
-            layout = try await cluster.layout(of: record.topic, refresh: true, create: configuration.autoCreateTopics)
-        }
+        let layout = try await topicLayout(record.topic)
         if let partition = record.partition {
             guard partition >= 0, Int(partition) < layout.partitionCount else {
                 throw KafkaClientError.invalidArgument("\(record.topic) has no partition \(partition)")
@@ -123,6 +116,24 @@ public final class KafkaProducer: Service, Sendable {
             accumulator.sticky[record.topic] = chosen
             return chosen
         }
+    }
+
+    /// The topic's layout; a topic just auto-created may need a moment before it has leaders.
+    private func topicLayout(_ topic: String) async throws -> TopicLayout {
+        var attempt = 0
+        while true {
+            do {
+                return try await cluster.layout(of: topic, refresh: attempt > 0, create: configuration.autoCreateTopics)
+            } catch {
+                attempt += 1
+                if attempt > 3 || !Self.isLeaderNotAvailable(error) { throw error }
+                try await Task.sleep(for: .milliseconds(configuration.retryBackoffMs))
+            }
+        }
+    }
+
+    private static func isLeaderNotAvailable(_ error: any Error) -> Bool {
+        (error as? KafkaClientError)?.errorCode == .leaderNotAvailable
     }
 
     private func waitForRoom() async throws {
@@ -347,7 +358,7 @@ public final class KafkaProducer: Service, Sendable {
     /// When the producer stops for good: everything still queued fails.
     private func failEverything(_ error: KafkaClientError) {
         let queued = accumulator.withLock { accumulator -> [PendingRecord] in
-            let records = accumulator.queues.values.flatMap { $0.records + $0.sealed.flatMap(\.records) }
+            let records = accumulator.queues.values.flatMap { $0.unsent.flatMap(\.records) + $0.retries.flatMap(\.records) }
             accumulator = RecordAccumulator(configuration: configuration)
             return records
         }

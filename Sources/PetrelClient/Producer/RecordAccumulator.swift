@@ -28,12 +28,19 @@ struct SealedBatch: Sendable {
 /// Records waiting to be sent, batched per partition. Each partition has at most one batch in flight,
 /// so retries never reorder it. Not thread-safe: `KafkaProducer` holds it under a lock.
 struct RecordAccumulator {
-    struct PartitionQueue {
-        var builder: RecordBatchBuilder?
+    /// Records of one partition not yet encoded: a batch being filled, or full and waiting its turn.
+    struct PendingBatch {
+        var builder: RecordBatchBuilder
         var records: [PendingRecord] = []
         var payloadBytes = 0
-        var openedAt: Int64 = 0
-        var sealed: [SealedBatch] = []
+        var openedAt: Int64
+    }
+
+    struct PartitionQueue {
+        /// Unsent batches, oldest first; only the last takes new records.
+        var unsent: [PendingBatch] = []
+        /// Batches that failed and wait to be sent again (before anything newer).
+        var retries: [SealedBatch] = []
         var inFlight = false
         var retryAt: Int64 = 0
         /// The idempotent producer's next sequence number on this partition.
@@ -53,72 +60,81 @@ struct RecordAccumulator {
         self.configuration = configuration
     }
 
-    /// Adds a record to its partition's open batch. Returns true if that batch is now full (the
-    /// sender should look at once) or newly opened (the sender must time its linger).
+    /// Adds a record to its partition's open batch, opening a new one when that is full. Returns true
+    /// if the sender should look now: a batch just filled up, or was opened and needs its linger timed.
     mutating func append(_ record: ProducerRecord, partition: Int32, timestamp: Int64, waiter: DeliveryWaiter, now: Int64) -> Bool {
         let key = TopicPartition(record.topic, partition)
-        var queue = queues[key] ?? PartitionQueue()
-        let opened = queue.builder == nil
-        if opened {
-            queue.builder = RecordBatchBuilder(compression: configuration.compression)
-            queue.openedAt = now
-        }
-        queue.builder!.append(key: record.key, value: record.value, headers: record.headers, timestamp: timestamp)
-        queue.records.append(PendingRecord(waiter: waiter, timestamp: timestamp))
         let size = (record.key?.readableBytes ?? 0) + (record.value?.readableBytes ?? 0)
-        queue.payloadBytes += size
         bufferedBytes += size
         undelivered += 1
-        let full = queue.builder!.uncompressedBytes >= configuration.batchBytes
-        queues[key] = queue
+        // Mutated in place: a copy of the queue would copy its records and batch buffers every time.
+        let configuration = self.configuration
+        let (opened, full) = modifyQueue(key) { queue -> (Bool, Bool) in
+            var opened = false
+            if queue.unsent.last.map({ $0.builder.uncompressedBytes >= configuration.batchBytes }) ?? true {
+                queue.unsent.append(PendingBatch(builder: RecordBatchBuilder(compression: configuration.compression), openedAt: now))
+                opened = true
+            }
+            let last = queue.unsent.count - 1
+            queue.unsent[last].builder.append(key: record.key, value: record.value, headers: record.headers, timestamp: timestamp)
+            queue.unsent[last].records.append(PendingRecord(waiter: waiter, timestamp: timestamp))
+            queue.unsent[last].payloadBytes += size
+            return (opened, queue.unsent[last].builder.uncompressedBytes >= configuration.batchBytes)
+        }
         if full, record.partition == nil, record.key == nil { sticky[record.topic] = nil }
         return opened || full
     }
 
+    private mutating func modifyQueue<Result>(_ key: TopicPartition, _ body: (inout PartitionQueue) throws -> Result) rethrows -> Result {
+        if queues[key] == nil { queues[key] = PartitionQueue() }
+        return try body(&queues[key]!)
+    }
+
     /// Takes the batches to send now: per partition not in flight, a batch waiting for a retry whose
-    /// backoff is over, or else an open batch that is full, has lingered long enough, or must go now
-    /// (`force`: a flush or shutdown). Also returns when the next batch will be ready.
+    /// backoff is over, or else its oldest unsent batch if that one is full, has lingered long enough,
+    /// or must go now (`force`: a flush or shutdown). Also returns when the next batch will be ready.
     mutating func drainReady(now: Int64, force: Bool) throws -> (batches: [SealedBatch], nextDeadline: Int64?) {
         var ready: [SealedBatch] = []
         var nextDeadline: Int64?
         func consider(_ deadline: Int64) { nextDeadline = min(nextDeadline ?? deadline, deadline) }
+        let configuration = self.configuration
+        let (producerID, producerEpoch) = (self.producerID, self.producerEpoch)
         let idempotent = configuration.idempotence && producerID >= 0
         for key in Array(queues.keys) {
-            var queue = queues[key]!
-            guard !queue.inFlight else { continue }
-            if let retry = queue.sealed.first {
-                if queue.retryAt <= now {
-                    ready.append(retry)
-                    queue.sealed.removeFirst()
-                    queue.inFlight = true
-                } else {
-                    consider(queue.retryAt)
-                }
-            } else if var builder = queue.builder {
-                let lingerEnds = queue.openedAt + configuration.lingerMs
-                if force || now >= lingerEnds || builder.uncompressedBytes >= configuration.batchBytes {
-                    if idempotent {
-                        builder.producerID = producerID
-                        builder.producerEpoch = producerEpoch
-                        builder.baseSequence = queue.nextSequence
-                        let next = Int64(queue.nextSequence) + Int64(builder.recordCount)
-                        queue.nextSequence = Int32(truncatingIfNeeded: next % (Int64(Int32.max) + 1))
+            try modifyQueue(key) { queue in
+                guard !queue.inFlight else { return }
+                if let retry = queue.retries.first {
+                    if queue.retryAt <= now {
+                        ready.append(retry)
+                        queue.retries.removeFirst()
+                        queue.inFlight = true
+                    } else {
+                        consider(queue.retryAt)
                     }
-                    let bytes = try builder.build()
-                    ready.append(
-                        SealedBatch(
-                            partition: key, bytes: bytes, records: queue.records, payloadBytes: queue.payloadBytes,
-                            deadline: queue.openedAt + configuration.deliveryTimeoutMs))
-                    queue.builder = nil
-                    queue.records = []
-                    queue.payloadBytes = 0
-                    queue.inFlight = true
-                    if sticky[key.topic] == key.partition { sticky[key.topic] = nil }
-                } else {
-                    consider(lingerEnds)
+                    return
                 }
+                guard let oldest = queue.unsent.first else { return }
+                let lingerEnds = oldest.openedAt + configuration.lingerMs
+                let complete = queue.unsent.count > 1 || oldest.builder.uncompressedBytes >= configuration.batchBytes
+                guard force || complete || now >= lingerEnds else {
+                    consider(lingerEnds)
+                    return
+                }
+                var batch = queue.unsent.removeFirst()
+                if idempotent {
+                    batch.builder.producerID = producerID
+                    batch.builder.producerEpoch = producerEpoch
+                    batch.builder.baseSequence = queue.nextSequence
+                    let next = Int64(queue.nextSequence) + Int64(batch.builder.recordCount)
+                    queue.nextSequence = Int32(truncatingIfNeeded: next % (Int64(Int32.max) + 1))
+                }
+                ready.append(
+                    SealedBatch(
+                        partition: key, bytes: try batch.builder.build(), records: batch.records, payloadBytes: batch.payloadBytes,
+                        deadline: batch.openedAt + configuration.deliveryTimeoutMs))
+                queue.inFlight = true
             }
-            queues[key] = queue
+            if ready.last?.partition == key, sticky[key.topic] == key.partition { sticky[key.topic] = nil }
         }
         return (ready, nextDeadline)
     }
@@ -127,7 +143,7 @@ struct RecordAccumulator {
     mutating func requeue(_ batch: SealedBatch, now: Int64, backoff: Int64) {
         var batch = batch
         batch.attempts += 1
-        queues[batch.partition]?.sealed.insert(batch, at: 0)
+        queues[batch.partition]?.retries.insert(batch, at: 0)
         queues[batch.partition]?.retryAt = now + backoff
         queues[batch.partition]?.inFlight = false
     }

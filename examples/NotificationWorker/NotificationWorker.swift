@@ -1,0 +1,86 @@
+import ArgumentParser
+import Foundation
+import OrderEvents
+import PetrelClient
+import PetrelProtocol
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A consumer-group worker that "sends" one notification per order event by appending a line to a file,
+/// and commits after processing. With --dedupe it skips events whose id it already notified about, so a
+/// redelivered event causes no second notification.
+@main
+struct NotificationWorker: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "notification-worker", abstract: "Notify per order event; commit after processing.")
+
+    @Option(help: "Broker(s), HOST:PORT, comma-separated.") var bootstrap = "127.0.0.1:9092"
+    @Option(help: "The topic.") var topic = "orders"
+    @Option(help: "The consumer group.") var group = "notification-workers"
+    @Option(help: "The append-only file notifications go to.") var out = "notifications.log"
+    @Flag(help: "Skip events already notified (by event id, from the file): idempotent processing.") var dedupe = false
+    @Option(help: "Milliseconds of work per event (a slow worker builds lag).") var delayMs = 0
+    @Option(help: "Commit after this many events.") var commitEvery = 10
+    @Option(help: "Die (SIGKILL) after notifying this many events, before committing them.") var crashAfter: Int?
+    @Option(help: "Stop after this many seconds without a new event (0: run until stopped).") var exitWhenIdle = 0.0
+    @Option(help: "This worker's name in the notification lines.") var name = "worker"
+
+    func run() async throws {
+        let addresses = bootstrap.split(separator: ",").compactMap { BrokerAddress(String($0)) }
+        guard !addresses.isEmpty else { throw ValidationError("--bootstrap must be HOST:PORT.") }
+        var configuration = KafkaConsumerConfiguration(bootstrap: addresses, source: .group(id: group, topics: [topic]))
+        configuration.clientID = name
+        configuration.offsetReset = .earliest
+        configuration.autoCommit = false
+        configuration.sessionTimeoutMs = 6_000
+        configuration.heartbeatIntervalMs = 500
+        configuration.rebalanceTimeoutMs = 10_000
+        configuration.fetchMaxWaitMs = 100
+        let file = try AppendOnlyFile(path: out)
+        var notified = Set(dedupe ? AppendOnlyFile.lines(of: out).compactMap { $0.split(separator: " ").dropFirst().first.map(String.init) } : [])
+        var handled = 0
+        var skipped = 0
+        try await KafkaConsumer.withConsumer(configuration) { consumer in
+            // Commit exactly what was processed: the offset after each partition's last handled record.
+            var processed: [TopicPartition: Int64] = [:]
+            var uncommitted = 0
+            while true {
+                guard let record = try await consumer.nextRecord(idleSeconds: exitWhenIdle) else { break }
+                guard let value = record.valueString, let event = try? OrderEvent(json: value) else { continue }
+                if dedupe && notified.contains(event.eventID) {
+                    skipped += 1
+                } else {
+                    if delayMs > 0 { try await Task.sleep(for: .milliseconds(delayMs)) }
+                    file.append("\(name) \(event.eventID) \(event.orderID) \(event.kind.rawValue) \(event.sequence) p\(record.partition)@\(record.offset)")
+                    notified.insert(event.eventID)
+                    handled += 1
+                    if let crashAfter, handled >= crashAfter {
+                        // Processed, not committed: the crash the duplicate-delivery lab is about.
+                        kill(getpid(), SIGKILL)
+                    }
+                }
+                processed[record.topicPartition] = record.offset + 1
+                uncommitted += 1
+                if uncommitted >= commitEvery {
+                    try await commit(processed, consumer)
+                    uncommitted = 0
+                }
+            }
+            try await commit(processed, consumer)
+        }
+        FileHandle.standardError.write(Data("\(name): notified \(handled) events, skipped \(skipped) already notified\n".utf8))
+    }
+
+    /// Commits the processed positions of the partitions this worker still owns (after a rebalance the
+    /// others belong to someone else, whose commits must not be overwritten).
+    private func commit(_ processed: [TopicPartition: Int64], _ consumer: KafkaConsumer) async throws {
+        let owned = Set(consumer.assignment)
+        do {
+            try await consumer.commit(processed.filter { owned.contains($0.key) })
+        } catch let error as KafkaClientError where error.errorCode == .rebalanceInProgress || error.errorCode == .illegalGeneration {
+            // A rebalance is under way: the records will be redelivered to whoever owns them next.
+        }
+    }
+}

@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""Client benchmark: PetrelClient (through `petrel perf`) against confluent-kafka (librdkafka), same
+broker, same run, same records. Starts a release-build Petrel broker on a free loopback port with a
+temporary data directory, produces then consumes N records with each client, prints a table with both
+rates and their ratio, and stops everything it started. Bounded: each step has a time limit.
+
+    scripts/bench-client.py [--records 500000] [--record-size 100]
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def confluent_produce(bootstrap, topic, records, size):
+    from confluent_kafka import Producer
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "1", "linger.ms": 5, "batch.size": 65536,
+                         "queue.buffering.max.messages": 1_000_000, "enable.idempotence": False})
+    value = b"x" * size
+    producer.produce(topic, value=value)
+    producer.flush(30)
+    started = time.perf_counter()
+    for _ in range(records - 1):
+        while True:
+            try:
+                producer.produce(topic, value=value)
+                break
+            except BufferError:
+                producer.poll(0.001)
+    remaining = producer.flush(120)
+    seconds = time.perf_counter() - started
+    assert remaining == 0, f"{remaining} records undelivered"
+    return (records - 1) / seconds
+
+
+def confluent_consume(bootstrap, topic, records, partitions):
+    from confluent_kafka import Consumer, TopicPartition
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench", "enable.auto.commit": False,
+                         "fetch.max.bytes": 52428800, "max.partition.fetch.bytes": 1048576})
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+    started = time.perf_counter()
+    count = 0
+    deadline = time.time() + 120
+    while count < records and time.time() < deadline:
+        count += sum(1 for m in consumer.consume(10000, timeout=0.5) if not m.error())
+    seconds = time.perf_counter() - started
+    consumer.close()
+    assert count >= records, f"read {count} of {records}"
+    return records / seconds
+
+
+def petrel_perf(petrel, *args):
+    result = subprocess.run([petrel, "perf", *args], capture_output=True, text=True, timeout=300)
+    if result.returncode != 0:
+        sys.exit(f"petrel perf {' '.join(args)} failed: {result.stderr.strip()}")
+    return json.loads(result.stdout.strip().splitlines()[-1])["records_per_second"]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--records", type=int, default=500_000)
+    parser.add_argument("--record-size", type=int, default=100)
+    parser.add_argument("--partitions", type=int, default=3)
+    args = parser.parse_args()
+    subprocess.run(["swift", "build", "-c", "release", "--product", "petrel"], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL)
+    petrel = os.path.join(ROOT, ".build", "release", "petrel")
+    work = tempfile.mkdtemp(prefix="petrel-bench-client-")
+    port = free_port()
+    bootstrap = f"127.0.0.1:{port}"
+    broker = subprocess.Popen([petrel, "broker", "--data", os.path.join(work, "data"), "--listen", bootstrap,
+                               "--default-partitions", str(args.partitions)], stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        common = ["--bootstrap", bootstrap]
+        rows = []
+        swift_produce = petrel_perf(petrel, "produce", *common, "--topic", "bench-swift", "--records", str(args.records),
+                                    "--record-size", str(args.record_size), "--acks", "1")
+        c_produce = confluent_produce(bootstrap, "bench-librdkafka", args.records, args.record_size)
+        rows.append(("produce, acks=1", swift_produce, c_produce))
+        swift_consume = petrel_perf(petrel, "consume", *common, "--topic", "bench-librdkafka", "--records", str(args.records))
+        c_consume = confluent_consume(bootstrap, "bench-swift", args.records - 1, args.partitions)
+        rows.append(("consume from the beginning", swift_consume, c_consume))
+        print(f"\n{args.records} records of {args.record_size} B, {args.partitions} partitions, one Petrel broker (release), "
+              f"{os.cpu_count()} cores shared by broker and client\n")
+        print(f"| {'':28} | {'PetrelClient':>14} | {'confluent-kafka':>15} | {'ratio':>6} |")
+        print(f"|{'-' * 30}|{'-' * 16}|{'-' * 17}|{'-' * 8}|")
+        for name, swift, librdkafka in rows:
+            print(f"| {name:28} | {swift:>10,.0f} r/s | {librdkafka:>11,.0f} r/s | {swift / librdkafka:>5.2f}x |")
+    finally:
+        broker.send_signal(signal.SIGTERM)
+        broker.wait(30)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
