@@ -30,6 +30,18 @@ struct ConsumeCommand: AsyncParsableCommand {
     @Flag(help: "Start from the oldest record (for a group: where it has no committed offset).")
     var fromBeginning = false
 
+    @Option(help: "Read only this partition (without a group).")
+    var partition: Int32?
+
+    @Option(help: "Start at this offset (with --partition).")
+    var offset: Int64?
+
+    @Option(help: "Start at the first record at or after this time, ms since the epoch (without a group).")
+    var fromTimestamp: Int64?
+
+    @Flag(help: "With --group: read without committing offsets.")
+    var noCommit = false
+
     @Option(help: "Stop after this many records.")
     var maxMessages: Int?
 
@@ -38,6 +50,11 @@ struct ConsumeCommand: AsyncParsableCommand {
 
     func validate() throws {
         if let maxMessages, maxMessages <= 0 { throw ValidationError("--max-messages must be at least 1.") }
+        if group != nil && (partition != nil || offset != nil || fromTimestamp != nil) {
+            throw ValidationError("--partition, --offset and --from-timestamp read without a group; drop --group.")
+        }
+        if offset != nil && partition == nil { throw ValidationError("--offset needs --partition.") }
+        if noCommit && group == nil { throw ValidationError("--no-commit applies to --group.") }
     }
 
     func run() async throws {
@@ -57,16 +74,23 @@ struct ConsumeCommand: AsyncParsableCommand {
             } catch {
                 throw fail("cannot read topic \(topic): \(error)")
             }
-            let start: KafkaConsumerConfiguration.StartOffset = fromBeginning ? .beginning : .end
-            source = .partitions(Dictionary(uniqueKeysWithValues: (0..<Int32(partitions)).map { (TopicPartition(topic, $0), start) }))
+            let start: KafkaConsumerConfiguration.StartOffset =
+                offset.map { .offset($0) } ?? fromTimestamp.map { .timestamp($0) } ?? (fromBeginning ? .beginning : .end)
+            let chosen = partition.map { [$0] } ?? Array(0..<Int32(partitions))
+            if let partition, partition < 0 || Int(partition) >= partitions {
+                throw fail("topic \(topic) has no partition \(partition)")
+            }
+            source = .partitions(Dictionary(uniqueKeysWithValues: chosen.map { (TopicPartition(topic, $0), start) }))
         }
         var configuration = KafkaConsumerConfiguration(bootstrap: bootstrap, source: source)
         configuration.offsetReset = fromBeginning ? .earliest : .latest
         configuration.sessionTimeoutMs = 10_000
+        configuration.autoCommit = !noCommit
         let consumer = KafkaConsumer(configuration: configuration)
         let limit = maxMessages
         let format = self.format
         var count = 0
+        let started = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask {
                 // The consumer finishing (after --max-messages) is a normal end, not a failure.
@@ -80,6 +104,7 @@ struct ConsumeCommand: AsyncParsableCommand {
             for try await record in consumer.messages {
                 output += Self.render(record, format: format)
                 count += 1
+                if count % 100_000 == 0 { writeToStandardError("... \(count) records\n") }
                 if output.utf8.count > 64 * 1024 {
                     print(output, terminator: "")
                     output = ""
@@ -88,12 +113,13 @@ struct ConsumeCommand: AsyncParsableCommand {
             }
             print(output, terminator: "")
             if maxMessages != nil {
-                try? await consumer.commitIfGrouped()
+                if !noCommit { try? await consumer.commitIfGrouped() }
                 consumer.stop()
             }
             try await tasks.waitForAll()
         }
-        writeToStandardError("consumed \(count) records from \(topic)\n")
+        let seconds = PerfCommand.seconds(since: started)
+        writeToStandardError("consumed \(count) records from \(topic) in \(String(format: "%.2f", seconds)) s\n")
     }
 
     static func render(_ record: ConsumerRecord, format: Format) -> String {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Logging
 import NIOCore
 import PetrelClient
@@ -41,6 +42,20 @@ struct ProduceCommand: AsyncParsableCommand {
     @Flag(help: "Turn off the idempotent producer (on by default with --acks all).")
     var noIdempotence = false
 
+    @Option(help: "Input format: text (one value per line, or KEY<sep>VALUE) or json (one object per line with value, and optionally key, headers, partition).")
+    var format: InputFormat = .text
+
+    @Option(help: "Stop after this many records.")
+    var count: Int?
+
+    @Option(help: "At most this many records per second.")
+    var rate: Double?
+
+    enum InputFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
+        case text
+        case json
+    }
+
     @Option(help: "Milliseconds a batch waits for more records.")
     var lingerMs: Int64 = 5
 
@@ -50,6 +65,9 @@ struct ProduceCommand: AsyncParsableCommand {
             throw ValidationError("--header must be KEY=VALUE, got \(header).")
         }
         if TopicName.invalidityReason(topic) != nil { throw ValidationError("--topic \(topic) is not a legal topic name.") }
+        if let count, count <= 0 { throw ValidationError("--count must be at least 1.") }
+        if let rate, rate <= 0 { throw ValidationError("--rate must be positive.") }
+        if format == .json && keySeparator != nil { throw ValidationError("--key-separator applies to text input only.") }
     }
 
     func run() async throws {
@@ -69,8 +87,7 @@ struct ProduceCommand: AsyncParsableCommand {
             return RecordHeader(key: String(parts[0]), value: ByteBuffer(string: parts.count > 1 ? String(parts[1]) : ""))
         }
         let started = ContinuousClock.now
-        let summary = try await KafkaProducer.withProducer(configuration) { producer in
-            // Check the broker and the topic up front, so a wrong address fails in one sentence.
+        let summary = try await KafkaProducer.withProducer(configuration) { producer -> (Int, Int, Int, String?) in
             let reports = Task { () -> (delivered: Int, failed: Int, firstError: String?) in
                 var counts = (delivered: 0, failed: 0, firstError: String?.none)
                 for await report in producer.deliveryReports {
@@ -84,19 +101,20 @@ struct ProduceCommand: AsyncParsableCommand {
                 return counts
             }
             var sent = 0
+            let pace = rate.map { Duration.seconds(1 / $0) }
+            var nextSend = ContinuousClock.now
             do {
-                for await chunk in InputLines(path: file) {
+                reading: for await chunk in InputLines(path: file) {
                     for line in chunk {
-                        var key: ByteBuffer?
-                        var value = line
-                        if let separator = keySeparator, let range = line.range(of: separator) {
-                            key = ByteBuffer(string: String(line[..<range.lowerBound]))
-                            value = String(line[range.upperBound...])
-                        }
-                        try await producer.send(
-                            ProducerRecord(topic: topic, partition: partition, key: key, value: ByteBuffer(string: value), headers: recordHeaders))
+                        if let count, sent >= count { break reading }
+                        if format == .text && line.isEmpty { continue }
+                        try await producer.send(try record(from: line, headers: recordHeaders, lineNumber: sent + 1))
                         sent += 1
                         if sent % 100_000 == 0 { writeToStandardError("... \(sent) records sent\n") }
+                        if let pace {
+                            nextSend += pace
+                            try await Task.sleep(until: nextSend, clock: .continuous)
+                        }
                     }
                 }
             } catch {
@@ -108,10 +126,46 @@ struct ProduceCommand: AsyncParsableCommand {
             let counts = await reports.value
             return (sent, counts.delivered, counts.failed, counts.firstError)
         }
-        let seconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e18 + Double((ContinuousClock.now - started).components.seconds)
-        let rate = seconds > 0 ? Int(Double(summary.1) / seconds) : summary.1
-        writeToStandardError("produced \(summary.1) of \(summary.0) records to \(topic) in \(String(format: "%.2f", seconds)) s (\(rate) records/s), \(summary.2) failed\n")
+        let seconds = PerfCommand.seconds(since: started)
+        let throughput = seconds > 0 ? Int(Double(summary.1) / seconds) : summary.1
+        writeToStandardError(
+            "produced \(summary.1) of \(summary.0) records to \(topic) in \(String(format: "%.2f", seconds)) s (\(throughput) records/s), \(summary.2) failed\n")
         if summary.2 > 0 { throw fail("\(summary.2) records were not delivered: \(summary.3 ?? "unknown error")") }
+    }
+}
+
+extension ProduceCommand {
+    /// One input line as a record: text (VALUE, or KEY<sep>VALUE) or a JSON object.
+    func record(from line: String, headers: [RecordHeader], lineNumber: Int) throws -> ProducerRecord {
+        switch format {
+        case .text:
+            var key: ByteBuffer?
+            var value = line
+            if let separator = keySeparator, let range = line.range(of: separator) {
+                key = ByteBuffer(string: String(line[..<range.lowerBound]))
+                value = String(line[range.upperBound...])
+            }
+            return ProducerRecord(topic: topic, partition: partition, key: key, value: ByteBuffer(string: value), headers: headers)
+        case .json:
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+                throw fail("line \(lineNumber) is not a JSON object")
+            }
+            let text = { (name: String) -> String? in
+                switch object[name] {
+                case let string as String: return string
+                case is NSNull, nil: return nil
+                case let other?: return String(data: try! JSONSerialization.data(withJSONObject: other, options: [.fragmentsAllowed]), encoding: .utf8)
+                }
+            }
+            var recordHeaders = headers
+            for (name, value) in (object["headers"] as? [String: Any] ?? [:]).sorted(by: { $0.key < $1.key }) {
+                recordHeaders.append(RecordHeader(key: name, value: (value as? String).map { ByteBuffer(string: $0) }))
+            }
+            return ProducerRecord(
+                topic: topic, partition: (object["partition"] as? Int).map(Int32.init) ?? partition,
+                key: text("key").map { ByteBuffer(string: $0) }, value: text("value").map { ByteBuffer(string: $0) },
+                headers: recordHeaders)
+        }
     }
 }
 

@@ -64,6 +64,21 @@ public final class KafkaAdmin: Sendable {
         return partitions.map { PartitionLag(partition: $0, committed: committed[$0], logEndOffset: ends[$0] ?? 0) }
     }
 
+    /// Commits offsets for a group from outside it (generation -1): allowed while it has no members.
+    public func commitOffsets(group groupID: String, _ offsets: [TopicPartition: Int64]) async throws {
+        let coordinator = try await coordinatorConnection(for: groupID)
+        let byTopic = Dictionary(grouping: offsets, by: \.key.topic)
+        let request = OffsetCommitRequest(
+            groupId: groupID, generationIdOrMemberEpoch: -1, memberId: "",
+            topics: byTopic.keys.sorted().map { topic in
+                .init(name: topic, partitions: byTopic[topic]!.map { .init(partitionIndex: $0.key.partition, committedOffset: $0.value) })
+            })
+        let response = try await coordinator.send(request, maximumVersion: 8)
+        for topic in response.topics {
+            for partition in topic.partitions { try check(partition.errorCode, "OffsetCommit for \(topic.name)-\(partition.partitionIndex)") }
+        }
+    }
+
     public func deleteGroup(_ groupID: String) async throws {
         let coordinator = try await coordinatorConnection(for: groupID)
         let response = try await coordinator.send(DeleteGroupsRequest(groupsNames: [groupID]), maximumVersion: 2)
