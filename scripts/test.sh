@@ -11,12 +11,16 @@ scripts/install-test-deps.sh
 swift build
 swift test
 # The interop and fault tests drive the release build, the one scripts/broker.sh runs.
-swift build -c release --product petrel
+for product in petrel order-service notification-worker payment-worker; do
+  swift build -c release --product "$product"
+done
 export PETREL_BIN="$PWD/.build/release/petrel"
+export PETREL="$PETREL_BIN"
 # The client's integration tests once more, against an independent broker.
 scripts/client-tests-against-tansu.sh
 # Every interop test bounds its own waits; the outer limit catches a hung broker.
 timeout 1200 python3 -m pytest -q Tests/Interop
 # Fault scripts: bounded in cycles and time, loopback only.
 timeout 600 python3 scripts/crash-test.py --cycles 20
+scripts/run-fault-labs.sh
 echo "all tests passed"

@@ -43,8 +43,8 @@ struct NotificationWorker: AsyncParsableCommand {
         var handled = 0
         var skipped = 0
         try await KafkaConsumer.withConsumer(configuration) { consumer in
-            // Commit exactly what was processed: the offset after each partition's last handled record.
-            var processed: [TopicPartition: Int64] = [:]
+            // commit() commits the offsets after the records handed out so far, all of which are processed
+            // by then; partitions lost in a rebalance are left to their new owner.
             var uncommitted = 0
             while true {
                 guard let record = try await consumer.nextRecord(idleSeconds: exitWhenIdle) else { break }
@@ -61,24 +61,20 @@ struct NotificationWorker: AsyncParsableCommand {
                         kill(getpid(), SIGKILL)
                     }
                 }
-                processed[record.topicPartition] = record.offset + 1
                 uncommitted += 1
                 if uncommitted >= commitEvery {
-                    try await commit(processed, consumer)
+                    try await commit(consumer)
                     uncommitted = 0
                 }
             }
-            try await commit(processed, consumer)
+            try await commit(consumer)
         }
         FileHandle.standardError.write(Data("\(name): notified \(handled) events, skipped \(skipped) already notified\n".utf8))
     }
 
-    /// Commits the processed positions of the partitions this worker still owns (after a rebalance the
-    /// others belong to someone else, whose commits must not be overwritten).
-    private func commit(_ processed: [TopicPartition: Int64], _ consumer: KafkaConsumer) async throws {
-        let owned = Set(consumer.assignment)
+    private func commit(_ consumer: KafkaConsumer) async throws {
         do {
-            try await consumer.commit(processed.filter { owned.contains($0.key) })
+            try await consumer.commit()
         } catch let error as KafkaClientError where error.errorCode == .rebalanceInProgress || error.errorCode == .illegalGeneration {
             // A rebalance is under way: the records will be redelivered to whoever owns them next.
         }

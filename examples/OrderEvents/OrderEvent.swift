@@ -1,5 +1,9 @@
 import Foundation
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The event the example services exchange, as JSON on the `orders` topic, keyed by order id.
 public struct OrderEvent: Codable, Sendable, Hashable {
     public enum Kind: String, Codable, Sendable {
@@ -37,23 +41,25 @@ public struct OrderEvent: Codable, Sendable, Hashable {
     }
 }
 
-/// Appends lines to a file and flushes each one, so what a killed worker wrote before dying is there.
-public final class AppendOnlyFile: @unchecked Sendable {
-    private let handle: FileHandle
+/// Appends lines to a file, each with one O_APPEND write, so several workers can share the file and
+/// what a killed worker wrote before dying is there.
+public final class AppendOnlyFile: Sendable {
+    private let descriptor: Int32
     public let path: String
 
     public init(path: String) throws {
         self.path = path
-        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
-        guard let handle = FileHandle(forWritingAtPath: path) else {
-            throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
-        }
-        handle.seekToEndOfFile()
-        self.handle = handle
+        descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path]) }
+    }
+
+    deinit {
+        close(descriptor)
     }
 
     public func append(_ line: String) {
-        handle.write(Data((line + "\n").utf8))
+        var bytes = Array((line + "\n").utf8)
+        _ = bytes.withUnsafeMutableBytes { write(descriptor, $0.baseAddress, $0.count) }
     }
 
     /// The lines already in a file (empty if it does not exist).

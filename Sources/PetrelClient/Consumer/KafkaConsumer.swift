@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NIOPosix
 import PetrelProtocol
 import ServiceLifecycle
 import Synchronization
@@ -55,6 +56,13 @@ public final class KafkaConsumer: Service, Sendable {
 
     /// The records, in order per partition. Read them from one task.
     public var messages: KafkaConsumerMessages { KafkaConsumerMessages(buffer: buffer) }
+
+    /// The next record, waiting at most `timeout`; nil if none came (or the consumer stopped). Unlike
+    /// racing `messages` against a timer, a record is never lost to the timeout.
+    public func nextRecord(timeout: Duration) async throws -> ConsumerRecord? {
+        let nanoseconds = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
+        return try await buffer.next(timeout: .nanoseconds(nanoseconds), eventLoop: MultiThreadedEventLoopGroup.singleton.next())
+    }
 
     /// The partitions currently assigned to this consumer.
     public var assignment: [TopicPartition] { state.withLock { $0.positions.keys.sorted() } }

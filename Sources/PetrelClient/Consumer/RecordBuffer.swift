@@ -11,6 +11,8 @@ final class RecordBuffer: Sendable {
         var records = CircularBuffer<ConsumerRecord>()
         var epoch: UInt64 = 0
         var reader: CheckedContinuation<ConsumerRecord?, any Error>?
+        /// Which wait the parked reader is, so a stale timeout cannot end a later wait.
+        var readerWait: UInt64 = 0
         var writers: [CheckedContinuation<Void, Never>] = []
         var finished = false
         var failure: (any Error)?
@@ -63,11 +65,12 @@ final class RecordBuffer: Sendable {
         }
     }
 
-    /// The next record, waiting for one; nil once the buffer is finished. A cancelled wait throws
-    /// CancellationError.
-    func next() async throws -> ConsumerRecord? {
+    /// The next record, waiting at most `timeout` (nil: as long as it takes); nil once the buffer is
+    /// finished or the time is up. A record is either returned or left in the buffer, never lost to a
+    /// timeout. A cancelled wait throws CancellationError.
+    func next(timeout: TimeAmount? = nil, eventLoop: (any EventLoop)? = nil) async throws -> ConsumerRecord? {
         try await withTaskCancellationHandler {
-            try await waitForNext()
+            try await waitForNext(timeout: timeout, eventLoop: eventLoop)
         } onCancel: {
             let reader = state.withLock { state in
                 defer { state.reader = nil }
@@ -77,9 +80,10 @@ final class RecordBuffer: Sendable {
         }
     }
 
-    private func waitForNext() async throws -> ConsumerRecord? {
+    private func waitForNext(timeout: TimeAmount?, eventLoop: (any EventLoop)?) async throws -> ConsumerRecord? {
         if Task.isCancelled { throw CancellationError() }
         return try await withCheckedThrowingContinuation { continuation in
+            var parkedAs: UInt64?
             let (record, end, writers) = state.withLock { state -> (ConsumerRecord?, Result<Void, any Error>?, [CheckedContinuation<Void, Never>]) in
                 if let record = state.records.popFirst() {
                     state.consumed[record.topicPartition] = record.offset + 1
@@ -91,6 +95,8 @@ final class RecordBuffer: Sendable {
                 // Checked under the lock, so a cancellation cannot slip between this and parking.
                 if Task.isCancelled { return (nil, .failure(CancellationError()), []) }
                 state.reader = continuation
+                state.readerWait += 1
+                parkedAs = state.readerWait
                 let writers = state.writers
                 state.writers = []
                 return (nil, nil, writers)
@@ -102,6 +108,16 @@ final class RecordBuffer: Sendable {
                 switch end {
                 case .success: continuation.resume(returning: nil)
                 case .failure(let error): continuation.resume(throwing: error)
+                }
+            } else if let timeout, let eventLoop, let wait = parkedAs {
+                eventLoop.scheduleTask(in: timeout) {
+                    // Only if that same wait is still parked: a record that arrived first stays delivered.
+                    let expired = self.state.withLock { state -> CheckedContinuation<ConsumerRecord?, any Error>? in
+                        guard state.readerWait == wait, let reader = state.reader else { return nil }
+                        state.reader = nil
+                        return reader
+                    }
+                    expired?.resume(returning: nil)
                 }
             }
         }

@@ -118,22 +118,25 @@ public final class KafkaProducer: Service, Sendable {
         }
     }
 
-    /// The topic's layout; a topic just auto-created may need a moment before it has leaders.
+    /// The topic's layout. A topic just auto-created may need a moment before it has leaders, and a
+    /// broker may be restarting: retriable failures are retried for up to `maxBlockMs`.
     private func topicLayout(_ topic: String) async throws -> TopicLayout {
+        let deadline = wallClockMillis() + configuration.maxBlockMs
         var attempt = 0
         while true {
             do {
                 return try await cluster.layout(of: topic, refresh: attempt > 0, create: configuration.autoCreateTopics)
             } catch {
                 attempt += 1
-                if attempt > 3 || !Self.isLeaderNotAvailable(error) { throw error }
-                try await Task.sleep(for: .milliseconds(configuration.retryBackoffMs))
+                guard Self.isRetriable(error), wallClockMillis() < deadline else { throw error }
+                let backoff = min(configuration.retryBackoffMs << min(attempt - 1, 6), configuration.maxRetryBackoffMs)
+                try await Task.sleep(for: .milliseconds(backoff))
             }
         }
     }
 
-    private static func isLeaderNotAvailable(_ error: any Error) -> Bool {
-        (error as? KafkaClientError)?.errorCode == .leaderNotAvailable
+    private static func isRetriable(_ error: any Error) -> Bool {
+        (error as? KafkaClientError)?.isRetriable ?? false
     }
 
     private func waitForRoom() async throws {

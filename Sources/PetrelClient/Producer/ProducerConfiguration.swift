@@ -27,6 +27,9 @@ public struct KafkaProducerConfiguration: Sendable {
     public var retryBackoffMs: Int64 = 100
     public var maxRetryBackoffMs: Int64 = 1_000
     public var requestTimeoutMs: Int64 = 30_000
+    /// How long `send` may wait for topic metadata (a broker restarting, a topic being created) before
+    /// it fails (Kafka's max.block.ms).
+    public var maxBlockMs: Int64 = 60_000
     /// Create topics that do not exist yet through Metadata (if the broker allows it).
     public var autoCreateTopics: Bool = true
     /// Records (bytes of keys and values) that may wait unsent before `send` waits for room.

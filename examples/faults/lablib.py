@@ -1,0 +1,155 @@
+"""Shared plumbing for the fault labs: find (or build) the binaries, run a broker on a free loopback
+port with a temporary data directory, run the CLI, print the verdict."""
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+EXAMPLES = ["order-service", "notification-worker", "payment-worker"]
+
+
+def binaries():
+    """The petrel binary (PETREL if set, else the release build) and the example services, building
+    what is needed (an up-to-date build takes seconds)."""
+    given = os.environ.get("PETREL")
+    folder = os.path.join(ROOT, ".build", "release")
+    products = ([] if given else ["petrel"]) + EXAMPLES
+    missing_examples = not all(os.access(os.path.join(folder, name), os.X_OK) for name in EXAMPLES)
+    if not given or missing_examples:
+        print("building the release binaries...", flush=True)
+        for product in products:
+            subprocess.run(["swift", "build", "-c", "release", "--product", product], cwd=ROOT, check=True,
+                           stdout=subprocess.DEVNULL)
+    petrel = given or os.path.join(folder, "petrel")
+    return petrel, {name: os.path.join(folder, name) for name in EXAMPLES}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Broker:
+    """A broker this lab starts and stops itself (by its own pid only)."""
+
+    def __init__(self, petrel, workdir, *extra):
+        self.petrel = petrel
+        self.port = free_port()
+        self.bootstrap = f"127.0.0.1:{self.port}"
+        self.data = os.path.join(workdir, "data")
+        self.log = open(os.path.join(workdir, "broker.log"), "ab")
+        self.extra = ["--group-initial-rebalance-delay-ms", "200", "--group-min-session-timeout-ms", "1000", *extra]
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen([self.petrel, "broker", "--data", self.data, "--listen", self.bootstrap, *self.extra],
+                                        stdout=self.log, stderr=self.log)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return self
+            except OSError:
+                if self.process.poll() is not None:
+                    sys.exit("VERDICT: FAIL the broker did not start")
+                time.sleep(0.05)
+        sys.exit("VERDICT: FAIL the broker did not start listening")
+
+    def kill(self):
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(30)
+
+
+class Lab:
+    """Arguments, a work folder, a broker (unless --bootstrap), and cleanup."""
+
+    def __init__(self, description, broker_args=()):
+        parser = argparse.ArgumentParser(description=description)
+        parser.add_argument("--bootstrap", help="use this broker instead of starting one (HOST:PORT)")
+        self.args = parser.parse_args()
+        self.petrel, self.bin = binaries()
+        self.workdir = tempfile.mkdtemp(prefix="petrel-lab-")
+        self.broker = None
+        if self.args.bootstrap:
+            self.bootstrap = self.args.bootstrap
+        else:
+            self.broker = Broker(self.petrel, self.workdir, *broker_args).start()
+            self.bootstrap = self.broker.bootstrap
+        self.children = []
+        self.run_id = str(int(time.time() * 1000))[-8:]
+
+    def name(self, base):
+        """Topic and group names unique to this run (so --bootstrap can point at a shared broker)."""
+        return f"{base}-{self.run_id}"
+
+    def path(self, name):
+        return os.path.join(self.workdir, name)
+
+    def petrel_cli(self, *args, check=True):
+        result = subprocess.run([self.petrel, *args, "--bootstrap", self.bootstrap], capture_output=True, text=True, timeout=120)
+        if check and result.returncode != 0:
+            self.fail(f"petrel {' '.join(args)} failed: {result.stderr.strip()}")
+        return result.stdout
+
+    def example(self, name, *args, wait=True, timeout=180):
+        command = [self.bin[name], "--bootstrap", self.bootstrap, *args]
+        if not wait:
+            process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+            self.children.append(process)
+            return process
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        return result
+
+    def lag(self, group):
+        """Per partition (committed, log end, lag) and the member count, from `petrel groups describe`."""
+        out = self.petrel_cli("groups", "describe", group, check=False)
+        members = 0
+        rows = {}
+        in_table = False
+        for line in out.splitlines():
+            if line.startswith("GROUP "):
+                members = int(line.split("MEMBERS")[1].strip())
+            elif line.startswith("TOPIC"):
+                in_table = True
+            elif in_table and line.strip():
+                topic, partition, committed, end, lag = line.split()
+                rows[int(partition)] = (committed, int(end), 0 if lag == "-" else int(lag))
+        return members, rows
+
+    def finish(self, passed, summary):
+        for child in self.children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+                try:
+                    child.wait(10)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+        if self.broker:
+            self.broker.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        print(f"VERDICT: {'PASS' if passed else 'FAIL'} {summary}")
+        sys.exit(0 if passed else 1)
+
+    def fail(self, reason):
+        self.finish(False, reason)
+
+
+class AppendOnly:
+    @staticmethod
+    def lines(path):
+        if not os.path.exists(path):
+            return []
+        with open(path) as f:
+            return [line for line in f.read().splitlines() if line]
