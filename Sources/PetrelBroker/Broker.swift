@@ -1,39 +1,69 @@
 import Logging
+import Metrics
 import NIOCore
 import NIOPosix
 import PetrelProtocol
 import PetrelStorage
+import Prometheus
 import ServiceLifecycle
 import Synchronization
 
 /// A Kafka-protocol broker: a TCP listener serving each connection's requests in order, over the
-/// partition logs of one data directory. Run it directly or inside a swift-service-lifecycle
-/// `ServiceGroup`; graceful shutdown stops accepting, closes connections, then closes the logs cleanly.
+/// partition logs of one data directory, plus an optional HTTP endpoint for metrics and health.
+/// Run it directly or inside a swift-service-lifecycle `ServiceGroup`. Graceful shutdown stops
+/// accepting, lets in-flight requests finish (up to `shutdownTimeoutMs`), then flushes and closes the
+/// logs and writes the clean-shutdown marker, so the next start skips recovery.
 public final class Broker: Service, Sendable {
     public let configuration: BrokerConfiguration
+    /// Everything the broker measures, in Prometheus form (what `/metrics` serves).
+    public let metricsRegistry: PrometheusCollectorRegistry
     private let state: BrokerState
     private let router: RequestRouter
+    private let sampler: StateMetricsSampler
     private let logger: Logger
     private let eventLoopGroup: any EventLoopGroup
     private let listening = ListeningAddress()
+    private let metricsListening = ListeningAddress()
+    private let ready = Atomic<Bool>(false)
     private let connectionCounter = Atomic<UInt64>(0)
 
-    /// Opens (and if needed recovers) the data directory. The listener starts in `run()`.
+    /// Opens (and if needed recovers) the data directory. The listeners start in `run()`.
     public init(configuration: BrokerConfiguration = BrokerConfiguration(), logger: Logger = Logger(label: "petrel.broker"))
         throws
     {
         self.configuration = configuration
         self.logger = logger
-        self.state = try BrokerState(configuration: configuration, logger: logger)
-        self.router = Self.makeRouter(state)
+        let registry = PrometheusCollectorRegistry()
+        self.metricsRegistry = registry
+        let factory = Self.metricsFactory(registry)
+        self.state = try BrokerState(configuration: configuration, logger: logger, metricsFactory: factory)
+        self.router = Self.makeRouter(state, metricsFactory: factory)
+        self.sampler = StateMetricsSampler(factory: factory, logs: state.logs, groups: state.groups)
         self.eventLoopGroup =
             configuration.eventLoopThreads > 0
             ? MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoopThreads)
             : MultiThreadedEventLoopGroup.singleton
     }
 
-    static func makeRouter(_ state: BrokerState) -> RequestRouter {
-        var router = RequestRouter()
+    /// Histogram buckets sized for what each timer measures: requests and fsyncs take micro- to
+    /// milliseconds, long polls up to the fetch's max wait.
+    private static func metricsFactory(_ registry: PrometheusCollectorRegistry) -> PrometheusMetricsFactory {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        let fast: [Duration] = [
+            .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),
+            .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+            .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10),
+        ]
+        factory.defaultDurationHistogramBuckets = fast
+        factory.durationHistogramBuckets["petrel_fetch_wait_duration_seconds"] = [
+            .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(50), .milliseconds(100),
+            .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5), .seconds(30),
+        ]
+        return factory
+    }
+
+    static func makeRouter(_ state: BrokerState, metricsFactory: any MetricsFactory) -> RequestRouter {
+        var router = RequestRouter(metricsFactory: metricsFactory)
         router.register(ProduceHandler(broker: state))
         router.register(FetchHandler(broker: state))
         router.register(ListOffsetsHandler(broker: state))
@@ -60,27 +90,47 @@ public final class Broker: Service, Sendable {
     /// The APIs and versions the broker serves (what ApiVersions advertises).
     public var servedAPIs: [(key: APIKey, versions: ClosedRange<Int16>)] { router.advertised }
 
-    /// The address the listener is bound to, once `run()` has bound it.
+    /// The address the Kafka listener is bound to, once `run()` has bound it.
     public func listeningAddress() async throws -> SocketAddress {
         try await listening.wait()
     }
 
+    /// The address of the metrics endpoint, once `run()` has bound it; throws if there is none.
+    public func metricsAddress() async throws -> SocketAddress {
+        try await metricsListening.wait()
+    }
+
+    /// Whether the previous run shut down cleanly, so this start skipped the recovery scan.
+    public var startedAfterCleanShutdown: Bool { state.logs.startedClean }
+
+    /// Recovery is done (it happens in `init`), the Kafka listener accepts, and no shutdown has begun.
+    public var isReady: Bool { ready.load(ordering: .relaxed) }
+
+    /// The metrics in Prometheus text format, with partition and group gauges refreshed first.
+    public func renderMetrics() -> String {
+        sampler.sample()
+        return metricsRegistry.emitToString()
+    }
+
     public func run() async throws {
+        let metricsChannel = try await startMetricsEndpoint()
         let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ResponseFrame>, Never>
         do {
             server = try await bind()
         } catch {
             listening.fail(error)
+            metricsChannel?.close(promise: nil)
             throw error
         }
         let address = server.channel.localAddress!
         state.listenerBound(host: configuration.host, port: address.port ?? configuration.port)
         listening.succeed(address)
+        ready.store(true, ordering: .relaxed)
         let advertised = state.advertised
         logger.info(
             "broker listening",
             metadata: [
-                "address": "\(address)", "advertised": "\(advertised.host):\(advertised.port)",
+                "address": "\(configuration.host):\(address.port ?? configuration.port)", "advertised": "\(advertised.host):\(advertised.port)",
                 "data": "\(configuration.dataDirectory)", "cluster": "\(state.identity.clusterID)",
             ])
 
@@ -93,6 +143,9 @@ public final class Broker: Service, Sendable {
             // Session, rebalance and initial-delay timeouts of consumer groups.
             let groups = state.groups
             background.addTask { await groups.runTimers() }
+            let sampler = self.sampler
+            let sampleIntervalMs = configuration.metricsSampleIntervalMs
+            background.addTask { await sampler.run(intervalMs: sampleIntervalMs) }
             do {
                 try await withGracefulShutdownHandler {
                     try await server.executeThenClose { connections in
@@ -100,11 +153,13 @@ public final class Broker: Service, Sendable {
                             for try await connection in connections {
                                 group.addTask { await self.serve(connection) }
                             }
-                            // The listener closed: end the open connections too.
+                            // The listener closed: let in-flight requests finish, then end the rest.
+                            await self.drainConnections()
                             group.cancelAll()
                         }
                     }
                 } onGracefulShutdown: {
+                    self.ready.store(false, ordering: .relaxed)
                     server.channel.close(promise: nil)
                 }
             } catch is CancellationError {
@@ -114,10 +169,72 @@ public final class Broker: Service, Sendable {
             }
             background.cancelAll()
         }
+        ready.store(false, ordering: .relaxed)
         try state.groups.offsets.close()
         try state.logs.shutdown()
+        try? await metricsChannel?.close()
         if let listenerFailure { throw listenerFailure }
         logger.info("broker stopped")
+    }
+
+    /// Closes idle connections, wakes parked long polls and group requests so they answer now, and
+    /// waits (up to the shutdown timeout) for busy connections to send their last response.
+    private func drainConnections() async {
+        let open = state.connections.count
+        state.connections.drain()
+        state.appendNotifier.wakeAll()
+        state.groups.releaseParkedRequests()
+        let finished = await state.connections.waitUntilEmpty(timeout: .milliseconds(configuration.shutdownTimeoutMs))
+        logger.info(
+            "stopped accepting; connections drained",
+            metadata: ["connections": "\(open)", "cancelledAfterTimeout": "\(finished ? 0 : state.connections.count)"])
+    }
+
+    /// Binds the HTTP endpoint if configured. A busy port fails the start only if the endpoint is
+    /// required; otherwise the broker logs a warning and runs without it.
+    private func startMetricsEndpoint() async throws -> (any Channel)? {
+        guard let endpoint = configuration.metricsEndpoint else {
+            metricsListening.fail(MetricsEndpointUnavailable(reason: "no metrics endpoint is configured"))
+            return nil
+        }
+        let pages = MetricsEndpoint { [weak self] path in
+            guard let self else { return MetricsEndpoint.Page(status: .serviceUnavailable, contentType: "text/plain", body: []) }
+            return self.page(for: path)
+        }
+        do {
+            let channel = try await pages.bind(host: endpoint.host, port: endpoint.port, group: eventLoopGroup)
+            metricsListening.succeed(channel.localAddress!)
+            logger.info("metrics endpoint listening", metadata: ["address": "\(endpoint.host):\(channel.localAddress?.port ?? endpoint.port)"])
+            return channel
+        } catch {
+            let unavailable = MetricsEndpointUnavailable(reason: "cannot listen on \(endpoint.host):\(endpoint.port): \(error)")
+            metricsListening.fail(unavailable)
+            if endpoint.required {
+                listening.fail(unavailable)
+                throw unavailable
+            }
+            logger.warning(
+                "metrics endpoint not started; the broker runs without it",
+                metadata: ["address": "\(endpoint.host):\(endpoint.port)", "error": "\(error)"])
+            return nil
+        }
+    }
+
+    private func page(for path: String) -> MetricsEndpoint.Page {
+        switch path {
+        case "/metrics":
+            sampler.sample()
+            return MetricsEndpoint.Page(
+                status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: metricsRegistry.emitToBuffer())
+        case "/health":
+            return MetricsEndpoint.Page(status: .ok, contentType: "text/plain", body: Array("ok\n".utf8))
+        case "/ready":
+            return isReady
+                ? MetricsEndpoint.Page(status: .ok, contentType: "text/plain", body: Array("ready\n".utf8))
+                : MetricsEndpoint.Page(status: .serviceUnavailable, contentType: "text/plain", body: Array("not ready\n".utf8))
+        default:
+            return MetricsEndpoint.Page(status: .notFound, contentType: "text/plain", body: Array("not found\n".utf8))
+        }
     }
 
     private func bind() async throws -> NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ResponseFrame>, Never> {
@@ -141,6 +258,17 @@ public final class Broker: Service, Sendable {
     private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ResponseFrame>) async {
         let id = connectionCounter.wrappingAdd(1, ordering: .relaxed).newValue
         let channel = connection.channel
+        let connections = state.connections
+        let metrics = state.metrics
+        guard connections.register(id, channel: channel) else {
+            channel.close(promise: nil)  // accepted just as the shutdown began
+            return
+        }
+        metrics.connections.increment()
+        defer {
+            connections.remove(id)
+            metrics.connections.decrement()
+        }
         var connectionLogger = logger
         connectionLogger[metadataKey: "connection"] = "\(id)"
         connectionLogger[metadataKey: "client"] = "\(channel.remoteAddress?.description ?? "?")"
@@ -154,8 +282,19 @@ public final class Broker: Service, Sendable {
                         // However the loop ends, close the channel, which also ends the watcher below.
                         defer { channel.close(promise: nil) }
                         for try await frame in requests {
-                            guard let response = try await self.router.route(frame: frame, connection: info) else { continue }
-                            try await responses.write(response)
+                            guard connections.beginRequest(id) else { break }
+                            metrics.receivedBytes.increment(by: frame.readableBytes + 4)
+                            if let response = try await self.router.route(frame: frame, connection: info) {
+                                try await responses.write(response)
+                                metrics.sentBytes.increment(by: response.byteCount)
+                            }
+                            if connections.endRequest(id) {
+                                // Shutting down: the last response must be on the wire before the close.
+                                let written = channel.eventLoop.makePromise(of: Void.self)
+                                try await responses.write(ResponseFrame(barrier: written))
+                                try await written.futureResult.get()
+                                break
+                            }
                         }
                     }
                     // A request parked at the coordinator or in a long poll must not outlive its
@@ -168,56 +307,15 @@ public final class Broker: Service, Sendable {
         } catch is CancellationError {
             return
         } catch {
-            // A client breaking a rule is worth seeing; a client going away is routine.
-            let level: Logger.Level = Self.isProtocolViolation(error) ? .info : .debug
+            // The router has logged a request that failed, with its context; a bad frame is logged here.
+            let level: Logger.Level = error is KafkaFrameDecoder.InvalidFrameLength ? .info : .debug
             connectionLogger.log(level: level, "closed connection", metadata: ["reason": "\(error)"])
         }
     }
-
-    private static func isProtocolViolation(_ error: any Error) -> Bool {
-        error is UnservableRequest || error is ProtocolError || error is KafkaFrameDecoder.InvalidFrameLength
-            || error is ProduceHandler.UnacknowledgedProduceFailed
-    }
 }
 
-/// The bound address, handed to whoever waits for it.
-private final class ListeningAddress: Sendable {
-    private enum State {
-        case waiting([CheckedContinuation<SocketAddress, any Error>])
-        case bound(SocketAddress)
-        case failed(any Error)
-    }
-
-    private let state = Mutex(State.waiting([]))
-
-    func wait() async throws -> SocketAddress {
-        try await withCheckedThrowingContinuation { continuation in
-            let result: Result<SocketAddress, any Error>? = state.withLock { state in
-                switch state {
-                case .waiting(var waiters):
-                    waiters.append(continuation)
-                    state = .waiting(waiters)
-                    return nil
-                case .bound(let address): return .success(address)
-                case .failed(let error): return .failure(error)
-                }
-            }
-            if let result { continuation.resume(with: result) }
-        }
-    }
-
-    func succeed(_ address: SocketAddress) { finish(.success(address)) }
-    func fail(_ error: any Error) { finish(.failure(error)) }
-
-    private func finish(_ result: Result<SocketAddress, any Error>) {
-        let waiters: [CheckedContinuation<SocketAddress, any Error>] = state.withLock { state in
-            guard case .waiting(let waiters) = state else { return [] }
-            switch result {
-            case .success(let address): state = .bound(address)
-            case .failure(let error): state = .failed(error)
-            }
-            return waiters
-        }
-        for waiter in waiters { waiter.resume(with: result) }
-    }
+/// Why `Broker.metricsAddress()` has no address.
+public struct MetricsEndpointUnavailable: Error, CustomStringConvertible {
+    public var reason: String
+    public var description: String { "the metrics endpoint is not serving: \(reason)" }
 }

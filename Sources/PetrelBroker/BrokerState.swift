@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 import PetrelProtocol
 import PetrelStorage
 import Synchronization
@@ -12,18 +13,23 @@ final class BrokerState: Sendable {
     let producerIDs: ProducerIDAllocator
     let appendNotifier = AppendNotifier()
     let groups: GroupCoordinator
+    let connections = ConnectionRegistry()
+    let metrics: BrokerMetrics
     let logger: Logger
     private let advertisedAddress: Mutex<(host: String, port: Int)>
 
-    init(configuration: BrokerConfiguration, logger: Logger) throws {
+    init(configuration: BrokerConfiguration, logger: Logger, metricsFactory: any MetricsFactory) throws {
         self.configuration = configuration
         self.logger = logger
+        self.metrics = BrokerMetrics(factory: metricsFactory)
+        let storageMetrics = StorageMetrics(factory: metricsFactory)
         self.identity = try BrokerIdentity.loadOrCreate(directory: configuration.dataDirectory, nodeID: configuration.nodeID)
-        self.logs = try LogManager(directory: configuration.dataDirectory, defaults: configuration.log, logger: logger)
+        self.logs = try LogManager(
+            directory: configuration.dataDirectory, defaults: configuration.log, logger: logger, metrics: storageMetrics)
         self.producerIDs = try ProducerIDAllocator(directory: configuration.dataDirectory)
         let offsets = try OffsetStore(
             dataDirectory: configuration.dataDirectory, config: configuration.log, cleanShutdown: logs.startedClean,
-            logger: logger)
+            logger: logger, metrics: storageMetrics)
         self.groups = GroupCoordinator(config: configuration.groups, offsets: offsets, logger: logger, clock: wallClockMillis)
         self.advertisedAddress = Mutex((configuration.advertisedHost ?? configuration.host, configuration.advertisedPort ?? configuration.port))
     }

@@ -1,149 +1,151 @@
 import ArgumentParser
 import Logging
 import PetrelBroker
-import PetrelStorage
 import ServiceLifecycle
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// `petrel broker`: every setting is a flag, a `PETREL_*` environment variable and a config-file key
+/// (docs/configuration.md lists them); flags win over the environment, which wins over the file.
 struct BrokerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "broker",
-        abstract: "Run a broker (stops cleanly on SIGINT or SIGTERM)."
+        abstract: "Run a broker (stops cleanly on SIGINT or SIGTERM).",
+        discussion: """
+            Every setting can also come from the environment (PETREL_ and the name in capitals with \
+            underscores, e.g. PETREL_SEGMENT_BYTES) or from a config file (--config, lines of NAME = VALUE). \
+            A flag wins over the environment, which wins over the file.
+            """
     )
 
-    @Option(help: "Data directory; created if missing.")
-    var data: String = "./petrel-data"
+    @Option(help: "A config file of NAME = VALUE lines (also PETREL_CONFIG).")
+    var config: String?
 
-    @Option(help: "Address to listen on, HOST:PORT.")
-    var listen: HostPort = HostPort(argument: "127.0.0.1:9092")!
+    @Flag(help: "Print every setting's value and where it came from, then exit.")
+    var printSettings = false
 
-    @Option(help: "Address clients are told to connect to, HOST:PORT (default: the listen address).")
-    var advertise: HostPort?
+    @Option(help: help("data")) var data: String?
+    @Option(help: help("listen")) var listen: String?
+    @Option(help: help("advertise")) var advertise: String?
+    @Option(name: .customLong("node-id"), help: help("node-id")) var nodeID: String?
+    @Option(help: help("auto-create-topics")) var autoCreateTopics: String?
+    @Option(help: help("default-partitions")) var defaultPartitions: String?
+    @Option(help: help("max-request-bytes")) var maxRequestBytes: String?
+    @Option(help: help("flush")) var flush: String?
+    @Option(help: help("flush-interval-ms")) var flushIntervalMs: String?
+    @Option(help: help("segment-bytes")) var segmentBytes: String?
+    @Option(help: help("segment-ms")) var segmentMs: String?
+    @Option(help: help("index-interval-bytes")) var indexIntervalBytes: String?
+    @Option(help: help("retention-ms")) var retentionMs: String?
+    @Option(help: help("retention-bytes")) var retentionBytes: String?
+    @Option(help: help("retention-check-interval-ms")) var retentionCheckIntervalMs: String?
+    @Option(help: help("max-message-bytes")) var maxMessageBytes: String?
+    @Option(help: help("group-initial-rebalance-delay-ms")) var groupInitialRebalanceDelayMs: String?
+    @Option(help: help("group-min-session-timeout-ms")) var groupMinSessionTimeoutMs: String?
+    @Option(help: help("group-max-session-timeout-ms")) var groupMaxSessionTimeoutMs: String?
+    @Option(help: help("metrics")) var metrics: String?
+    @Option(help: help("metrics-sample-interval-ms")) var metricsSampleIntervalMs: String?
+    @Option(help: help("shutdown-timeout-ms")) var shutdownTimeoutMs: String?
+    @Option(help: help("event-loop-threads")) var eventLoopThreads: String?
+    @Option(help: help("log-level")) var logLevel: String?
+    @Option(help: help("log-format")) var logFormat: String?
 
-    @Option(help: "This broker's node id.")
-    var nodeID: Int32 = 1
+    static func help(_ name: String) -> ArgumentHelp {
+        let setting = BrokerSettings.named(name)!
+        let shown = setting.defaultValue.isEmpty ? "none" : setting.defaultValue
+        return ArgumentHelp("\(setting.summary) (default: \(shown))", valueName: "value")
+    }
 
-    @Option(help: "Create topics that clients ask for and that do not exist: true or false.")
-    var autoCreateTopics: Bool = true
-
-    @Option(help: "Partitions of auto-created topics and of topics created with -1 partitions.")
-    var defaultPartitions: Int = 1
-
-    @Option(help: "When appended data is fsynced: always (before acks=1/-1 answers), interval, or never (page cache, like Kafka).")
-    var flush: FlushPolicyArgument = .init(.never)
-
-    @Option(help: "Milliseconds between fsyncs under --flush interval.")
-    var flushIntervalMs: Int64 = 1000
-
-    @Option(help: "Roll a new segment when the active one would exceed this many bytes.")
-    var segmentBytes: Int = 1 << 30
-
-    @Option(help: "Roll a new segment when the active one is this many milliseconds old.")
-    var segmentMs: Int64 = 7 * 24 * 3_600_000
-
-    @Option(help: "Delete closed segments whose newest record is older than this many milliseconds (-1: never).")
-    var retentionMs: Int64 = 7 * 24 * 3_600_000
-
-    @Option(help: "Delete the oldest closed segments while a partition is larger than this many bytes (-1: no limit).")
-    var retentionBytes: Int64 = -1
-
-    @Option(help: "Milliseconds between retention checks.")
-    var retentionCheckIntervalMs: Int64 = 300_000
-
-    @Option(help: "The largest record batch accepted, in bytes.")
-    var maxMessageBytes: Int = 1_048_588
-
-    @Option(help: "Milliseconds a consumer group leaving Empty waits for more members before its first rebalance.")
-    var groupInitialRebalanceDelayMs: Int64 = 3000
-
-    @Option(help: "The smallest session timeout a consumer may ask for, in milliseconds.")
-    var groupMinSessionTimeoutMs: Int32 = 6000
-
-    @Option(help: "The largest session timeout a consumer may ask for, in milliseconds.")
-    var groupMaxSessionTimeoutMs: Int32 = 1_800_000
-
-    @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.")
-    var logLevel: Logger.Level = .info
-
-    func validate() throws {
-        guard segmentBytes >= 14, segmentBytes <= Int(Int32.max) else {
-            throw ValidationError("--segment-bytes must be between 14 and \(Int32.max).")
-        }
-        guard segmentMs > 0 else { throw ValidationError("--segment-ms must be positive.") }
-        guard flushIntervalMs > 0 else { throw ValidationError("--flush-interval-ms must be positive.") }
-        guard retentionMs >= -1, retentionBytes >= -1 else { throw ValidationError("retention limits must be -1 or more.") }
-        guard retentionCheckIntervalMs > 0 else { throw ValidationError("--retention-check-interval-ms must be positive.") }
-        guard groupInitialRebalanceDelayMs >= 0 else { throw ValidationError("--group-initial-rebalance-delay-ms must be 0 or more.") }
-        guard groupMinSessionTimeoutMs > 0, groupMinSessionTimeoutMs <= groupMaxSessionTimeoutMs else {
-            throw ValidationError("group session timeout bounds must be positive, minimum at most maximum.")
-        }
-        guard defaultPartitions > 0 else { throw ValidationError("--default-partitions must be at least 1.") }
+    /// The flags given on the command line, by setting name.
+    private var flags: [String: String] {
+        let given: [(String, String?)] = [
+            ("data", data), ("listen", listen), ("advertise", advertise), ("node-id", nodeID),
+            ("auto-create-topics", autoCreateTopics), ("default-partitions", defaultPartitions),
+            ("max-request-bytes", maxRequestBytes), ("flush", flush), ("flush-interval-ms", flushIntervalMs),
+            ("segment-bytes", segmentBytes), ("segment-ms", segmentMs), ("index-interval-bytes", indexIntervalBytes),
+            ("retention-ms", retentionMs), ("retention-bytes", retentionBytes),
+            ("retention-check-interval-ms", retentionCheckIntervalMs), ("max-message-bytes", maxMessageBytes),
+            ("group-initial-rebalance-delay-ms", groupInitialRebalanceDelayMs),
+            ("group-min-session-timeout-ms", groupMinSessionTimeoutMs),
+            ("group-max-session-timeout-ms", groupMaxSessionTimeoutMs), ("metrics", metrics),
+            ("metrics-sample-interval-ms", metricsSampleIntervalMs), ("shutdown-timeout-ms", shutdownTimeoutMs),
+            ("event-loop-threads", eventLoopThreads), ("log-level", logLevel), ("log-format", logFormat),
+        ]
+        return Dictionary(uniqueKeysWithValues: given.compactMap { name, value in value.map { (name, $0) } })
     }
 
     func run() async throws {
-        let level = logLevel
+        let environment = ProcessInfo.processInfo.environment
+        var file: ConfigFile?
+        if let path = config ?? environment["PETREL_CONFIG"] {
+            do {
+                let text = try String(contentsOfFile: path, encoding: .utf8)
+                file = try ConfigFile(path: path, text: text)
+            } catch let error as ConfigFile.SyntaxError {
+                throw fail("\(error)")
+            } catch {
+                throw fail("cannot read the config file \(path)")
+            }
+        }
+        let settings: ResolvedBrokerSettings
+        do {
+            settings = try BrokerSettings.resolve(flags: flags, environment: environment, file: file)
+        } catch {
+            throw fail("\(error)")
+        }
+        if printSettings {
+            printResolved(environment: environment, file: file)
+            return
+        }
+
+        let level = settings.logLevel
+        let format = settings.logFormat
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+            switch format {
+            case .text:
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            case .json:
+                return JSONLogHandler(label: label, logLevel: level)
+            }
         }
         let logger = Logger(label: "petrel.broker")
-
-        var configuration = BrokerConfiguration()
-        configuration.host = listen.host
-        configuration.port = listen.port
-        configuration.advertisedHost = advertise?.host
-        configuration.advertisedPort = advertise?.port
-        configuration.dataDirectory = data
-        configuration.nodeID = nodeID
-        configuration.autoCreateTopics = autoCreateTopics
-        configuration.defaultPartitions = defaultPartitions
-        configuration.log.flushPolicy = flush.policy
-        configuration.log.flushIntervalMs = flushIntervalMs
-        configuration.log.segmentBytes = segmentBytes
-        configuration.log.segmentMs = segmentMs
-        configuration.log.retentionMs = retentionMs
-        configuration.log.retentionBytes = retentionBytes
-        configuration.log.maxMessageBytes = maxMessageBytes
-        configuration.retentionCheckIntervalMs = retentionCheckIntervalMs
-        configuration.groups.initialRebalanceDelayMs = groupInitialRebalanceDelayMs
-        configuration.groups.minSessionTimeoutMs = groupMinSessionTimeoutMs
-        configuration.groups.maxSessionTimeoutMs = groupMaxSessionTimeoutMs
-
+        let configuration = settings.broker
         let broker: Broker
         do {
             broker = try Broker(configuration: configuration, logger: logger)
         } catch {
-            throw fail("cannot open the data directory \(data): \(error)")
+            throw fail("cannot open the data directory \(configuration.dataDirectory): \(error)")
         }
         let group = ServiceGroup(
             services: [broker], gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)
         do {
             try await group.run()
         } catch {
-            throw fail("the broker stopped: \(describe(error))")
+            throw fail("the broker stopped: \(describe(error, configuration))")
         }
     }
 
-    private func describe(_ error: any Error) -> String {
+    private func printResolved(environment: [String: String], file: ConfigFile?) {
+        var table = Table("SETTING", "VALUE", "FROM")
+        for (setting, value, source) in BrokerSettings.sources(flags: flags, environment: environment, file: file) {
+            table.add([setting.name, value, source])
+        }
+        print(table.rendered)
+    }
+
+    private func describe(_ error: any Error, _ configuration: BrokerConfiguration) -> String {
         if let error = error as? ServiceGroupError { return "\(error)" }
+        if let error = error as? MetricsEndpointUnavailable { return "\(error)" }
         let text = "\(error)"
-        if text.contains("Address already in use") { return "cannot listen on \(listen): the address is already in use" }
+        if text.contains("Address already in use") {
+            return "cannot listen on \(configuration.host):\(configuration.port): the address is already in use"
+        }
         return text
     }
 }
-
-struct FlushPolicyArgument: ExpressibleByArgument, Sendable {
-    var policy: FlushPolicy
-
-    init(_ policy: FlushPolicy) { self.policy = policy }
-
-    init?(argument: String) {
-        guard let policy = FlushPolicy(rawValue: argument) else { return nil }
-        self.policy = policy
-    }
-
-    var defaultValueDescription: String { policy.rawValue }
-    static var allValueStrings: [String] { FlushPolicy.allCases.map(\.rawValue) }
-}
-
-extension Logger.Level: @retroactive ExpressibleByArgument {}

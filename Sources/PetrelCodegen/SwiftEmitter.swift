@@ -93,6 +93,37 @@ struct SwiftEmitter {
             e.emitDecoder(present)
             e.line("")
             e.emitEncoder(present)
+            if e.schema.kind == "response" {
+                e.line("")
+                e.emitErrorCodeWalk(present)
+            }
+        }
+    }
+
+    /// Responses can list every error code they carry, at any depth, without allocating: the broker
+    /// counts failed requests by code from this.
+    private mutating func emitErrorCodeWalk(_ fields: [Field]) {
+        block("public func forEachErrorCode(_ body: (Int16) -> Void)") { e in
+            var any = false
+            for field in fields {
+                let name = e.swiftName(field)
+                let optional = e.swiftType(field).hasSuffix("?")
+                switch field.type {
+                case .int16 where field.name.hasSuffix("ErrorCode"):
+                    e.line(optional ? "if let code = self.\(name) { body(code) }" : "body(self.\(name))")
+                    any = true
+                case .array(.structure):
+                    let target = optional ? "(self.\(name) ?? [])" : "self.\(name)"
+                    e.line("for element in \(target) { element.forEachErrorCode(body) }")
+                    any = true
+                case .structure:
+                    e.line(optional ? "self.\(name)?.forEachErrorCode(body)" : "self.\(name).forEachErrorCode(body)")
+                    any = true
+                default:
+                    break
+                }
+            }
+            if !any { e.line("_ = body") }
         }
     }
 

@@ -31,7 +31,10 @@ class BrokerProcess:
         self.data_dir = data_dir
         self.port = free_port()
         self.bootstrap = f"127.0.0.1:{self.port}"
-        self.extra_args = self.DEFAULT_ARGS + list(extra_args)
+        # The metrics endpoint's default port is shared by every broker on the machine: tests that want
+        # it pass their own --metrics address.
+        metrics = [] if "--metrics" in extra_args else ["--metrics", "off"]
+        self.extra_args = self.DEFAULT_ARGS + metrics + list(extra_args)
         self.process = None
         self.log_path = os.path.join(data_dir + "-logs", "broker.log")
         os.makedirs(os.path.dirname(self.log_path), exist_ok=True)

@@ -99,4 +99,5 @@ struct ApiVersionsV0Answer: KafkaResponse {
     }
 
     func write(to buffer: inout ByteBuffer, version: Int16) {}
+    func forEachErrorCode(_ body: (Int16) -> Void) { body(errorCode) }
 }

@@ -68,6 +68,12 @@ struct SegmentTests {
                 let slice = try #require(try target.read(from: offset, maxBytes: 1).slice, "offset \(offset)")
                 let batch = try #require(try RecordBatchDecoder.decodeBatches(try slice.readBytes()).first)
                 #expect(batch.header.baseOffset <= offset && offset <= batch.header.lastOffset, "offset \(offset)")
+                // A bigger read: the slice knows where its last batch ends.
+                for maxBytes in [700, 1_500, 1 << 20] {
+                    let wide = try #require(try target.read(from: offset, maxBytes: maxBytes).slice)
+                    let batches = try RecordBatchDecoder.decodeBatches(try wide.readBytes())
+                    #expect(wide.nextOffset == batches.last?.header.nextOffset, "offset \(offset), \(maxBytes) bytes")
+                }
             }
         }
     }

@@ -90,6 +90,20 @@ final class GroupCoordinator: Sendable {
         }
     }
 
+    /// Answers every parked join and sync with COORDINATOR_NOT_AVAILABLE (the broker is shutting down):
+    /// clients look for the coordinator again instead of waiting out a rebalance timeout.
+    func releaseParkedRequests() {
+        let (joins, syncs) = state.withLock { state in
+            defer {
+                state.parkedJoins.removeAll()
+                state.parkedSyncs.removeAll()
+            }
+            return (Array(state.parkedJoins.values), Array(state.parkedSyncs.values))
+        }
+        for join in joins { join.resume(returning: ClassicGroup.joinError(.coordinatorNotAvailable, memberID: "")) }
+        for sync in syncs { sync.resume(returning: SyncGroupResponse(errorCode: ErrorCode.coordinatorNotAvailable.rawValue)) }
+    }
+
     /// Answers the parked requests a state change released.
     private func deliver(_ effects: GroupEffects, group: String) {
         if effects.joins.isEmpty && effects.syncs.isEmpty && !effects.generationCompleted { return }
@@ -203,6 +217,11 @@ final class GroupCoordinator: Sendable {
         let known = Set(live.map(\.groupID))
         let offsetsOnly = offsets.groups.filter { !known.contains($0) }.map { GroupSummary(groupID: $0, protocolType: "", state: .empty) }
         return (live + offsetsOnly).sorted { $0.groupID < $1.groupID }
+    }
+
+    /// Live members per group, for every group the coordinator holds in memory.
+    func memberCounts() -> [String: Int] {
+        state.withLock { state in state.groups.mapValues(\.members.count) }
     }
 
     func describe(groupID: String) -> ClassicGroup? {

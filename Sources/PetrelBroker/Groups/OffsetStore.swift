@@ -42,21 +42,24 @@ final class OffsetStore: Sendable {
     private let dataDirectory: String
     private let config: LogConfig
     private let logger: Logger
+    private let metrics: StorageMetrics
     /// The current log; appends and compaction's swap hold this lock.
     private let log: Mutex<PartitionLog>
     private let offsets: Mutex<[String: [TopicPartition: CommittedOffset]]>
 
-    init(dataDirectory: String, config: LogConfig, cleanShutdown: Bool, logger: Logger, compactionThresholdBytes: Int = 16 << 20)
-        throws
-    {
+    init(
+        dataDirectory: String, config: LogConfig, cleanShutdown: Bool, logger: Logger, metrics: StorageMetrics = .disabled,
+        compactionThresholdBytes: Int = 16 << 20
+    ) throws {
         self.dataDirectory = dataDirectory
+        self.metrics = metrics
         self.config = config
         self.logger = logger
         self.compactionThresholdBytes = compactionThresholdBytes
         try Self.finishInterruptedCompaction(in: dataDirectory)
         let log = try PartitionLog(
             directory: dataDirectory + "/" + Self.folderName, topic: Self.folderName, partition: 0, config: config,
-            cleanShutdown: cleanShutdown, logger: logger)
+            cleanShutdown: cleanShutdown, logger: logger, metrics: metrics)
         self.offsets = Mutex(try Self.replay(log))
         self.log = Mutex(log)
     }
@@ -94,6 +97,9 @@ final class OffsetStore: Sendable {
     }
 
     var groups: [String] { offsets.withLock { Array($0.keys) } }
+
+    /// Every group's committed offsets (for metrics).
+    var allCommitted: [String: [TopicPartition: CommittedOffset]] { offsets.withLock { $0 } }
 
     func hasOffsets(group: String) -> Bool { offsets.withLock { $0[group] != nil } }
 
@@ -200,7 +206,8 @@ final class OffsetStore: Sendable {
             try files.moveItem(atPath: compacting, toPath: folder)
             try? files.removeItem(atPath: old)
             current = try PartitionLog(
-                directory: folder, topic: Self.folderName, partition: 0, config: config, cleanShutdown: true, logger: logger)
+                directory: folder, topic: Self.folderName, partition: 0, config: config, cleanShutdown: true, logger: logger,
+                metrics: metrics)
             logger.info(
                 "compacted the committed-offsets log",
                 metadata: ["before": "\(before)", "after": "\(current.sizeInBytes)", "offsets": "\(entries.count)"])

@@ -12,6 +12,9 @@ struct FetchHandler: FrameRequestHandler {
     private struct Read {
         var topics: [FetchResponseWriter.Topic]
         var bytes: Int
+        /// Records in the batches read (whole batches are sent, so this may include a few before the
+        /// fetch offset).
+        var records: Int64
         var hasError: Bool
         /// Each readable partition with the log end offset seen, to spot appends that race with parking.
         var watched: [(TopicPartition, PartitionLog, Int64)]
@@ -26,14 +29,20 @@ struct FetchHandler: FrameRequestHandler {
                 allocator: context.connection.allocator)
         }
         let deadline = NIODeadline.now() + .milliseconds(Int64(max(0, request.maxWaitMs)))
+        var parkedSince: ContinuousClock.Instant?
         while true {
             let read = readAll(request)
-            let done = read.bytes >= Int(request.minBytes) || read.hasError || read.watched.isEmpty || NIODeadline.now() >= deadline
+            let done =
+                read.bytes >= Int(request.minBytes) || read.hasError || read.watched.isEmpty || NIODeadline.now() >= deadline
+                || broker.connections.isDraining
             if done || Task.isCancelled {
+                if let parkedSince { broker.metrics.fetchWait.record(duration: ContinuousClock.now - parkedSince) }
+                broker.metrics.fetchedRecords.increment(by: read.records)
                 return FetchResponseWriter.frame(
                     correlationID: correlationID, version: version, topics: read.topics, allocator: context.connection.allocator)
             }
             let watched = read.watched
+            parkedSince = parkedSince ?? ContinuousClock.now
             await broker.appendNotifier.waitForAppend(
                 to: watched.map(\.0), deadline: deadline, eventLoop: context.connection.eventLoop,
                 hasNewData: { watched.contains { $0.1.logEndOffset > $0.2 } })
@@ -42,7 +51,7 @@ struct FetchHandler: FrameRequestHandler {
 
     private func readAll(_ request: FetchRequest) -> Read {
         var remaining = request.maxBytes > 0 ? Int(request.maxBytes) : Int.max
-        var read = Read(topics: [], bytes: 0, hasError: false, watched: [])
+        var read = Read(topics: [], bytes: 0, records: 0, hasError: false, watched: [])
         for topic in request.topics {
             var partitions: [FetchResponseWriter.Partition] = []
             partitions.reserveCapacity(topic.partitions.count)
@@ -69,6 +78,7 @@ struct FetchHandler: FrameRequestHandler {
                     result.logStartOffset = data.logStartOffset
                     result.records = data.slice
                     let length = data.slice?.length ?? 0
+                    if let slice = data.slice { read.records += slice.nextOffset - slice.firstOffset }
                     read.bytes += length
                     remaining -= min(remaining, length)
                     read.watched.append((TopicPartition(topic.topic, wanted.partition), log, data.highWatermark))

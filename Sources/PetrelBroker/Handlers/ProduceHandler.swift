@@ -71,6 +71,7 @@ struct ProduceHandler: RequestHandler {
                     metadata: ["partition": "\(topic)-\(data.index)", "producer": "\(header.producerID)", "offset": "\(appended.baseOffset)"])
             } else {
                 broker.appendNotifier.notifyAppend(to: TopicPartition(topic, data.index))
+                broker.metrics.producedRecords.increment(by: Int64(header.lastOffsetDelta) + 1)
             }
             let result = ProduceResponse.TopicProduceResponse.PartitionProduceResponse(
                 index: data.index, errorCode: ErrorCode.none.rawValue, baseOffset: appended.baseOffset, logAppendTimeMs: -1,

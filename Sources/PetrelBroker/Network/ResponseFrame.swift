@@ -12,9 +12,22 @@ struct ResponseFrame: Sendable {
     }
 
     var parts: [Part]
+    /// The first non-zero error code the response carries, 0 if none (counted as a failed request).
+    var errorCode: Int16
 
-    init(parts: [Part]) {
+    /// Completed once everything written before it has gone to the socket (a barrier frame's reason to be).
+    var written: EventLoopPromise<Void>?
+
+    init(parts: [Part], errorCode: Int16 = 0) {
         self.parts = parts
+        self.errorCode = errorCode
+    }
+
+    /// Sends nothing; `written` completes when every earlier frame has been written out.
+    init(barrier written: EventLoopPromise<Void>) {
+        self.parts = []
+        self.errorCode = 0
+        self.written = written
     }
 
     /// Encodes a whole response (header and body) into one buffer.
@@ -28,6 +41,11 @@ struct ResponseFrame: Sendable {
         response.write(to: &buffer, version: version)
         buffer.setInteger(Int32(buffer.readableBytes - 4), at: buffer.readerIndex)
         self.parts = [.bytes(buffer)]
+        var firstError: Int16 = 0
+        response.forEachErrorCode { code in
+            if firstError == 0 { firstError = code }
+        }
+        self.errorCode = firstError
     }
 
     var byteCount: Int {
@@ -70,7 +88,11 @@ final class ResponseFrameWriter: ChannelOutboundHandler {
                 }
             }
         }
-        if frame.parts.isEmpty { done.succeed() }
+        if frame.parts.isEmpty {
+            // Writes complete in order, so an empty write completes after every earlier one.
+            context.writeAndFlush(wrapOutboundOut(.byteBuffer(context.channel.allocator.buffer(capacity: 0))), promise: done)
+        }
+        if let written = frame.written { done.futureResult.cascade(to: written) }
         let opened = handles
         done.futureResult.whenComplete { result in
             for handle in opened { try? handle.close() }

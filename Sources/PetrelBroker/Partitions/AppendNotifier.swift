@@ -50,6 +50,12 @@ final class AppendNotifier: Sendable {
         parked?.forEach { $0.wake() }
     }
 
+    /// Wakes every parked fetch (the broker is shutting down; they answer with what they have).
+    func wakeAll() {
+        let parked = waiters.withLock { $0.values.flatMap(\.values) }
+        parked.forEach { $0.wake() }
+    }
+
     /// Waits until one of `partitions` gets an append, `deadline` passes, or the task is cancelled.
     /// `hasNewData` is checked after registering, to catch an append that raced with the caller's read.
     func waitForAppend(

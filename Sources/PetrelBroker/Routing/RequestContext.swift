@@ -18,5 +18,15 @@ struct RequestContext: Sendable {
     let connection: ConnectionInfo
 
     var apiVersion: Int16 { header.apiVersion }
-    var logger: Logger { connection.logger }
+
+    /// The connection's logger with the request's client id, API and correlation id. Built on use:
+    /// handlers log rarely (errors, unusual cases), so the request path pays nothing for it.
+    var logger: Logger {
+        var logger = connection.logger
+        logger[metadataKey: "clientID"] = "\(header.clientID ?? "")"
+        logger[metadataKey: "api"] = "\(header.apiKey.name ?? "\(header.apiKey.rawValue)")"
+        logger[metadataKey: "apiVersion"] = "\(header.apiVersion)"
+        logger[metadataKey: "correlationID"] = "\(header.correlationID)"
+        return logger
+    }
 }

@@ -1,3 +1,5 @@
+import Logging
+import Metrics
 import NIOCore
 import PetrelProtocol
 
@@ -14,9 +16,15 @@ struct RequestRouter: Sendable {
         let versions: ClosedRange<Int16>
         let headerVersion: @Sendable (Int16) -> Int16
         let respond: @Sendable (ByteBuffer, RequestContext) async throws -> ResponseFrame?
+        let metrics: APIMetrics
     }
 
     private(set) var routes: [APIKey: Route] = [:]
+    private let metricsFactory: any MetricsFactory
+
+    init(metricsFactory: any MetricsFactory) {
+        self.metricsFactory = metricsFactory
+    }
 
     mutating func register<Handler: RequestHandler>(_ handler: Handler) {
         routes[Handler.Request.apiKey] = Route(
@@ -29,7 +37,8 @@ struct RequestRouter: Sendable {
                 return ResponseFrame(
                     response, version: context.apiVersion, correlationID: context.header.correlationID,
                     allocator: context.connection.allocator)
-            })
+            },
+            metrics: APIMetrics(api: Handler.Request.apiKey, factory: metricsFactory))
     }
 
     mutating func register<Handler: FrameRequestHandler>(_ handler: Handler) {
@@ -40,7 +49,8 @@ struct RequestRouter: Sendable {
                 var body = body
                 let request = try Handler.Request(from: &body, version: context.apiVersion)
                 return try await handler.respond(to: request, context: context)
-            })
+            },
+            metrics: APIMetrics(api: Handler.Request.apiKey, factory: metricsFactory))
     }
 
     /// Every served API with its version range, by key.
@@ -48,23 +58,54 @@ struct RequestRouter: Sendable {
         routes.map { ($0.key, $0.value.versions) }.sorted { $0.key < $1.key }
     }
 
-    /// Reads the request header and hands the body to the API's handler.
+    /// Reads the request header and hands the body to the API's handler, measuring the request (count,
+    /// duration, failure) on the way. A request that cannot be served is logged with its context and
+    /// rethrown: the caller closes the connection.
     func route(frame: ByteBuffer, connection: ConnectionInfo) async throws -> ResponseFrame? {
         var frame = frame
         let header = try RequestHeader(from: &frame)
         guard let route = routes[header.apiKey] else {
-            throw UnservableRequest(description: "unknown API key \(header.apiKey.rawValue)")
+            let error = UnservableRequest(description: "unknown API key \(header.apiKey.rawValue)")
+            RequestContext(header: header, connection: connection).logger.info(
+                "request failed; closing the connection", metadata: ["error": "\(error)"])
+            throw error
         }
+        let started = ContinuousClock.now
+        route.metrics.requests.increment()
+        defer { route.metrics.duration.record(duration: ContinuousClock.now - started) }
         guard route.versions.contains(header.apiVersion) else {
             if header.apiKey == .apiVersions {
                 // A client newer than us: tell it our range in a v0 body so it can retry. Never close.
                 return unsupportedApiVersionsFrame(header: header, allocator: connection.allocator)
             }
+            route.metrics.recordError(nil)
             throw UnservableRequest(description: "\(header.apiKey) v\(header.apiVersion) is not served")
         }
-        try RequestHeader.skipTaggedFields(from: &frame, headerVersion: route.headerVersion(header.apiVersion))
         let context = RequestContext(header: header, connection: connection)
-        return try await route.respond(frame, context)
+        do {
+            try RequestHeader.skipTaggedFields(from: &frame, headerVersion: route.headerVersion(header.apiVersion))
+            let response = try await route.respond(frame, context)
+            if let response, response.errorCode != 0 { route.metrics.recordError(ErrorCode(rawValue: response.errorCode)) }
+            if connection.logger.logLevel <= .trace {
+                context.logger.trace(
+                    "served request",
+                    metadata: [
+                        "error": "\(ErrorCode(rawValue: response?.errorCode ?? 0).name)",
+                        "duration": "\(ContinuousClock.now - started)",
+                    ])
+            }
+            return response
+        } catch {
+            route.metrics.recordError(nil)
+            // A client breaking a rule is worth seeing; a request cut short by its connection closing is not.
+            let level: Logger.Level = Self.isProtocolViolation(error) ? .info : .debug
+            context.logger.log(level: level, "request failed; closing the connection", metadata: ["error": "\(error)"])
+            throw error
+        }
+    }
+
+    private static func isProtocolViolation(_ error: any Error) -> Bool {
+        error is UnservableRequest || error is ProtocolError || error is ProduceHandler.UnacknowledgedProduceFailed
     }
 
     private func unsupportedApiVersionsFrame(header: RequestHeader, allocator: ByteBufferAllocator) -> ResponseFrame {

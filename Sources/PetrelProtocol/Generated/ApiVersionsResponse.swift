@@ -75,6 +75,10 @@ public struct ApiVersionsResponse: Sendable, Hashable {
                 buffer.writeEmptyKafkaTaggedFields()
             }
         }
+
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            _ = body
+        }
     }
 
     public struct SupportedFeatureKey: Sendable, Hashable {
@@ -119,6 +123,10 @@ public struct ApiVersionsResponse: Sendable, Hashable {
                 buffer.writeEmptyKafkaTaggedFields()
             }
         }
+
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            _ = body
+        }
     }
 
     public struct FinalizedFeatureKey: Sendable, Hashable {
@@ -162,6 +170,10 @@ public struct ApiVersionsResponse: Sendable, Hashable {
             if flexible {
                 buffer.writeEmptyKafkaTaggedFields()
             }
+        }
+
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            _ = body
         }
     }
 
@@ -226,6 +238,13 @@ public struct ApiVersionsResponse: Sendable, Hashable {
                 }
             }
         }
+    }
+
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        body(self.errorCode)
+        for element in self.apiKeys { element.forEachErrorCode(body) }
+        for element in self.supportedFeatures { element.forEachErrorCode(body) }
+        for element in self.finalizedFeatures { element.forEachErrorCode(body) }
     }
 }
 

@@ -109,6 +109,10 @@ public struct CreateTopicsResponse: Sendable, Hashable {
                     buffer.writeEmptyKafkaTaggedFields()
                 }
             }
+
+            public func forEachErrorCode(_ body: (Int16) -> Void) {
+                _ = body
+            }
         }
 
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
@@ -165,6 +169,12 @@ public struct CreateTopicsResponse: Sendable, Hashable {
                 }
             }
         }
+
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            body(self.errorCode)
+            body(self.topicConfigErrorCode)
+            for element in (self.configs ?? []) { element.forEachErrorCode(body) }
+        }
     }
 
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
@@ -188,6 +198,10 @@ public struct CreateTopicsResponse: Sendable, Hashable {
         if flexible {
             buffer.writeEmptyKafkaTaggedFields()
         }
+    }
+
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        for element in self.topics { element.forEachErrorCode(body) }
     }
 }
 

@@ -49,6 +49,10 @@ public struct DeleteGroupsResponse: Sendable, Hashable {
                 buffer.writeEmptyKafkaTaggedFields()
             }
         }
+
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            body(self.errorCode)
+        }
     }
 
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
@@ -68,6 +72,10 @@ public struct DeleteGroupsResponse: Sendable, Hashable {
         if flexible {
             buffer.writeEmptyKafkaTaggedFields()
         }
+    }
+
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        for element in self.results { element.forEachErrorCode(body) }
     }
 }
 

@@ -77,6 +77,10 @@ public struct DeleteTopicsResponse: Sendable, Hashable {
                 buffer.writeEmptyKafkaTaggedFields()
             }
         }
+
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            body(self.errorCode)
+        }
     }
 
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
@@ -100,6 +104,10 @@ public struct DeleteTopicsResponse: Sendable, Hashable {
         if flexible {
             buffer.writeEmptyKafkaTaggedFields()
         }
+    }
+
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        for element in self.responses { element.forEachErrorCode(body) }
     }
 }
 

@@ -111,6 +111,10 @@ public struct DescribeGroupsResponse: Sendable, Hashable {
                     buffer.writeEmptyKafkaTaggedFields()
                 }
             }
+
+            public func forEachErrorCode(_ body: (Int16) -> Void) {
+                _ = body
+            }
         }
 
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
@@ -145,6 +149,11 @@ public struct DescribeGroupsResponse: Sendable, Hashable {
                 buffer.writeEmptyKafkaTaggedFields()
             }
         }
+
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            body(self.errorCode)
+            for element in self.members { element.forEachErrorCode(body) }
+        }
     }
 
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
@@ -168,6 +177,10 @@ public struct DescribeGroupsResponse: Sendable, Hashable {
         if flexible {
             buffer.writeEmptyKafkaTaggedFields()
         }
+    }
+
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        for element in self.groups { element.forEachErrorCode(body) }
     }
 }
 

@@ -130,6 +130,10 @@ public struct FetchResponse: Sendable, Hashable {
                         buffer.writeEmptyKafkaTaggedFields()
                     }
                 }
+
+                public func forEachErrorCode(_ body: (Int16) -> Void) {
+                    _ = body
+                }
             }
 
             public struct LeaderIdAndEpoch: Sendable, Hashable {
@@ -168,6 +172,10 @@ public struct FetchResponse: Sendable, Hashable {
                         buffer.writeEmptyKafkaTaggedFields()
                     }
                 }
+
+                public func forEachErrorCode(_ body: (Int16) -> Void) {
+                    _ = body
+                }
             }
 
             public struct SnapshotId: Sendable, Hashable {
@@ -199,6 +207,10 @@ public struct FetchResponse: Sendable, Hashable {
                     if flexible {
                         buffer.writeEmptyKafkaTaggedFields()
                     }
+                }
+
+                public func forEachErrorCode(_ body: (Int16) -> Void) {
+                    _ = body
                 }
             }
 
@@ -237,6 +249,10 @@ public struct FetchResponse: Sendable, Hashable {
                     if flexible {
                         buffer.writeEmptyKafkaTaggedFields()
                     }
+                }
+
+                public func forEachErrorCode(_ body: (Int16) -> Void) {
+                    _ = body
                 }
             }
 
@@ -316,6 +332,14 @@ public struct FetchResponse: Sendable, Hashable {
                     }
                 }
             }
+
+            public func forEachErrorCode(_ body: (Int16) -> Void) {
+                body(self.errorCode)
+                self.divergingEpoch.forEachErrorCode(body)
+                self.currentLeader.forEachErrorCode(body)
+                self.snapshotId.forEachErrorCode(body)
+                for element in (self.abortedTransactions ?? []) { element.forEachErrorCode(body) }
+            }
         }
 
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
@@ -345,6 +369,10 @@ public struct FetchResponse: Sendable, Hashable {
             if flexible {
                 buffer.writeEmptyKafkaTaggedFields()
             }
+        }
+
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            for element in self.partitions { element.forEachErrorCode(body) }
         }
     }
 
@@ -396,6 +424,10 @@ public struct FetchResponse: Sendable, Hashable {
                 buffer.writeEmptyKafkaTaggedFields()
             }
         }
+
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            _ = body
+        }
     }
 
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
@@ -441,6 +473,12 @@ public struct FetchResponse: Sendable, Hashable {
                 }
             }
         }
+    }
+
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        body(self.errorCode)
+        for element in self.responses { element.forEachErrorCode(body) }
+        for element in self.nodeEndpoints { element.forEachErrorCode(body) }
     }
 }
 

@@ -97,6 +97,10 @@ public struct FindCoordinatorResponse: Sendable, Hashable {
                 buffer.writeEmptyKafkaTaggedFields()
             }
         }
+
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            body(self.errorCode)
+        }
     }
 
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
@@ -146,6 +150,11 @@ public struct FindCoordinatorResponse: Sendable, Hashable {
         if flexible {
             buffer.writeEmptyKafkaTaggedFields()
         }
+    }
+
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        body(self.errorCode)
+        for element in self.coordinators { element.forEachErrorCode(body) }
     }
 }
 

@@ -39,6 +39,10 @@ public struct HeartbeatResponse: Sendable, Hashable {
             buffer.writeEmptyKafkaTaggedFields()
         }
     }
+
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        body(self.errorCode)
+    }
 }
 
 extension HeartbeatResponse: KafkaResponse {

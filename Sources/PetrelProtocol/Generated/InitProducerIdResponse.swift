@@ -47,6 +47,10 @@ public struct InitProducerIdResponse: Sendable, Hashable {
             buffer.writeEmptyKafkaTaggedFields()
         }
     }
+
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        body(self.errorCode)
+    }
 }
 
 extension InitProducerIdResponse: KafkaResponse {

@@ -86,6 +86,10 @@ public struct JoinGroupResponse: Sendable, Hashable {
                 buffer.writeEmptyKafkaTaggedFields()
             }
         }
+
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            _ = body
+        }
     }
 
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
@@ -139,6 +143,11 @@ public struct JoinGroupResponse: Sendable, Hashable {
         if flexible {
             buffer.writeEmptyKafkaTaggedFields()
         }
+    }
+
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        body(self.errorCode)
+        for element in self.members { element.forEachErrorCode(body) }
     }
 }
 

@@ -63,6 +63,10 @@ public struct LeaveGroupResponse: Sendable, Hashable {
                 buffer.writeEmptyKafkaTaggedFields()
             }
         }
+
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            body(self.errorCode)
+        }
     }
 
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
@@ -92,6 +96,11 @@ public struct LeaveGroupResponse: Sendable, Hashable {
         if flexible {
             buffer.writeEmptyKafkaTaggedFields()
         }
+    }
+
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        body(self.errorCode)
+        for element in self.members { element.forEachErrorCode(body) }
     }
 }
 

@@ -73,6 +73,10 @@ public struct ListGroupsResponse: Sendable, Hashable {
                 buffer.writeEmptyKafkaTaggedFields()
             }
         }
+
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            _ = body
+        }
     }
 
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
@@ -98,6 +102,11 @@ public struct ListGroupsResponse: Sendable, Hashable {
         if flexible {
             buffer.writeEmptyKafkaTaggedFields()
         }
+    }
+
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        body(self.errorCode)
+        for element in self.groups { element.forEachErrorCode(body) }
     }
 }
 

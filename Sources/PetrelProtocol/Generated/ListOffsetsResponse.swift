@@ -98,6 +98,10 @@ public struct ListOffsetsResponse: Sendable, Hashable {
                     buffer.writeEmptyKafkaTaggedFields()
                 }
             }
+
+            public func forEachErrorCode(_ body: (Int16) -> Void) {
+                body(self.errorCode)
+            }
         }
 
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
@@ -117,6 +121,10 @@ public struct ListOffsetsResponse: Sendable, Hashable {
             if flexible {
                 buffer.writeEmptyKafkaTaggedFields()
             }
+        }
+
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            for element in self.partitions { element.forEachErrorCode(body) }
         }
     }
 
@@ -141,6 +149,10 @@ public struct ListOffsetsResponse: Sendable, Hashable {
         if flexible {
             buffer.writeEmptyKafkaTaggedFields()
         }
+    }
+
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        for element in self.topics { element.forEachErrorCode(body) }
     }
 }
 

@@ -81,6 +81,10 @@ public struct MetadataResponse: Sendable, Hashable {
                 buffer.writeEmptyKafkaTaggedFields()
             }
         }
+
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            _ = body
+        }
     }
 
     public struct MetadataResponseTopic: Sendable, Hashable {
@@ -183,6 +187,10 @@ public struct MetadataResponse: Sendable, Hashable {
                     buffer.writeEmptyKafkaTaggedFields()
                 }
             }
+
+            public func forEachErrorCode(_ body: (Int16) -> Void) {
+                body(self.errorCode)
+            }
         }
 
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
@@ -231,6 +239,11 @@ public struct MetadataResponse: Sendable, Hashable {
                 buffer.writeEmptyKafkaTaggedFields()
             }
         }
+
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            body(self.errorCode)
+            for element in self.partitions { element.forEachErrorCode(body) }
+        }
     }
 
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
@@ -274,6 +287,11 @@ public struct MetadataResponse: Sendable, Hashable {
         if flexible {
             buffer.writeEmptyKafkaTaggedFields()
         }
+    }
+
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        for element in self.brokers { element.forEachErrorCode(body) }
+        for element in self.topics { element.forEachErrorCode(body) }
     }
 }
 

@@ -101,6 +101,10 @@ public struct OffsetFetchResponse: Sendable, Hashable {
                     buffer.writeEmptyKafkaTaggedFields()
                 }
             }
+
+            public func forEachErrorCode(_ body: (Int16) -> Void) {
+                body(self.errorCode)
+            }
         }
 
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
@@ -124,6 +128,10 @@ public struct OffsetFetchResponse: Sendable, Hashable {
             if flexible {
                 buffer.writeEmptyKafkaTaggedFields()
             }
+        }
+
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            for element in self.partitions { element.forEachErrorCode(body) }
         }
     }
 
@@ -213,6 +221,10 @@ public struct OffsetFetchResponse: Sendable, Hashable {
                         buffer.writeEmptyKafkaTaggedFields()
                     }
                 }
+
+                public func forEachErrorCode(_ body: (Int16) -> Void) {
+                    body(self.errorCode)
+                }
             }
 
             public init(from buffer: inout ByteBuffer, version: Int16) throws {
@@ -236,6 +248,10 @@ public struct OffsetFetchResponse: Sendable, Hashable {
                 if flexible {
                     buffer.writeEmptyKafkaTaggedFields()
                 }
+            }
+
+            public func forEachErrorCode(_ body: (Int16) -> Void) {
+                for element in self.partitions { element.forEachErrorCode(body) }
             }
         }
 
@@ -262,6 +278,11 @@ public struct OffsetFetchResponse: Sendable, Hashable {
             if flexible {
                 buffer.writeEmptyKafkaTaggedFields()
             }
+        }
+
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            for element in self.topics { element.forEachErrorCode(body) }
+            body(self.errorCode)
         }
     }
 
@@ -302,6 +323,12 @@ public struct OffsetFetchResponse: Sendable, Hashable {
         if flexible {
             buffer.writeEmptyKafkaTaggedFields()
         }
+    }
+
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        for element in self.topics { element.forEachErrorCode(body) }
+        body(self.errorCode)
+        for element in self.groups { element.forEachErrorCode(body) }
     }
 }
 

@@ -79,6 +79,10 @@ public struct OffsetForLeaderEpochResponse: Sendable, Hashable {
                     buffer.writeEmptyKafkaTaggedFields()
                 }
             }
+
+            public func forEachErrorCode(_ body: (Int16) -> Void) {
+                body(self.errorCode)
+            }
         }
 
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
@@ -98,6 +102,10 @@ public struct OffsetForLeaderEpochResponse: Sendable, Hashable {
             if flexible {
                 buffer.writeEmptyKafkaTaggedFields()
             }
+        }
+
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            for element in self.partitions { element.forEachErrorCode(body) }
         }
     }
 
@@ -122,6 +130,10 @@ public struct OffsetForLeaderEpochResponse: Sendable, Hashable {
         if flexible {
             buffer.writeEmptyKafkaTaggedFields()
         }
+    }
+
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        for element in self.topics { element.forEachErrorCode(body) }
     }
 }
 

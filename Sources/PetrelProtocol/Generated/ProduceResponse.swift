@@ -108,6 +108,10 @@ public struct ProduceResponse: Sendable, Hashable {
                         buffer.writeEmptyKafkaTaggedFields()
                     }
                 }
+
+                public func forEachErrorCode(_ body: (Int16) -> Void) {
+                    _ = body
+                }
             }
 
             public struct LeaderIdAndEpoch: Sendable, Hashable {
@@ -145,6 +149,10 @@ public struct ProduceResponse: Sendable, Hashable {
                     if flexible {
                         buffer.writeEmptyKafkaTaggedFields()
                     }
+                }
+
+                public func forEachErrorCode(_ body: (Int16) -> Void) {
+                    _ = body
                 }
             }
 
@@ -202,6 +210,12 @@ public struct ProduceResponse: Sendable, Hashable {
                     }
                 }
             }
+
+            public func forEachErrorCode(_ body: (Int16) -> Void) {
+                body(self.errorCode)
+                for element in self.recordErrors { element.forEachErrorCode(body) }
+                self.currentLeader.forEachErrorCode(body)
+            }
         }
 
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
@@ -221,6 +235,10 @@ public struct ProduceResponse: Sendable, Hashable {
             if flexible {
                 buffer.writeEmptyKafkaTaggedFields()
             }
+        }
+
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            for element in self.partitionResponses { element.forEachErrorCode(body) }
         }
     }
 
@@ -272,6 +290,10 @@ public struct ProduceResponse: Sendable, Hashable {
                 buffer.writeEmptyKafkaTaggedFields()
             }
         }
+
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            _ = body
+        }
     }
 
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
@@ -309,6 +331,11 @@ public struct ProduceResponse: Sendable, Hashable {
                 }
             }
         }
+    }
+
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        for element in self.responses { element.forEachErrorCode(body) }
+        for element in self.nodeEndpoints { element.forEachErrorCode(body) }
     }
 }
 

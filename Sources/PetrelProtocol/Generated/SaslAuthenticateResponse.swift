@@ -51,6 +51,10 @@ public struct SaslAuthenticateResponse: Sendable, Hashable {
             buffer.writeEmptyKafkaTaggedFields()
         }
     }
+
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        body(self.errorCode)
+    }
 }
 
 extension SaslAuthenticateResponse: KafkaResponse {

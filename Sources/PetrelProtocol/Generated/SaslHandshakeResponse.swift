@@ -29,6 +29,10 @@ public struct SaslHandshakeResponse: Sendable, Hashable {
         buffer.writeInteger(self.errorCode)
         buffer.writeKafkaArray(self.mechanisms, flexible: flexible) { out0, element0 in out0.writeKafkaString(element0, flexible: flexible) }
     }
+
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        body(self.errorCode)
+    }
 }
 
 extension SaslHandshakeResponse: KafkaResponse {

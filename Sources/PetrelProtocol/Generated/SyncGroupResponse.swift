@@ -61,6 +61,10 @@ public struct SyncGroupResponse: Sendable, Hashable {
             buffer.writeEmptyKafkaTaggedFields()
         }
     }
+
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        body(self.errorCode)
+    }
 }
 
 extension SyncGroupResponse: KafkaResponse {

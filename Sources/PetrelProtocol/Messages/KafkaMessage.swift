@@ -32,7 +32,10 @@ extension KafkaRequest {
     }
 }
 
-public protocol KafkaResponse: KafkaMessage {}
+public protocol KafkaResponse: KafkaMessage {
+    /// Calls `body` with every error code the response carries, top-level and per topic or partition.
+    func forEachErrorCode(_ body: (Int16) -> Void)
+}
 
 extension KafkaResponse {
     /// Response header v1 for flexible versions, v0 otherwise, except ApiVersions, whose response header

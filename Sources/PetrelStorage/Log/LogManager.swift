@@ -46,6 +46,7 @@ public final class LogManager: Sendable {
     public let startedClean: Bool
     private let topics: Mutex<[String: Topic]>
     private let logger: Logger
+    private let metrics: StorageMetrics
 
     final class Topic: Sendable {
         let description: TopicDescription
@@ -61,8 +62,9 @@ public final class LogManager: Sendable {
     static let topicConfigFolder = "topic-configs"
     static let deletedSuffix = "-delete"
 
-    public init(directory: String, defaults: LogConfig, logger: Logger) throws {
+    public init(directory: String, defaults: LogConfig, logger: Logger, metrics: StorageMetrics = .disabled) throws {
         self.directory = directory
+        self.metrics = metrics
         self.defaults = defaults
         self.logger = logger
         let files = FileManager.default
@@ -98,7 +100,8 @@ public final class LogManager: Sendable {
                 partitions.append(
                     try PartitionLog(
                         directory: folder, topic: name, partition: partition, config: config, cleanShutdown: startedClean,
-                        recoveryPoint: recoveryPoints[TopicPartition(name, partition)] ?? 0, logger: logger))
+                        recoveryPoint: recoveryPoints[TopicPartition(name, partition)] ?? 0, logger: logger,
+                        metrics: metrics))
             }
             let topicID = id ?? KafkaUUID.random()
             for log in partitions { try Self.writePartitionMetadata(log.directory, id: topicID) }
@@ -135,6 +138,11 @@ public final class LogManager: Sendable {
         topics.withLock { $0[topic]?.partitions }
     }
 
+    /// Every partition of every topic.
+    public var allPartitions: [PartitionLog] {
+        topics.withLock { $0.values.flatMap(\.partitions) }
+    }
+
     // MARK: - Creating and deleting topics
 
     /// Creates a topic with `partitionCount` empty partitions. With `validateOnly` only checks that it could.
@@ -161,7 +169,8 @@ public final class LogManager: Sendable {
             for partition in 0..<Int32(partitionCount) {
                 let folder = directory + "/" + Self.folderName(name, partition)
                 let log = try PartitionLog(
-                    directory: folder, topic: name, partition: partition, config: config, cleanShutdown: true, logger: logger)
+                    directory: folder, topic: name, partition: partition, config: config, cleanShutdown: true, logger: logger,
+                    metrics: metrics)
                 try Self.writePartitionMetadata(folder, id: description.id)
                 partitions.append(log)
             }

@@ -1,4 +1,5 @@
 import Dispatch
+import Metrics
 
 /// Making appends durable. fsyncs run on a Dispatch worker, never on the caller's thread (a Swift task
 /// or an event loop must not block on the disk), and one fsync serves every append waiting at the time:
@@ -51,8 +52,10 @@ extension PartitionLog {
                 (state.logEndOffset, state.segments.filter { $0.nextOffset > state.recoveryPoint })
             }
             var failure: (any Error)?
+            let started = ContinuousClock.now
             do {
                 for segment in segments { try segment.sync() }
+                metrics.flushDuration.record(duration: ContinuousClock.now - started)
             } catch {
                 failure = error
                 logger.error("fsync failed", metadata: ["error": "\(error)"])

@@ -20,6 +20,7 @@ public final class PartitionLog: Sendable {
     public let directory: String
     let state: Mutex<State>
     let logger: Logger
+    let metrics: StorageMetrics
 
     struct State {
         var segments: [LogSegment]
@@ -62,9 +63,10 @@ public final class PartitionLog: Sendable {
     ///   after an unclean shutdown, segments holding offsets at or above it are scanned and repaired.
     public init(
         directory: String, topic: String, partition: Int32, config: LogConfig, cleanShutdown: Bool,
-        recoveryPoint: Int64 = 0, logger: Logger
+        recoveryPoint: Int64 = 0, logger: Logger, metrics: StorageMetrics = .disabled
     ) throws {
         self.topic = topic
+        self.metrics = metrics
         self.partition = partition
         self.directory = directory
         var logger = logger
@@ -213,16 +215,17 @@ public final class PartitionLog: Sendable {
     /// first batch is returned even if it is larger than `maxBytes`, so a consumer can always progress.
     public func read(from offset: Int64, maxBytes: Int, minOneBatch: Bool = true) throws -> LogReadResult {
         // Under the lock: the offsets, the segment, its current size and the index's starting point.
-        let (segment, limit, scanStart, start, end) = try state.withLock { state throws -> (LogSegment?, Int, Int, Int64, Int64) in
+        let (segment, limit, scanStart, start, end, segmentEnd) = try state.withLock {
+            state throws -> (LogSegment?, Int, Int, Int64, Int64, Int64) in
             let start = state.logStartOffset
             let end = state.logEndOffset
             guard offset >= start, offset <= end else {
                 throw ReadError.offsetOutOfRange(logStartOffset: start, logEndOffset: end)
             }
-            guard offset < end, let index = state.segmentIndex(for: offset) else { return (nil, 0, 0, start, end) }
+            guard offset < end, let index = state.segmentIndex(for: offset) else { return (nil, 0, 0, start, end, end) }
             let segment = state.segments[index]
             let scanStart = segment.offsetIndex.floorEntry(offset: offset).map { Int($0.position) } ?? 0
-            return (segment, segment.size, scanStart, start, end)
+            return (segment, segment.size, scanStart, start, end, segment.nextOffset)
         }
         guard let segment else { return LogReadResult(slice: nil, highWatermark: end, logStartOffset: start) }
         // Outside the lock: walk at most one index interval to the batch holding the offset.
@@ -244,20 +247,29 @@ public final class PartitionLog: Sendable {
         }
         let target = position + max(maxBytes, first.totalSize)
         let stop: Int
+        var sliceEnd = first.nextOffset
         if target >= limit {
             stop = limit
+            sliceEnd = segmentEnd
         } else {
-            let jump = state.withLock { _ in segment.offsetIndex.floorEntry(position: target).map { Int($0.position) } ?? 0 }
-            var cursor = max(position + first.totalSize, jump)
+            let entry = state.withLock { _ in segment.offsetIndex.floorEntry(position: target) }
+            var cursor = position + first.totalSize
+            if let entry, Int(entry.position) > cursor {
+                // Skip ahead: the batches before the indexed one are whole and end where it begins.
+                cursor = Int(entry.position)
+                sliceEnd = segment.baseOffset + Int64(entry.relativeOffset)
+            }
             var boundary = cursor
             while cursor < limit, let header = try segment.readHeader(at: cursor) {
                 if cursor + header.totalSize > target { break }
                 cursor += header.totalSize
                 boundary = cursor
+                sliceEnd = header.nextOffset
             }
             stop = boundary
         }
-        let slice = LogSlice(segment: segment, position: position, length: stop - position, firstOffset: first.baseOffset)
+        let slice = LogSlice(
+            segment: segment, position: position, length: stop - position, firstOffset: first.baseOffset, nextOffset: sliceEnd)
         return LogReadResult(slice: slice, highWatermark: end, logStartOffset: start)
     }
 
@@ -298,6 +310,8 @@ public struct LogSlice: Sendable {
     public let length: Int
     /// The base offset of the first batch in the slice.
     public let firstOffset: Int64
+    /// The offset after the last batch in the slice.
+    public let nextOffset: Int64
 
     /// Copies the bytes into memory (tests, and transports that cannot send from a file).
     public func readBytes() throws -> ByteBuffer {

@@ -27,6 +27,29 @@ public struct BrokerConfiguration: Sendable {
     public var retentionCheckIntervalMs: Int64 = 300_000
     /// Event-loop threads; 0 means one per core.
     public var eventLoopThreads: Int = 0
+    /// Where to serve `/metrics`, `/health` and `/ready` over HTTP; nil serves nothing. Metrics are
+    /// recorded either way, in `Broker.metricsRegistry`.
+    public var metricsEndpoint: MetricsEndpointConfiguration?
+    /// How often partition and consumer-group gauges are refreshed; a scrape refreshes them too.
+    public var metricsSampleIntervalMs: Int64 = 1_000
+    /// How long a graceful shutdown lets in-flight requests finish before it cancels them.
+    public var shutdownTimeoutMs: Int64 = 10_000
 
     public init() {}
+}
+
+/// The operations HTTP listener.
+public struct MetricsEndpointConfiguration: Sendable, Hashable {
+    public var host: String
+    /// Port 0 picks a free port (tests).
+    public var port: Int
+    /// If false, a port already in use is logged as a warning and the broker runs without the
+    /// endpoint (the command line's default endpoint); if true, the broker fails to start.
+    public var required: Bool
+
+    public init(host: String = "127.0.0.1", port: Int = 9464, required: Bool = true) {
+        self.host = host
+        self.port = port
+        self.required = required
+    }
 }

@@ -1,0 +1,199 @@
+import Logging
+import PetrelStorage
+
+/// Every operator setting of `petrel broker`, with its default: the one table that the command line,
+/// the environment, the config file and docs/configuration.md share. A value is taken from the first
+/// of: flag, environment variable, config file, default.
+public enum BrokerSettings {
+    public static let all: [BrokerSetting] = [
+        setting("data", "./petrel-data", "Data directory; created if missing.") { $0.broker.dataDirectory = $1 },
+        setting("listen", "127.0.0.1:9092", "Address to listen on, HOST:PORT.") { settings, value in
+            let (host, port) = try hostPort(value)
+            settings.broker.host = host
+            settings.broker.port = port
+        },
+        setting("advertise", "", "Address clients are told to connect to, HOST:PORT (empty: the listen address).") {
+            settings, value in
+            guard !value.isEmpty else { return }
+            let (host, port) = try hostPort(value)
+            settings.broker.advertisedHost = host
+            settings.broker.advertisedPort = port
+        },
+        setting("node-id", "1", "This broker's node id.") { $0.broker.nodeID = try integer($1, 0...Int32.max) },
+        setting("auto-create-topics", "true", "Create topics that clients ask for and that do not exist: true or false.") {
+            $0.broker.autoCreateTopics = try boolean($1)
+        },
+        setting("default-partitions", "1", "Partitions of auto-created topics and of topics created with -1 partitions.") {
+            $0.broker.defaultPartitions = try integer($1, 1...100_000)
+        },
+        setting("max-request-bytes", "104857600", "The largest request frame accepted; larger ones close the connection.") {
+            $0.broker.maxRequestBytes = try integer($1, 1024...Int(Int32.max))
+        },
+        setting(
+            "flush", "never",
+            "When appended data is fsynced: always (before acks=1/-1 answers), interval, or never (page cache, like Kafka)."
+        ) { settings, value in
+            guard let policy = FlushPolicy(rawValue: value) else { throw Reason("must be always, interval or never") }
+            settings.broker.log.flushPolicy = policy
+        },
+        setting("flush-interval-ms", "1000", "Milliseconds between fsyncs under --flush interval.") {
+            $0.broker.log.flushIntervalMs = try integer($1, 1...Int64.max)
+        },
+        setting("segment-bytes", "1073741824", "Roll a new segment when the active one would exceed this many bytes.") {
+            $0.broker.log.segmentBytes = try integer($1, 14...Int(Int32.max))
+        },
+        setting("segment-ms", "604800000", "Roll a new segment when the active one is this many milliseconds old.") {
+            $0.broker.log.segmentMs = try integer($1, 1...Int64.max)
+        },
+        setting("index-interval-bytes", "4096", "Bytes of log between entries of the sparse offset and time indexes.") {
+            $0.broker.log.indexIntervalBytes = try integer($1, 0...Int(Int32.max))
+        },
+        setting("retention-ms", "604800000", "Delete closed segments whose newest record is older than this (-1: never).") {
+            $0.broker.log.retentionMs = try integer($1, -1...Int64.max)
+        },
+        setting("retention-bytes", "-1", "Delete the oldest closed segments while a partition is larger than this (-1: no limit).") {
+            $0.broker.log.retentionBytes = try integer($1, -1...Int64.max)
+        },
+        setting("retention-check-interval-ms", "300000", "Milliseconds between retention checks.") {
+            $0.broker.retentionCheckIntervalMs = try integer($1, 1...Int64.max)
+        },
+        setting("max-message-bytes", "1048588", "The largest record batch accepted, in bytes.") {
+            $0.broker.log.maxMessageBytes = try integer($1, 0...Int(Int32.max))
+        },
+        setting(
+            "group-initial-rebalance-delay-ms", "3000",
+            "Milliseconds a consumer group leaving Empty waits for more members before its first rebalance."
+        ) { $0.broker.groups.initialRebalanceDelayMs = try integer($1, 0...Int64.max) },
+        setting("group-min-session-timeout-ms", "6000", "The smallest session timeout a consumer may ask for.") {
+            $0.broker.groups.minSessionTimeoutMs = try integer($1, 1...Int32.max)
+        },
+        setting("group-max-session-timeout-ms", "1800000", "The largest session timeout a consumer may ask for.") {
+            $0.broker.groups.maxSessionTimeoutMs = try integer($1, 1...Int32.max)
+        },
+        BrokerSetting(
+            name: "metrics", defaultValue: "127.0.0.1:9464",
+            summary: "HTTP address of /metrics, /health and /ready, HOST:PORT, or off. If the default port is busy the broker warns and runs without it."
+        ) { settings, value, isDefault in
+            guard value != "off" else {
+                settings.broker.metricsEndpoint = nil
+                return
+            }
+            let (host, port) = try hostPort(value)
+            // Only an address the operator chose is worth refusing to start over.
+            settings.broker.metricsEndpoint = MetricsEndpointConfiguration(host: host, port: port, required: !isDefault)
+        },
+        setting("metrics-sample-interval-ms", "1000", "Milliseconds between refreshes of the partition and consumer-lag gauges.") {
+            $0.broker.metricsSampleIntervalMs = try integer($1, 10...Int64.max)
+        },
+        setting("shutdown-timeout-ms", "10000", "How long a graceful shutdown lets in-flight requests finish.") {
+            $0.broker.shutdownTimeoutMs = try integer($1, 0...Int64.max)
+        },
+        setting("event-loop-threads", "0", "Network threads; 0 means one per core.") {
+            $0.broker.eventLoopThreads = try integer($1, 0...1024)
+        },
+        setting("log-level", "info", "trace, debug, info, notice, warning, error or critical.") { settings, value in
+            guard let level = Logger.Level(rawValue: value) else {
+                throw Reason("must be trace, debug, info, notice, warning, error or critical")
+            }
+            settings.logLevel = level
+        },
+        setting("log-format", "text", "text (human-readable) or json (one object per line).") { settings, value in
+            guard let format = LogFormat(rawValue: value) else { throw Reason("must be text or json") }
+            settings.logFormat = format
+        },
+    ]
+
+    /// The setting called `name`, if there is one.
+    public static func named(_ name: String) -> BrokerSetting? { all.first { $0.name == name } }
+
+    /// Each setting's value and where it comes from ("--flag", "PETREL_VARIABLE", "FILE line N" or
+    /// "default"): the first of `flags` (name → value, as typed), `environment` (only `PETREL_*` names
+    /// are looked at), the config file, the default.
+    public static func sources(
+        flags: [String: String], environment: [String: String], file: ConfigFile? = nil
+    ) -> [(setting: BrokerSetting, value: String, source: String)] {
+        all.map { setting in
+            if let flag = flags[setting.name] { return (setting, flag, setting.flag) }
+            if let variable = environment[setting.environmentVariable] { return (setting, variable, setting.environmentVariable) }
+            if let file, let entry = file.entries.last(where: { $0.key == setting.name }) {
+                return (setting, entry.value, "\(file.path) line \(entry.line)")
+            }
+            return (setting, setting.defaultValue, "default")
+        }
+    }
+
+    /// Resolves every setting (see `sources`). A config-file key that is not a setting is an error, so
+    /// a typo does not go unnoticed; so is any value a setting cannot take.
+    public static func resolve(
+        flags: [String: String], environment: [String: String], file: ConfigFile? = nil
+    ) throws(BrokerSettingError) -> ResolvedBrokerSettings {
+        if let file {
+            for entry in file.entries where named(entry.key) == nil {
+                throw BrokerSettingError(
+                    setting: entry.key, value: entry.value, reason: "is not a setting (see docs/configuration.md)",
+                    source: "\(file.path) line \(entry.line)")
+            }
+        }
+        var settings = ResolvedBrokerSettings()
+        for (setting, value, source) in sources(flags: flags, environment: environment, file: file) {
+            do {
+                try setting.apply(&settings, value, source == "default")
+            } catch {
+                let reason = (error as? Reason)?.text ?? "\(error)"
+                throw BrokerSettingError(setting: setting.name, value: value, reason: reason, source: source)
+            }
+        }
+        let groups = settings.broker.groups
+        guard groups.minSessionTimeoutMs <= groups.maxSessionTimeoutMs else {
+            throw BrokerSettingError(
+                setting: "group-min-session-timeout-ms", value: "\(groups.minSessionTimeoutMs)",
+                reason: "must be at most group-max-session-timeout-ms (\(groups.maxSessionTimeoutMs))", source: "settings")
+        }
+        return settings
+    }
+
+    // MARK: - Parsing values
+
+    /// Why a value was refused; the caller adds the setting and the source.
+    struct Reason: Error {
+        var text: String
+        init(_ text: String) { self.text = text }
+    }
+
+    private static func setting(
+        _ name: String, _ defaultValue: String, _ summary: String,
+        _ apply: @escaping @Sendable (inout ResolvedBrokerSettings, String) throws -> Void
+    ) -> BrokerSetting {
+        BrokerSetting(name: name, defaultValue: defaultValue, summary: summary) { settings, value, _ in
+            try apply(&settings, value)
+        }
+    }
+
+    static func integer<Number: FixedWidthInteger>(_ text: String, _ range: ClosedRange<Number>) throws -> Number {
+        guard let number = Number(text), range.contains(number) else {
+            throw Reason(
+                range.upperBound == .max
+                    ? "must be a whole number of at least \(range.lowerBound)"
+                    : "must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return number
+    }
+
+    static func boolean(_ text: String) throws -> Bool {
+        switch text {
+        case "true": return true
+        case "false": return false
+        default: throw Reason("must be true or false")
+        }
+    }
+
+    /// "HOST:PORT", also "[::1]:9092" for IPv6 literals.
+    static func hostPort(_ text: String) throws -> (String, Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port)
+        else { throw Reason("must be HOST:PORT") }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { throw Reason("must be HOST:PORT") }
+        return (host, port)
+    }
+}

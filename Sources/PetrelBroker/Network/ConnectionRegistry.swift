@@ -1,0 +1,75 @@
+import NIOCore
+import Synchronization
+
+/// The open client connections and whether each is serving a request, so that a graceful shutdown can
+/// close idle connections at once and let busy ones finish the request they are on.
+final class ConnectionRegistry: Sendable {
+    private struct Entry {
+        var channel: any Channel
+        var busy = false
+    }
+
+    private struct State {
+        var entries: [UInt64: Entry] = [:]
+        var draining = false
+    }
+
+    private let state = Mutex(State())
+
+    /// Whether a shutdown has begun: no new requests are started.
+    var isDraining: Bool { state.withLock { $0.draining } }
+
+    var count: Int { state.withLock { $0.entries.count } }
+
+    /// Adds a connection; false (and the caller should close it) if the broker is shutting down.
+    func register(_ id: UInt64, channel: any Channel) -> Bool {
+        state.withLock { state in
+            guard !state.draining else { return false }
+            state.entries[id] = Entry(channel: channel)
+            return true
+        }
+    }
+
+    func remove(_ id: UInt64) {
+        state.withLock { _ = $0.entries.removeValue(forKey: id) }
+    }
+
+    /// Marks the connection busy with a request; false if the broker is shutting down and the request
+    /// must not be started.
+    func beginRequest(_ id: UInt64) -> Bool {
+        state.withLock { state in
+            guard !state.draining else { return false }
+            state.entries[id]?.busy = true
+            return true
+        }
+    }
+
+    /// Marks the connection idle again; true if the broker is shutting down and the connection should
+    /// now close.
+    func endRequest(_ id: UInt64) -> Bool {
+        state.withLock { state in
+            state.entries[id]?.busy = false
+            return state.draining
+        }
+    }
+
+    /// Starts the shutdown: refuses new requests and closes every idle connection. Busy ones close
+    /// after their response (see `endRequest`).
+    func drain() {
+        let idle = state.withLock { state in
+            state.draining = true
+            return state.entries.values.filter { !$0.busy }.map(\.channel)
+        }
+        for channel in idle { channel.close(promise: nil) }
+    }
+
+    /// Waits until every connection has closed, or `timeout` passes. Returns whether all closed.
+    func waitUntilEmpty(timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while count > 0 {
+            guard ContinuousClock.now < deadline else { return false }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return true
+    }
+}

@@ -1,0 +1,86 @@
+import Metrics
+import PetrelProtocol
+import PetrelStorage
+import Synchronization
+
+/// Gauges that describe state rather than traffic: each partition's log start offset, log end offset
+/// and size, and each consumer group's members, committed offsets and lag. They are read from the logs
+/// and the coordinator on every `sample()` (on a timer and before each scrape), so a series is never
+/// older than one sampling interval. Series of deleted topics and groups are removed.
+final class StateMetricsSampler: Sendable {
+    /// One time series: a metric name and its label values, in a fixed label order per name.
+    private struct Series: Hashable {
+        var name: String
+        var labels: [String]
+    }
+
+    private static let labelNames: [String: [String]] = [
+        "petrel_log_start_offset": ["topic", "partition"],
+        "petrel_log_end_offset": ["topic", "partition"],
+        "petrel_log_size_bytes": ["topic", "partition"],
+        "petrel_consumer_group_members": ["group"],
+        "petrel_consumer_group_committed_offset": ["group", "topic", "partition"],
+        "petrel_consumer_group_lag": ["group", "topic", "partition"],
+    ]
+
+    private let factory: any MetricsFactory
+    private let logs: LogManager
+    private let groups: GroupCoordinator
+    private let gauges = Mutex<[Series: Meter]>([:])
+
+    init(factory: any MetricsFactory, logs: LogManager, groups: GroupCoordinator) {
+        self.factory = factory
+        self.logs = logs
+        self.groups = groups
+    }
+
+    func sample() {
+        var values: [Series: Int64] = [:]
+        var logEnds: [TopicPartition: Int64] = [:]
+        for log in logs.allPartitions {
+            let labels = [log.topic, "\(log.partition)"]
+            let end = log.logEndOffset
+            logEnds[TopicPartition(log.topic, log.partition)] = end
+            values[Series(name: "petrel_log_start_offset", labels: labels)] = log.logStartOffset
+            values[Series(name: "petrel_log_end_offset", labels: labels)] = end
+            values[Series(name: "petrel_log_size_bytes", labels: labels)] = Int64(log.sizeInBytes)
+        }
+        for (group, members) in groups.memberCounts() {
+            values[Series(name: "petrel_consumer_group_members", labels: [group])] = Int64(members)
+        }
+        // Lag exists wherever an offset is committed, whether or not the group has live members:
+        // a group whose workers all died is exactly the one whose lag matters.
+        for (group, committed) in groups.offsets.allCommitted {
+            for (partition, position) in committed {
+                guard let end = logEnds[partition] else { continue }  // the topic is being deleted
+                let labels = [group, partition.topic, "\(partition.partition)"]
+                values[Series(name: "petrel_consumer_group_committed_offset", labels: labels)] = position.offset
+                values[Series(name: "petrel_consumer_group_lag", labels: labels)] = max(0, end - position.offset)
+            }
+        }
+        gauges.withLock { gauges in
+            for (series, gauge) in gauges where values[series] == nil {
+                gauge.destroy()
+                gauges[series] = nil
+            }
+            for (series, value) in values {
+                if let gauge = gauges[series] {
+                    gauge.set(value)
+                } else {
+                    let names = Self.labelNames[series.name] ?? []
+                    let gauge = Meter(label: series.name, dimensions: Array(zip(names, series.labels)), factory: factory)
+                    gauge.set(value)
+                    gauges[series] = gauge
+                }
+            }
+        }
+    }
+
+    /// Samples every `intervalMs` until cancelled.
+    func run(intervalMs: Int64) async {
+        while !Task.isCancelled {
+            sample()
+            try? await Task.sleep(for: .milliseconds(intervalMs))
+        }
+    }
+}

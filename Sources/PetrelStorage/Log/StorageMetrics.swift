@@ -1,0 +1,15 @@
+import Metrics
+
+/// The storage engine's own measurements, reported through swift-metrics to whichever factory the
+/// caller hands in (the broker's Prometheus registry, or nothing).
+public struct StorageMetrics: Sendable {
+    /// How long each fsync round takes (one round may make many appends durable).
+    let flushDuration: Metrics.Timer
+
+    public init(factory: any MetricsFactory) {
+        self.flushDuration = Metrics.Timer(label: "petrel_flush_duration_seconds", factory: factory)
+    }
+
+    /// Measurements that go nowhere: for tools and tests that do not export metrics.
+    public static let disabled = StorageMetrics(factory: NOOPMetricsHandler.instance)
+}
