@@ -6,12 +6,6 @@ import FoundationEssentials
 import Foundation
 #endif
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// swift-log handler writing one JSON object per line to standard error:
 /// `{"time":…,"level":…,"label":…,"message":…,"source":…,` then the metadata as string fields.
 struct JSONLogHandler: LogHandler {
@@ -31,33 +25,16 @@ struct JSONLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
+        let time = Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
         var fields: [(String, String)] = [
-            ("time", Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))), ("level", "\(event.level)"), ("label", label),
-            ("message", "\(event.message)"), ("source", event.source),
+            ("time", time), ("level", "\(event.level)"), ("label", label), ("message", "\(event.message)"),
+            ("source", event.source),
         ]
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
         if let extra = event.metadata { merged.merge(extra) { _, new in new } }
         for (key, value) in merged.sorted(by: { $0.key < $1.key }) { fields.append((key, "\(value)")) }
         if let error = event.error { fields.append(("error", "\(error)")) }
-        let line = "{" + fields.map { "\(Self.quoted($0.0)):\(Self.quoted($0.1))" }.joined(separator: ",") + "}\n"
-        writeToStandardError(line)
-    }
-
-    /// A JSON string literal.
-    static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
+        writeToStandardError(JSONLine.encode(fields.map { ($0.0, .string($0.1)) }) + "\n")
     }
 }

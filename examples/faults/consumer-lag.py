@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Lab: consumer lag. One slow notification worker cannot keep up; `petrel groups describe` shows the
-lag grow. Two more workers join the group, it rebalances, and the lag drains to zero.
+"""Lab: consumer lag. One slow notification worker cannot keep up; `petrel groups describe` and the
+broker's `petrel_consumer_group_lag` metric show the lag grow. Two more workers join the group, it
+rebalances, and the lag drains to zero.
 
     examples/faults/consumer-lag.py [--bootstrap HOST:PORT]
 """
@@ -43,6 +44,12 @@ def main():
     print("lag with one slow worker (every second): " + ", ".join(map(str, samples)))
     if not samples or min(samples) <= 0:
         lab.fail(f"the slow worker was expected to build lag, saw {samples}")
+    metric = lab.metrics_lag(group)
+    if metric is not None:
+        print(f"the broker's metric agrees: petrel_consumer_group_lag{{group=\"{group}\"}} sums to {sum(metric.values())} "
+              f"over partitions {sorted(metric)}")
+        if sum(metric.values()) <= 0:
+            lab.fail(f"the lag metric should show the backlog, saw {metric}")
 
     for name in ("fast-1", "fast-2"):
         lab.example("notification-worker", *worker, "--out", lab.path(f"{name}.log"), "--name", name, wait=False)
@@ -56,7 +63,10 @@ def main():
         time.sleep(0.5)
     print(f"after adding two workers: the group grew to {most_members} members; "
           + (f"lag 0 after {drained_at:.1f} s" if drained_at is not None else "lag did not drain"))
-    passed = samples[-1] > 0 and most_members == 3 and drained_at is not None
+    metric = lab.metrics_lag(group)
+    if metric is not None:
+        print(f"and the metric: petrel_consumer_group_lag sums to {sum(metric.values())}")
+    passed = samples[-1] > 0 and most_members == 3 and drained_at is not None and (metric is None or sum(metric.values()) == 0)
     lab.finish(passed, f"lag reached {max(samples)} with one slow worker, drained to 0 after {most_members} members joined")
 
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLES = ["order-service", "notification-worker", "payment-worker"]
@@ -45,7 +46,9 @@ class Broker:
         self.bootstrap = f"127.0.0.1:{self.port}"
         self.data = os.path.join(workdir, "data")
         self.log = open(os.path.join(workdir, "broker.log"), "ab")
-        self.extra = ["--group-initial-rebalance-delay-ms", "200", "--group-min-session-timeout-ms", "1000", *extra]
+        self.metrics = f"127.0.0.1:{free_port()}"
+        self.extra = ["--group-initial-rebalance-delay-ms", "200", "--group-min-session-timeout-ms", "1000",
+                      "--metrics", self.metrics, *extra]
         self.process = None
 
     def start(self):
@@ -127,6 +130,20 @@ class Lab:
                 topic, partition, committed, end, lag = line.split()
                 rows[int(partition)] = (committed, int(end), 0 if lag == "-" else int(lag))
         return members, rows
+
+    def metrics_lag(self, group):
+        """Per partition lag as the broker's Prometheus endpoint reports it, or None without a broker
+        of the lab's own (--bootstrap)."""
+        if not self.broker:
+            return None
+        with urllib.request.urlopen(f"http://{self.broker.metrics}/metrics", timeout=5) as response:
+            text = response.read().decode()
+        lag = {}
+        for line in text.splitlines():
+            if line.startswith("petrel_consumer_group_lag{") and f'group="{group}"' in line:
+                partition = int(line.split('partition="')[1].split('"')[0])
+                lag[partition] = int(float(line.rsplit(" ", 1)[1]))
+        return lag
 
     def finish(self, passed, summary):
         for child in self.children:
