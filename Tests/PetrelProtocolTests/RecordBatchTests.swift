@@ -21,6 +21,30 @@ struct RecordBatchTests {
         }
     }
 
+    @Test("the table-driven fallback agrees with the hardware path at every length and offset")
+    func crcFallbackAgrees() {
+        #expect(Array("123456789".utf8).withUnsafeBytes { CRC32C.portableChecksum($0) } == 0xE306_9283)
+        let bytes = (0..<300).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ 17) }
+        bytes.withUnsafeBytes { all in
+            for start in 0..<9 {
+                for end in stride(from: start, through: all.count, by: 7) {
+                    let slice = UnsafeRawBufferPointer(rebasing: all[start..<end])
+                    #expect(CRC32C.portableChecksum(slice, extending: 5) == CRC32C.checksum(slice, extending: 5), "\(start)..<\(end)")
+                }
+            }
+        }
+        // Around the sizes where the hardware path switches to three streams of 256 and 8192 bytes.
+        let long = (0..<70_000).map { UInt8(truncatingIfNeeded: ($0 &* 2_654_435_761) >> 7) }
+        long.withUnsafeBytes { all in
+            for length in [767, 768, 769, 1_535, 1_536, 2_000, 24_575, 24_576, 24_577, 25_344, 49_152, 50_000, 69_990] {
+                for start in [0, 3, 8] {
+                    let slice = UnsafeRawBufferPointer(rebasing: all[start..<start + length])
+                    #expect(CRC32C.portableChecksum(slice) == CRC32C.checksum(slice), "\(length) bytes from \(start)")
+                }
+            }
+        }
+    }
+
     private func sampleBatch(records: Int = 3, producerID: Int64 = -1, baseSequence: Int32 = -1) throws -> ByteBuffer {
         var builder = RecordBatchBuilder(producerID: producerID, producerEpoch: producerID >= 0 ? 0 : -1, baseSequence: baseSequence)
         for index in 0..<records {

@@ -20,5 +20,10 @@ public enum CRC32C {
         }
     }
 
+    /// The table-driven fallback, whatever the CPU: for checking and measuring it where SSE4.2 exists.
+    public static func portableChecksum(_ bytes: UnsafeRawBufferPointer, extending crc: UInt32 = 0) -> UInt32 {
+        petrel_crc32c_extend_portable(crc, bytes.baseAddress, bytes.count)
+    }
+
     public static var isHardwareAccelerated: Bool { petrel_crc32c_is_hardware_accelerated() != 0 }
 }
