@@ -7,7 +7,8 @@ drives each with librdkafka's own C load generator, rdkafka_performance (built f
 librdkafka-dev example source, linked against the confluent-kafka wheel's librdkafka). Measures:
 
   - produce throughput, 100 B and 1 KiB records, acks=1 and acks=all
-  - consume throughput from the beginning of a topic
+  - consume throughput from the beginning of a topic, with the consumer free to use both cores and
+    with its threads pinned to one core (the broker gets the other)
   - broker CPU (user + system, from /proc) per million records and per MB
   - end-to-end latency p50/p99/p99.9 at a fixed 2,000 records/s with librdkafka's default
     consumer settings (fetch.wait.max.ms=500)
@@ -162,10 +163,13 @@ def produce(generator, broker, topic, size, count, acks, repeat):
     return median_run(runs)
 
 
-def consume(generator, broker, topic, count, repeat):
+def consume(generator, broker, topic, count, repeat, pinned=False):
+    """From the beginning of a topic. Pinned, the consumer's threads share one core (the broker gets the
+    other): they no longer contend for glibc's malloc arena lock, which they do when both run at once."""
     runs = []
+    prefix = ["taskset", "-c", "0"] if pinned else []
     for _ in range(repeat):
-        run = Run([generator, "-C", "-t", topic, "-p", "0", "-b", broker.bootstrap, "-o", "beginning", "-c", str(count),
+        run = Run(prefix + [generator, "-C", "-t", topic, "-p", "0", "-b", broker.bootstrap, "-o", "beginning", "-c", str(count),
                    "-X", "log_level=3", "-q"], broker)
         runs.append((run.rate(CONSUMED, 3), run))
     return median_run(runs)
@@ -269,6 +273,10 @@ def run_all(generator, librdkafka, workdir, small, large, latency_seconds, repea
             figures["consume 100 B"] = (rate, run)
             print(f"  {broker.name}: consume 100 B: {rate:,} records/s (broker {run.broker_cpu:.2f} CPU-s, "
                   f"generator {run.generator_cpu:.2f} CPU-s over {run.wall:.2f} s)", flush=True)
+            rate, run = consume(generator, broker, "p100-1-0", small, repeat, pinned=True)
+            figures["consume 100 B, consumer on one core"] = (rate, run)
+            print(f"  {broker.name}: consume 100 B, consumer on one core: {rate:,} records/s (broker {run.broker_cpu:.2f} "
+                  f"CPU-s, generator {run.generator_cpu:.2f} CPU-s over {run.wall:.2f} s)", flush=True)
         finally:
             broker.stop()
         results[broker.name] = figures
@@ -286,7 +294,7 @@ def table(results, small, large, generator_ceiling):
     petrel, tansu = results["petrel"], results["tansu"]
     rows = []
     for key in ("produce 100 B acks=1", "produce 100 B acks=all", "produce 1024 B acks=1", "produce 1024 B acks=all",
-                "consume 100 B"):
+                "consume 100 B", "consume 100 B, consumer on one core"):
         p, t = petrel[key][0], tansu[key][0]
         rows.append((f"{key.replace('1024 B', '1 KiB')}, records/s", f"{p:,}", f"{t:,}", p / t))
     for key, records in (("produce 100 B acks=1", small), ("consume 100 B", small)):

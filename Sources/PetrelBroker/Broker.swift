@@ -114,7 +114,7 @@ public final class Broker: Service, Sendable {
 
     public func run() async throws {
         let metricsChannel = try await startMetricsEndpoint()
-        let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ResponseFrame>, Never>
+        let server: NIOAsyncChannel<AcceptedConnection, Never>
         do {
             server = try await bind()
         } catch {
@@ -237,31 +237,60 @@ public final class Broker: Service, Sendable {
         }
     }
 
-    private func bind() async throws -> NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ResponseFrame>, Never> {
+    private func bind() async throws -> NIOAsyncChannel<AcceptedConnection, Never> {
         let maxFrameBytes = configuration.maxRequestBytes
+        let maxInFlight = configuration.maxInFlightRequestsPerConnection
+        let idleTimeout = configuration.connectionsMaxIdleMs > 0 ? TimeAmount.milliseconds(configuration.connectionsMaxIdleMs) : nil
+        let connections = state.connections
+        let metrics = state.metrics
         return try await ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .bind(host: configuration.host, port: configuration.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(
-                        ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: maxFrameBytes)))
-                    try channel.pipeline.syncOperations.addHandler(ResponseFrameWriter())
-                    return try NIOAsyncChannel<ByteBuffer, ResponseFrame>(wrappingChannelSynchronously: channel)
+                    let id = self.connectionCounter.wrappingAdd(1, ordering: .relaxed).newValue
+                    let pipeline = channel.pipeline.syncOperations
+                    if let idleTimeout {
+                        let window = Duration.nanoseconds(idleTimeout.nanoseconds)
+                        try pipeline.addHandler(IdleStateHandler(allTimeout: idleTimeout))
+                        try pipeline.addHandler(
+                            IdleConnectionCloser(
+                                isActive: { connections.isActive(id, within: window) },
+                                onClose: { metrics.idleConnectionsClosed.increment() }))
+                    }
+                    try pipeline.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: maxFrameBytes)))
+                    try pipeline.addHandler(ResponseFrameWriter())
+                    // The request stream stops reading the socket once maxInFlight requests wait unanswered.
+                    let configuration = NIOAsyncChannel<ByteBuffer, ResponseFrame>.Configuration(
+                        backPressureStrategy: .init(lowWatermark: max(1, maxInFlight / 2), highWatermark: maxInFlight))
+                    return AcceptedConnection(
+                        id: id, channel: try NIOAsyncChannel(wrappingChannelSynchronously: channel, configuration: configuration))
                 }
             }
     }
 
     /// Serves one connection: one request at a time, so responses leave in request order (Kafka's rule,
     /// which clients check by correlation id). Anything unservable closes this connection only.
-    private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ResponseFrame>) async {
-        let id = connectionCounter.wrappingAdd(1, ordering: .relaxed).newValue
+    private func serve(_ accepted: AcceptedConnection) async {
+        let id = accepted.id
+        let connection = accepted.channel
         let channel = connection.channel
         let connections = state.connections
         let metrics = state.metrics
-        guard connections.register(id, channel: channel) else {
-            channel.close(promise: nil)  // accepted just as the shutdown began
+        switch connections.register(id, channel: channel, limit: configuration.maxConnections) {
+        case .registered:
+            break
+        case .draining:
+            // Accepted just as the shutdown began. executeThenClose finishes the streams, then closes.
+            try? await connection.executeThenClose { _, _ in }
+            return
+        case .full:
+            metrics.rejectedConnections.increment()
+            logger.warning(
+                "too many connections; closing a new one",
+                metadata: ["limit": "\(configuration.maxConnections)", "client": "\(channel.remoteAddress?.description ?? "?")"])
+            try? await connection.executeThenClose { _, _ in }
             return
         }
         metrics.connections.increment()

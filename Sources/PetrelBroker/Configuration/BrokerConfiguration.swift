@@ -19,6 +19,16 @@ public struct BrokerConfiguration: Sendable {
     /// The largest request frame accepted; a larger length prefix closes the connection before anything
     /// is allocated (Kafka's socket.request.max.bytes).
     public var maxRequestBytes: Int = 100 * 1024 * 1024
+    /// Open client connections at most; one more is closed as it is accepted (Kafka's
+    /// max.connections).
+    public var maxConnections: Int = 4_096
+    /// Requests read from one connection and not yet answered, at most. Beyond it the broker stops
+    /// reading that socket until it catches up, so a client that pipelines without limit waits in its
+    /// own buffers rather than the broker's memory (Kafka's queued.max.requests, per connection).
+    public var maxInFlightRequestsPerConnection: Int = 100
+    /// A connection that sends nothing for this long, and has no request being served, is closed
+    /// (Kafka's connections.max.idle.ms); 0 never closes one.
+    public var connectionsMaxIdleMs: Int64 = 600_000
     /// Defaults for every partition log; topics override them with configs.
     public var log: LogConfig = LogConfig()
     /// Consumer-group coordinator settings (initial rebalance delay, session timeout bounds).

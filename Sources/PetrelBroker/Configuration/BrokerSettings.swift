@@ -29,6 +29,16 @@ public enum BrokerSettings {
         setting("max-request-bytes", "104857600", "The largest request frame accepted; larger ones close the connection.") {
             $0.broker.maxRequestBytes = try integer($1, 1024...Int(Int32.max))
         },
+        setting("max-connections", "4096", "Open client connections at most; more are closed as they are accepted.") {
+            $0.broker.maxConnections = try integer($1, 1...1_000_000)
+        },
+        setting(
+            "max-in-flight-requests", "100",
+            "Unanswered requests per connection at most; beyond it the broker stops reading that connection until it catches up."
+        ) { $0.broker.maxInFlightRequestsPerConnection = try integer($1, 1...100_000) },
+        setting("connections-max-idle-ms", "600000", "Close a connection that has sent nothing for this long (0: never).") {
+            $0.broker.connectionsMaxIdleMs = try integer($1, 0...Int64.max)
+        },
         setting(
             "flush", "never",
             "When appended data is fsynced: always (before acks=1/-1 answers), interval, or never (page cache, like Kafka)."

@@ -7,6 +7,8 @@ final class ConnectionRegistry: Sendable {
     private struct Entry {
         var channel: any Channel
         var busy = false
+        /// When the last request finished; its response may still be on its way to the socket.
+        var lastRequestEnded = ContinuousClock.now
     }
 
     private struct State {
@@ -21,12 +23,30 @@ final class ConnectionRegistry: Sendable {
 
     var count: Int { state.withLock { $0.entries.count } }
 
-    /// Adds a connection; false (and the caller should close it) if the broker is shutting down.
-    func register(_ id: UInt64, channel: any Channel) -> Bool {
+    enum Registration {
+        case registered
+        /// The broker is shutting down: close the connection.
+        case draining
+        /// `limit` connections are already open: close the connection.
+        case full
+    }
+
+    /// Adds a connection unless the broker is shutting down or already has `limit` open.
+    func register(_ id: UInt64, channel: any Channel, limit: Int) -> Registration {
         state.withLock { state in
-            guard !state.draining else { return false }
+            guard !state.draining else { return .draining }
+            guard state.entries.count < limit else { return .full }
             state.entries[id] = Entry(channel: channel)
-            return true
+            return .registered
+        }
+    }
+
+    /// Whether the connection is being served a request or finished one within `window` (so not idle,
+    /// whatever its socket says: a long poll is quiet, and a response may not have reached the socket).
+    func isActive(_ id: UInt64, within window: Duration) -> Bool {
+        state.withLock { state in
+            guard let entry = state.entries[id] else { return false }
+            return entry.busy || ContinuousClock.now - entry.lastRequestEnded < window
         }
     }
 
@@ -49,6 +69,7 @@ final class ConnectionRegistry: Sendable {
     func endRequest(_ id: UInt64) -> Bool {
         state.withLock { state in
             state.entries[id]?.busy = false
+            state.entries[id]?.lastRequestEnded = .now
             return state.draining
         }
     }

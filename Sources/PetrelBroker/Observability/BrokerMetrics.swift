@@ -11,6 +11,10 @@ final class BrokerMetrics: Sendable {
     let producedRecords: Counter
     let fetchedRecords: Counter
     let connections: Meter
+    /// Connections closed on accept because max-connections were open.
+    let rejectedConnections: Counter
+    /// Connections closed after the idle timeout.
+    let idleConnectionsClosed: Counter
     /// How long fetches that found too little data waited for more (long polls).
     let fetchWait: Metrics.Timer
 
@@ -21,6 +25,8 @@ final class BrokerMetrics: Sendable {
         producedRecords = Counter(label: "petrel_produced_records_total", factory: factory)
         fetchedRecords = Counter(label: "petrel_fetched_records_total", factory: factory)
         connections = Meter(label: "petrel_connections", factory: factory)
+        rejectedConnections = Counter(label: "petrel_connections_rejected_total", factory: factory)
+        idleConnectionsClosed = Counter(label: "petrel_connections_idle_closed_total", factory: factory)
         fetchWait = Metrics.Timer(label: "petrel_fetch_wait_duration_seconds", factory: factory)
     }
 }
