@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs the test dependencies, builds, runs the Swift
-# unit and integration tests, then the interop tests with real Kafka clients (kcat, confluent-kafka,
-# kafka-python, aiokafka, sarama) against a broker process, the client tests against tansu, then the
-# crash test (kill -9 during produce).
+# unit and integration tests (the decoder fuzzer among them, time-bounded), then the interop tests
+# with real Kafka clients (kcat, confluent-kafka, kafka-python, aiokafka, sarama) against a broker
+# process, TLS and SASL included, the client tests against tansu, the crash test (kill -9 during
+# produce), the fault labs, the 1,000-connection soak, and a smoke run of the tansu comparison.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,4 +24,8 @@ timeout 1200 python3 -m pytest -q Tests/Interop
 # Fault scripts: bounded in cycles and time, loopback only.
 timeout 600 python3 scripts/crash-test.py --cycles 20
 scripts/run-fault-labs.sh
+# Load and soak: 1,000 connections, a reader that never reads, every acknowledged record audited.
+timeout 300 python3 scripts/soak.py
+# The comparison script end to end, at small counts: checks the script, not the brokers.
+timeout 600 python3 scripts/bench-compare.py --quick
 echo "all tests passed"

@@ -2,6 +2,7 @@ import Logging
 import Metrics
 import NIOCore
 import NIOPosix
+import NIOSSL
 import PetrelProtocol
 import PetrelStorage
 import Prometheus
@@ -26,6 +27,10 @@ public final class Broker: Service, Sendable {
     private let metricsListening = ListeningAddress()
     private let ready = Atomic<Bool>(false)
     private let connectionCounter = Atomic<UInt64>(0)
+    /// The TLS context of an SSL or SASL_SSL listener, loaded once at start (a bad certificate fails the start).
+    private let tls: NIOSSLContext?
+    /// The users a SASL listener checks credentials against.
+    private let users: UserStore?
 
     /// Opens (and if needed recovers) the data directory. The listeners start in `run()`.
     public init(configuration: BrokerConfiguration = BrokerConfiguration(), logger: Logger = Logger(label: "petrel.broker"))
@@ -38,11 +43,31 @@ public final class Broker: Service, Sendable {
         let factory = Self.metricsFactory(registry)
         self.state = try BrokerState(configuration: configuration, logger: logger, metricsFactory: factory)
         self.router = Self.makeRouter(state, metricsFactory: factory)
+        self.tls = try Self.makeTLSContext(configuration.security)
+        self.users =
+            configuration.security.securityProtocol.usesSASL
+            ? UserStore(path: configuration.security.usersFile ?? "\(configuration.dataDirectory)/users.json") : nil
         self.sampler = StateMetricsSampler(factory: factory, logs: state.logs, groups: state.groups)
         self.eventLoopGroup =
             configuration.eventLoopThreads > 0
             ? MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoopThreads)
             : MultiThreadedEventLoopGroup.singleton
+    }
+
+    private static func makeTLSContext(_ security: ListenerSecurity) throws -> NIOSSLContext? {
+        guard security.securityProtocol.usesTLS else { return nil }
+        guard let certificatePath = security.tlsCertificatePath, let keyPath = security.tlsPrivateKeyPath else {
+            throw ListenerSecurityError(reason: "\(security.securityProtocol.rawValue) needs a TLS certificate and private key")
+        }
+        do {
+            let chain = try NIOSSLCertificate.fromPEMFile(certificatePath).map { NIOSSLCertificateSource.certificate($0) }
+            let key = try NIOSSLPrivateKey(file: keyPath, format: .pem)
+            var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+            tls.minimumTLSVersion = .tlsv12
+            return try NIOSSLContext(configuration: tls)
+        } catch {
+            throw ListenerSecurityError(reason: "cannot load the TLS certificate \(certificatePath) or key \(keyPath): \(error)")
+        }
     }
 
     /// Histogram buckets sized for what each timer measures: requests and fsyncs take micro- to
@@ -82,6 +107,8 @@ public final class Broker: Service, Sendable {
         router.register(DescribeGroupsHandler(coordinator: groups))
         router.register(ListGroupsHandler(coordinator: groups))
         router.register(DeleteGroupsHandler(coordinator: groups))
+        router.register(SaslHandshakeHandler())
+        router.register(SaslAuthenticateHandler(broker: state))
         let apiVersions = ApiVersionsHandler(advertised: [])
         router.register(ApiVersionsHandler(advertised: router.advertised + [(APIKey.apiVersions, apiVersions.versions)]))
         return router
@@ -243,6 +270,7 @@ public final class Broker: Service, Sendable {
         let idleTimeout = configuration.connectionsMaxIdleMs > 0 ? TimeAmount.milliseconds(configuration.connectionsMaxIdleMs) : nil
         let connections = state.connections
         let metrics = state.metrics
+        let tls = self.tls
         return try await ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -251,6 +279,7 @@ public final class Broker: Service, Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let id = self.connectionCounter.wrappingAdd(1, ordering: .relaxed).newValue
                     let pipeline = channel.pipeline.syncOperations
+                    if let tls { try pipeline.addHandler(NIOSSLServerHandler(context: tls)) }
                     if let idleTimeout {
                         let window = Duration.nanoseconds(idleTimeout.nanoseconds)
                         try pipeline.addHandler(IdleStateHandler(allTimeout: idleTimeout))
@@ -260,7 +289,7 @@ public final class Broker: Service, Sendable {
                                 onClose: { metrics.idleConnectionsClosed.increment() }))
                     }
                     try pipeline.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: maxFrameBytes)))
-                    try pipeline.addHandler(ResponseFrameWriter())
+                    try pipeline.addHandler(ResponseFrameWriter(sendsFiles: tls == nil))
                     // The request stream stops reading the socket once maxInFlight requests wait unanswered.
                     let configuration = NIOAsyncChannel<ByteBuffer, ResponseFrame>.Configuration(
                         backPressureStrategy: .init(lowWatermark: max(1, maxInFlight / 2), highWatermark: maxInFlight))
@@ -303,7 +332,8 @@ public final class Broker: Service, Sendable {
         connectionLogger[metadataKey: "client"] = "\(channel.remoteAddress?.description ?? "?")"
         let info = ConnectionInfo(
             id: id, clientHost: channel.remoteAddress?.ipAddress ?? "unknown", eventLoop: channel.eventLoop,
-            allocator: channel.allocator, logger: connectionLogger)
+            allocator: channel.allocator, logger: connectionLogger,
+            sasl: users.map { SaslSession(mechanisms: configuration.security.saslMechanisms, users: $0) })
         do {
             try await connection.executeThenClose { requests, responses in
                 try await withThrowingTaskGroup(of: Void.self) { group in
@@ -313,15 +343,19 @@ public final class Broker: Service, Sendable {
                         for try await frame in requests {
                             guard connections.beginRequest(id) else { break }
                             metrics.receivedBytes.increment(by: frame.readableBytes + 4)
-                            if let response = try await self.router.route(frame: frame, connection: info) {
+                            let response = try await self.router.route(frame: frame, connection: info)
+                            if let response {
                                 try await responses.write(response)
                                 metrics.sentBytes.increment(by: response.byteCount)
                             }
+                            if response?.closesConnection == true {
+                                // Refused authentication: the error must be on the wire before the close.
+                                try await Self.waitUntilWritten(responses, channel: channel)
+                                break
+                            }
                             if connections.endRequest(id) {
                                 // Shutting down: the last response must be on the wire before the close.
-                                let written = channel.eventLoop.makePromise(of: Void.self)
-                                try await responses.write(ResponseFrame(barrier: written))
-                                try await written.futureResult.get()
+                                try await Self.waitUntilWritten(responses, channel: channel)
                                 break
                             }
                         }
@@ -341,6 +375,26 @@ public final class Broker: Service, Sendable {
             connectionLogger.log(level: level, "closed connection", metadata: ["reason": "\(error)"])
         }
     }
+}
+
+extension Broker {
+    /// Waits until every response written so far is on the wire, or the connection has closed: a
+    /// frame still queued when the channel closes never reaches the writer, so its promise would
+    /// never complete.
+    fileprivate static func waitUntilWritten(
+        _ responses: NIOAsyncChannelOutboundWriter<ResponseFrame>, channel: any Channel
+    ) async throws {
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        channel.closeFuture.whenComplete { _ in written.succeed() }
+        try await responses.write(ResponseFrame(barrier: written))
+        try await written.futureResult.get()
+    }
+}
+
+/// Why the listener's TLS or SASL settings cannot be used.
+public struct ListenerSecurityError: Error, CustomStringConvertible {
+    public var reason: String
+    public var description: String { reason }
 }
 
 /// Why `Broker.metricsAddress()` has no address.

@@ -35,6 +35,14 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: help("auto-create-topics")) var autoCreateTopics: String?
     @Option(help: help("default-partitions")) var defaultPartitions: String?
     @Option(help: help("max-request-bytes")) var maxRequestBytes: String?
+    @Option(help: help("max-connections")) var maxConnections: String?
+    @Option(help: help("max-in-flight-requests")) var maxInFlightRequests: String?
+    @Option(help: help("connections-max-idle-ms")) var connectionsMaxIdleMs: String?
+    @Option(help: help("security-protocol")) var securityProtocol: String?
+    @Option(help: help("tls-cert")) var tlsCert: String?
+    @Option(help: help("tls-key")) var tlsKey: String?
+    @Option(help: help("sasl-mechanisms")) var saslMechanisms: String?
+    @Option(help: help("users-file")) var usersFile: String?
     @Option(help: help("flush")) var flush: String?
     @Option(help: help("flush-interval-ms")) var flushIntervalMs: String?
     @Option(help: help("segment-bytes")) var segmentBytes: String?
@@ -65,7 +73,10 @@ struct BrokerCommand: AsyncParsableCommand {
         let given: [(String, String?)] = [
             ("data", data), ("listen", listen), ("advertise", advertise), ("node-id", nodeID),
             ("auto-create-topics", autoCreateTopics), ("default-partitions", defaultPartitions),
-            ("max-request-bytes", maxRequestBytes), ("flush", flush), ("flush-interval-ms", flushIntervalMs),
+            ("max-request-bytes", maxRequestBytes), ("max-connections", maxConnections),
+            ("max-in-flight-requests", maxInFlightRequests), ("connections-max-idle-ms", connectionsMaxIdleMs),
+            ("security-protocol", securityProtocol), ("tls-cert", tlsCert), ("tls-key", tlsKey),
+            ("sasl-mechanisms", saslMechanisms), ("users-file", usersFile), ("flush", flush), ("flush-interval-ms", flushIntervalMs),
             ("segment-bytes", segmentBytes), ("segment-ms", segmentMs), ("index-interval-bytes", indexIntervalBytes),
             ("retention-ms", retentionMs), ("retention-bytes", retentionBytes),
             ("retention-check-interval-ms", retentionCheckIntervalMs), ("max-message-bytes", maxMessageBytes),
@@ -75,6 +86,8 @@ struct BrokerCommand: AsyncParsableCommand {
             ("metrics-sample-interval-ms", metricsSampleIntervalMs), ("shutdown-timeout-ms", shutdownTimeoutMs),
             ("event-loop-threads", eventLoopThreads), ("log-level", logLevel), ("log-format", logFormat),
         ]
+        // Every setting has its flag: a setting added to the table without one is a bug caught here.
+        assert(Set(given.map(\.0)) == Set(BrokerSettings.all.map(\.name)), "a broker setting has no flag")
         return Dictionary(uniqueKeysWithValues: given.compactMap { name, value in value.map { (name, $0) } })
     }
 

@@ -22,13 +22,18 @@ public struct BrokerConfiguration: Sendable {
     /// Open client connections at most; one more is closed as it is accepted (Kafka's
     /// max.connections).
     public var maxConnections: Int = 4_096
-    /// Requests read from one connection and not yet answered, at most. Beyond it the broker stops
-    /// reading that socket until it catches up, so a client that pipelines without limit waits in its
-    /// own buffers rather than the broker's memory (Kafka's queued.max.requests, per connection).
+    /// Requests read from one connection and not yet answered before the broker stops reading that
+    /// socket until it catches up, so a client that pipelines without limit waits in its own buffers
+    /// rather than the broker's memory (Kafka's queued.max.requests, per connection). The check runs
+    /// between socket reads: frames already in the bytes of one read cycle (NIO reads at most four
+    /// buffers of up to 64 KiB per wake-up) are still taken, so the bound is this many requests plus
+    /// 256 KiB.
     public var maxInFlightRequestsPerConnection: Int = 100
     /// A connection that sends nothing for this long, and has no request being served, is closed
     /// (Kafka's connections.max.idle.ms); 0 never closes one.
     public var connectionsMaxIdleMs: Int64 = 600_000
+    /// TLS and SASL on the client listener; plaintext without authentication by default.
+    public var security: ListenerSecurity = ListenerSecurity()
     /// Defaults for every partition log; topics override them with configs.
     public var log: LogConfig = LogConfig()
     /// Consumer-group coordinator settings (initial rebalance delay, session timeout bounds).

@@ -34,10 +34,36 @@ public enum BrokerSettings {
         },
         setting(
             "max-in-flight-requests", "100",
-            "Unanswered requests per connection at most; beyond it the broker stops reading that connection until it catches up."
+            "Unanswered requests per connection before the broker stops reading that connection until it catches up (requests already in the same socket read, at most 256 KiB, are still taken)."
         ) { $0.broker.maxInFlightRequestsPerConnection = try integer($1, 1...100_000) },
         setting("connections-max-idle-ms", "600000", "Close a connection that has sent nothing for this long (0: never).") {
             $0.broker.connectionsMaxIdleMs = try integer($1, 0...Int64.max)
+        },
+        setting(
+            "security-protocol", "PLAINTEXT",
+            "How the listener secures connections: PLAINTEXT, SSL (TLS), SASL_PLAINTEXT or SASL_SSL (users log in; see petrel users)."
+        ) { settings, value in
+            guard let value = ListenerSecurity.SecurityProtocol(rawValue: value.uppercased()) else {
+                throw Reason("must be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")
+            }
+            settings.broker.security.securityProtocol = value
+        },
+        setting("tls-cert", "", "PEM certificate chain of an SSL or SASL_SSL listener.") { settings, value in
+            settings.broker.security.tlsCertificatePath = value.isEmpty ? nil : value
+        },
+        setting("tls-key", "", "PEM private key of an SSL or SASL_SSL listener.") { settings, value in
+            settings.broker.security.tlsPrivateKeyPath = value.isEmpty ? nil : value
+        },
+        setting("sasl-mechanisms", "SCRAM-SHA-256,PLAIN", "SASL mechanisms offered, comma-separated: SCRAM-SHA-256, PLAIN.") {
+            settings, value in
+            let names = value.split(separator: ",").map { String($0.filter { $0 != " " }).uppercased() }
+            let mechanisms = names.compactMap(SaslMechanism.init(rawValue:))
+            guard !names.isEmpty, mechanisms.count == names.count else { throw Reason("must list SCRAM-SHA-256 and/or PLAIN") }
+            settings.broker.security.saslMechanisms = mechanisms
+        },
+        setting("users-file", "", "The users of SASL listeners, as petrel users writes them (empty: users.json in the data directory).") {
+            settings, value in
+            settings.broker.security.usersFile = value.isEmpty ? nil : value
         },
         setting(
             "flush", "never",

@@ -17,6 +17,8 @@ struct ResponseFrame: Sendable {
 
     /// Completed once everything written before it has gone to the socket (a barrier frame's reason to be).
     var written: EventLoopPromise<Void>?
+    /// The connection closes once this response is out (a failed authentication).
+    var closesConnection = false
 
     init(parts: [Part], errorCode: Int16 = 0) {
         self.parts = parts
@@ -65,6 +67,14 @@ final class ResponseFrameWriter: ChannelOutboundHandler {
     typealias OutboundIn = ResponseFrame
     typealias OutboundOut = IOData
 
+    /// False under TLS: the records must pass through the encryption, so file parts are read into memory
+    /// instead of sent with sendfile (as in Kafka, TLS costs fetch its zero-copy path).
+    private let sendsFiles: Bool
+
+    init(sendsFiles: Bool = true) {
+        self.sendsFiles = sendsFiles
+    }
+
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let frame = unwrapOutboundIn(data)
         var handles: [NIOFileHandle] = []
@@ -74,6 +84,14 @@ final class ResponseFrameWriter: ChannelOutboundHandler {
             switch part {
             case .bytes(let buffer):
                 context.write(wrapOutboundOut(.byteBuffer(buffer)), promise: isLast ? done : nil)
+            case .file(let slice) where !sendsFiles:
+                do {
+                    context.write(wrapOutboundOut(.byteBuffer(try slice.readBytes())), promise: isLast ? done : nil)
+                } catch {
+                    done.fail(error)
+                    context.close(promise: nil)
+                    break parts
+                }
             case .file(let slice):
                 do {
                     let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: try slice.duplicateFileDescriptor())

@@ -29,6 +29,12 @@ final class BrokerMetrics: Sendable {
         idleConnectionsClosed = Counter(label: "petrel_connections_idle_closed_total", factory: factory)
         fetchWait = Metrics.Timer(label: "petrel_fetch_wait_duration_seconds", factory: factory)
     }
+
+    /// Counts one SASL authentication by its result. Rare, so the labelled handle is made on use.
+    func recordAuthentication(succeeded: Bool) {
+        Counter(label: "petrel_authentications_total", dimensions: [("result", succeeded ? "success" : "failure")], factory: factory)
+            .increment()
+    }
 }
 
 /// Rate, errors and duration of one API's requests (the RED method), labelled `api="Produce"` etc.

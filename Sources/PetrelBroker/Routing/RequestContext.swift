@@ -10,6 +10,8 @@ struct ConnectionInfo: Sendable {
     let eventLoop: any EventLoop
     let allocator: ByteBufferAllocator
     let logger: Logger
+    /// The connection's SASL progress on a secured listener; nil where SASL is off.
+    var sasl: SaslSession? = nil
 }
 
 /// One request being served.

@@ -70,6 +70,13 @@ struct RequestRouter: Sendable {
                 "request failed; closing the connection", metadata: ["error": "\(error)"])
             throw error
         }
+        if let sasl = connection.sasl, !Self.allowedBeforeAuthentication.contains(header.apiKey), !sasl.isAuthenticated {
+            let error = UnservableRequest(description: "\(header.apiKey.name ?? "\(header.apiKey.rawValue)") before authenticating")
+            RequestContext(header: header, connection: connection).logger.notice(
+                "unauthenticated request; closing the connection", metadata: ["error": "\(error)"])
+            route.metrics.recordError(nil)
+            throw error
+        }
         let started = ContinuousClock.now
         route.metrics.requests.increment()
         defer { route.metrics.duration.record(duration: ContinuousClock.now - started) }
@@ -103,6 +110,9 @@ struct RequestRouter: Sendable {
             throw error
         }
     }
+
+    /// What a client may send on a SASL listener before it has authenticated.
+    private static let allowedBeforeAuthentication: Set<APIKey> = [.apiVersions, .saslHandshake, .saslAuthenticate]
 
     private static func isProtocolViolation(_ error: any Error) -> Bool {
         error is UnservableRequest || error is ProtocolError || error is ProduceHandler.UnacknowledgedProduceFailed

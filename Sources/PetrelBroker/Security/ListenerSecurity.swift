@@ -1,0 +1,23 @@
+/// How the client listener secures connections: Kafka's four security protocols.
+public struct ListenerSecurity: Sendable {
+    public enum SecurityProtocol: String, Sendable, CaseIterable {
+        case plaintext = "PLAINTEXT"
+        case ssl = "SSL"
+        case saslPlaintext = "SASL_PLAINTEXT"
+        case saslSSL = "SASL_SSL"
+
+        public var usesTLS: Bool { self == .ssl || self == .saslSSL }
+        public var usesSASL: Bool { self == .saslPlaintext || self == .saslSSL }
+    }
+
+    public var securityProtocol: SecurityProtocol = .plaintext
+    /// PEM certificate chain and private key of the TLS listener (SSL, SASL_SSL).
+    public var tlsCertificatePath: String?
+    public var tlsPrivateKeyPath: String?
+    /// Offered in SaslHandshake, in this order.
+    public var saslMechanisms: [SaslMechanism] = [.scramSHA256, .plain]
+    /// The users file `petrel users` manages; nil means users.json in the data directory.
+    public var usersFile: String?
+
+    public init() {}
+}

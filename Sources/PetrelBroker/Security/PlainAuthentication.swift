@@ -1,0 +1,23 @@
+/// SASL PLAIN (RFC 4616): one message, "authzid NUL user NUL password". Send it over TLS only: the
+/// password crosses the wire as is.
+enum PlainAuthentication {
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// The authenticated user, or a failure.
+    static func authenticate(_ message: [UInt8], lookup: (String) -> ScramCredential?) throws -> String {
+        let fields = message.split(separator: 0, maxSplits: 2, omittingEmptySubsequences: false)
+        guard fields.count == 3, let user = String(bytes: fields[1], encoding: .utf8),
+            let password = String(bytes: fields[2], encoding: .utf8), !user.isEmpty
+        else { throw Failure(description: "malformed PLAIN message") }
+        let authorizationID = String(decoding: fields[0], as: UTF8.self)
+        guard authorizationID.isEmpty || authorizationID == user else {
+            throw Failure(description: "user \(user) may not act as \(authorizationID)")
+        }
+        guard let credential = lookup(user), credential.matches(password: password) else {
+            throw Failure(description: "authentication failed for user \(user)")
+        }
+        return user
+    }
+}
