@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs the test dependencies, builds, runs the Swift
-# unit and integration tests (the decoder fuzzer among them, time-bounded), then the interop tests
-# with real Kafka clients (kcat, confluent-kafka, kafka-python, aiokafka, sarama) against a broker
-# process, TLS and SASL included, the client tests against tansu, the crash test (kill -9 during
-# produce), the fault labs, the 1,000-connection soak, and a smoke run of the tansu comparison.
+# unit and integration tests (a mutation fuzzer among them), a minute of libFuzzer on the request
+# decoders, then the interop tests with real Kafka clients (kcat, confluent-kafka, kafka-python,
+# aiokafka, sarama) against a broker process, TLS and SASL included, the client tests against tansu,
+# the crash test (kill -9 during produce), the fault labs, the 1,000-connection soak, and a smoke run
+# of the tansu comparison.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,8 @@ scripts/install-build-deps.sh
 scripts/install-test-deps.sh
 swift build
 swift test
+# Coverage-guided fuzzing of the request decoders (libFuzzer), bounded in time.
+scripts/fuzz.sh 60
 # The interop and fault tests drive the release build, the one scripts/broker.sh runs.
 for product in petrel order-service notification-worker payment-worker; do
   swift build -c release --product "$product"
