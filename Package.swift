@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "PetrelStorage", targets: ["PetrelStorage"]),
         .library(name: "PetrelBroker", targets: ["PetrelBroker"]),
         .library(name: "PetrelClient", targets: ["PetrelClient"]),
+        .library(name: "PetrelSASL", targets: ["PetrelSASL"]),
         .executable(name: "petrel", targets: ["petrel"]),
     ],
     dependencies: [
@@ -44,6 +45,12 @@ let package = Package(
             ],
             swiftSettings: strictness
         ),
+        // SASL mechanisms (SCRAM-SHA-256, PLAIN), both sides, without I/O: shared by broker and client.
+        .target(
+            name: "PetrelSASL",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strictness
+        ),
         .target(
             name: "PetrelStorage",
             dependencies: [
@@ -66,8 +73,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                "PetrelSASL",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strictness
         ),
@@ -75,7 +82,9 @@ let package = Package(
             name: "PetrelClient",
             dependencies: [
                 "PetrelProtocol",
+                "PetrelSASL",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -87,6 +96,8 @@ let package = Package(
             dependencies: [
                 "PetrelBroker",
                 "PetrelClient",
+                "PetrelSASL",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -116,15 +127,19 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: strictness
         ),
+        .testTarget(name: "PetrelSASLTests", dependencies: ["PetrelSASL"], swiftSettings: strictness),
         .testTarget(name: "PetrelStorageTests", dependencies: ["PetrelStorage", "PetrelProtocol"], swiftSettings: strictness),
         .testTarget(
             name: "PetrelBrokerTests",
             dependencies: [
-                "PetrelBroker", "PetrelClient", .product(name: "NIOPosix", package: "swift-nio"),
+                "PetrelBroker", "PetrelClient", "PetrelSASL", .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictness
         ),
-        .testTarget(name: "PetrelClientTests", dependencies: ["PetrelClient", "PetrelBroker"], swiftSettings: strictness),
+        .testTarget(
+            name: "PetrelClientTests",
+            dependencies: ["PetrelClient", "PetrelBroker", "PetrelSASL", .product(name: "NIOSSL", package: "swift-nio-ssl")],
+            swiftSettings: strictness),
     ]
 )

@@ -83,6 +83,7 @@ struct ConsumeCommand: AsyncParsableCommand {
             source = .partitions(Dictionary(uniqueKeysWithValues: chosen.map { (TopicPartition(topic, $0), start) }))
         }
         var configuration = KafkaConsumerConfiguration(bootstrap: bootstrap, source: source)
+        configuration.security = try connection.security()
         configuration.offsetReset = fromBeginning ? .earliest : .latest
         configuration.sessionTimeoutMs = 10_000
         configuration.autoCommit = !noCommit

@@ -38,6 +38,7 @@ struct PerfCommand: AsyncParsableCommand {
 
         func run() async throws {
             var configuration = KafkaProducerConfiguration(bootstrap: try connection.addresses())
+            configuration.security = try connection.security()
             configuration.acks = acks.acks
             configuration.idempotence = acks.acks == .all
             configuration.compression = compression.codec
@@ -76,6 +77,7 @@ struct PerfCommand: AsyncParsableCommand {
             let partitions = try await withAdmin(connection) { try await $0.describeTopic(topic).partitionCount }
             let starts = Dictionary(uniqueKeysWithValues: (0..<Int32(partitions)).map { (TopicPartition(topic, $0), KafkaConsumerConfiguration.StartOffset.beginning) })
             var configuration = KafkaConsumerConfiguration(bootstrap: try connection.addresses(), source: .partitions(starts))
+            configuration.security = try connection.security()
             configuration.bufferedRecords = 100_000
             let want = records
             let started = ContinuousClock.now

@@ -77,6 +77,7 @@ struct ProduceCommand: AsyncParsableCommand {
             return handler
         }
         var configuration = KafkaProducerConfiguration(bootstrap: try connection.addresses())
+        configuration.security = try connection.security()
         configuration.acks = acks.acks
         configuration.idempotence = !noIdempotence && acks.acks == .all
         configuration.compression = compression.codec

@@ -1,5 +1,6 @@
 import ArgumentParser
 import PetrelBroker
+import PetrelSASL
 
 #if canImport(Glibc)
 import Glibc

@@ -10,6 +10,7 @@ public struct KafkaClientError: Error, Hashable, Sendable, CustomStringConvertib
         case broker(ErrorCode, String?)
         case timedOut(String)
         case invalidArgument(String)
+        case authenticationFailed(String)
     }
 
     let kind: Kind
@@ -25,6 +26,7 @@ public struct KafkaClientError: Error, Hashable, Sendable, CustomStringConvertib
     public static func broker(_ code: ErrorCode, message: String? = nil) -> Self { Self(.broker(code, message)) }
     public static func timedOut(_ what: String) -> Self { Self(.timedOut(what)) }
     public static func invalidArgument(_ reason: String) -> Self { Self(.invalidArgument(reason)) }
+    public static func authenticationFailed(_ reason: String) -> Self { Self(.authenticationFailed(reason)) }
 
     /// The broker's error code, if the broker refused the request.
     public var errorCode: ErrorCode? {
@@ -37,7 +39,7 @@ public struct KafkaClientError: Error, Hashable, Sendable, CustomStringConvertib
         switch kind {
         case .connectionFailed, .connectionClosed, .timedOut: true
         case .broker(let code, _): code.isRetriable
-        case .unexpectedResponse, .unsupportedVersion, .invalidArgument: false
+        case .unexpectedResponse, .unsupportedVersion, .invalidArgument, .authenticationFailed: false
         }
     }
 
@@ -50,6 +52,7 @@ public struct KafkaClientError: Error, Hashable, Sendable, CustomStringConvertib
         case .broker(let code, let message): message.map { "\(code): \($0)" } ?? "\(code)"
         case .timedOut(let what): "\(what) timed out"
         case .invalidArgument(let reason): reason
+        case .authenticationFailed(let reason): "authentication failed: \(reason)"
         }
     }
 }

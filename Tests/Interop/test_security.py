@@ -238,3 +238,24 @@ def test_kcat_over_sasl_ssl(sasl_ssl, material):
     listing = kcat(*wrong, "-L", "-m", "5")
     assert listing.returncode != 0
     assert b"Authentication failed" in listing.stderr or b"SASL authentication error" in listing.stderr, listing.stderr
+
+
+def test_petrel_cli_over_sasl_ssl(sasl_ssl, material):
+    """The petrel CLI logs in too: the password from PETREL_SASL_PASSWORD, never the command line."""
+    secure = ["--bootstrap", sasl_ssl.bootstrap, "--security-protocol", "SASL_SSL", "--sasl-user", "alice",
+              "--tls-ca", material["cert"]]
+    env = {**os.environ, "PETREL_SASL_PASSWORD": PASSWORD}
+    produced = subprocess.run([PETREL, "produce", *secure, "--topic", "cli-secure"], input="one\ntwo\nthree\n",
+                              capture_output=True, text=True, timeout=60, env=env)
+    assert produced.returncode == 0, produced.stderr
+    consumed = subprocess.run([PETREL, "consume", *secure, "--topic", "cli-secure", "--from-beginning", "--max-messages", "3"],
+                              capture_output=True, text=True, timeout=60, env=env)
+    assert consumed.returncode == 0, consumed.stderr
+    assert consumed.stdout.split() == ["one", "two", "three"]
+    wrong = subprocess.run([PETREL, "topics", "list", *secure], capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "PETREL_SASL_PASSWORD": "guess"})
+    assert wrong.returncode != 0
+    assert "authentication failed" in wrong.stderr, wrong.stderr
+    missing = subprocess.run([PETREL, "topics", "list", *secure], capture_output=True, text=True, timeout=60,
+                             env={k: v for k, v in os.environ.items() if k != "PETREL_SASL_PASSWORD"})
+    assert missing.returncode != 0 and "PETREL_SASL_PASSWORD" in missing.stderr, missing.stderr

@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import NIOSSL
 import PetrelClient
 import PetrelProtocol
 import Testing
@@ -49,6 +50,19 @@ func exampleAdmin(bootstrap: BrokerAddress) async throws {
         print(partition.partition, partition.committed ?? -1, partition.logEndOffset, partition.lag ?? -1)
     }
     await admin.close()
+}
+
+/// Compiled only: it needs a CA file and a secured broker (SecurityTests runs the same calls).
+func exampleSecurity(bootstrap: BrokerAddress, password: String) throws -> (KafkaProducerConfiguration, KafkaAdmin) {
+    var tls = TLSConfiguration.makeClientConfiguration()
+    tls.trustRoots = .file("ca.pem")  // the authority that signed the broker's certificate
+    let security = try KafkaClientSecurity(
+        tls: tls, sasl: .init(mechanism: .scramSHA256, user: "alice", password: password))
+
+    var configuration = KafkaProducerConfiguration(bootstrap: [bootstrap])
+    configuration.security = security
+    let admin = KafkaAdmin(bootstrap: [bootstrap], security: security)
+    return (configuration, admin)
 }
 
 @Suite("docs/client.md examples")

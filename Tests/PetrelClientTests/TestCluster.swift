@@ -22,6 +22,13 @@ enum TestCluster {
     /// Runs `body` with the address of a broker; an in-process one lives only for the call.
     static func with<Result: Sendable>(_ body: @Sendable (BrokerAddress) async throws -> Result) async throws -> Result {
         if let external = externalBootstrap { return try await body(external) }
+        return try await withInProcessBroker(body)
+    }
+
+    /// Runs `body` against an in-process broker set up by `configure` (a secured listener, say).
+    static func withInProcessBroker<Result: Sendable>(
+        configure: (inout BrokerConfiguration) -> Void = { _ in }, _ body: @Sendable (BrokerAddress) async throws -> Result
+    ) async throws -> Result {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("petrel-client-test-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: folder) }
         var configuration = BrokerConfiguration()
@@ -29,6 +36,7 @@ enum TestCluster {
         configuration.dataDirectory = folder
         configuration.groups.initialRebalanceDelayMs = 100
         configuration.groups.minSessionTimeoutMs = 1_000
+        configure(&configuration)
         var logger = Logger(label: "petrel.test.broker")
         logger.logLevel = .warning
         let broker = try Broker(configuration: configuration, logger: logger)

@@ -1,4 +1,5 @@
 import Logging
+import PetrelSASL
 import PetrelStorage
 
 /// Every operator setting of `petrel broker`, with its default: the one table that the command line,

@@ -1,3 +1,5 @@
+import PetrelSASL
+
 /// How the client listener secures connections: Kafka's four security protocols.
 public struct ListenerSecurity: Sendable {
     public enum SecurityProtocol: String, Sendable, CaseIterable {

@@ -1,4 +1,5 @@
 import PetrelProtocol
+import PetrelSASL
 import Synchronization
 
 /// One connection's progress through SASL authentication on a secured listener: ApiVersions and

@@ -1,4 +1,5 @@
 import Foundation
+import PetrelSASL
 import Synchronization
 
 /// The users a SASL listener lets in, kept in one JSON file of SCRAM credentials (no passwords) that

@@ -8,8 +8,8 @@ import PetrelProtocol
 public final class KafkaAdmin: Sendable {
     let cluster: ClusterConnections
 
-    public init(bootstrap: [BrokerAddress], clientID: String = "petrel-admin") {
-        self.cluster = ClusterConnections(bootstrap: bootstrap, clientID: clientID)
+    public init(bootstrap: [BrokerAddress], clientID: String = "petrel-admin", security: KafkaClientSecurity = .plaintext) {
+        self.cluster = ClusterConnections(bootstrap: bootstrap, clientID: clientID, security: security)
     }
 
     public func close() async {

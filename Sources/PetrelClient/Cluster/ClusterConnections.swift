@@ -9,6 +9,7 @@ final class ClusterConnections: Sendable {
     let bootstrap: [BrokerAddress]
     let clientID: String
     let requestTimeout: TimeAmount
+    let security: KafkaClientSecurity
     private let eventLoopGroup: any EventLoopGroup
     private let state = Mutex(State())
 
@@ -21,11 +22,13 @@ final class ClusterConnections: Sendable {
 
     init(
         bootstrap: [BrokerAddress], clientID: String, requestTimeout: TimeAmount = .seconds(30),
+        security: KafkaClientSecurity = .plaintext,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) {
         self.bootstrap = bootstrap
         self.clientID = clientID
         self.requestTimeout = requestTimeout
+        self.security = security
         self.eventLoopGroup = eventLoopGroup
     }
 
@@ -36,8 +39,8 @@ final class ClusterConnections: Sendable {
         for address in bootstrap {
             do {
                 let connection = try await KafkaConnection.connect(
-                    host: address.host, port: address.port, clientID: clientID, requestTimeout: requestTimeout,
-                    eventLoopGroup: eventLoopGroup)
+                    host: address.host, port: address.port, clientID: clientID, security: security,
+                    requestTimeout: requestTimeout, eventLoopGroup: eventLoopGroup)
                 state.withLock { $0.bootstrapConnection = connection }
                 return connection
             } catch {
@@ -61,8 +64,8 @@ final class ClusterConnections: Sendable {
         }
         guard let address else { throw KafkaClientError.unexpectedResponse("no broker with node id \(nodeID) in the cluster metadata") }
         let connection = try await KafkaConnection.connect(
-            host: address.host, port: address.port, clientID: clientID, requestTimeout: requestTimeout,
-            eventLoopGroup: eventLoopGroup)
+            host: address.host, port: address.port, clientID: clientID, security: security,
+            requestTimeout: requestTimeout, eventLoopGroup: eventLoopGroup)
         state.withLock { $0.byNode[nodeID] = connection }
         return connection
     }

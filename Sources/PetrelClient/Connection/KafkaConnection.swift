@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import NIOSSL
 import PetrelProtocol
 import Synchronization
 
@@ -30,23 +31,32 @@ public final class KafkaConnection: Sendable {
         self.channel = channel
     }
 
-    /// Connects and (unless told not to) asks the broker which API versions it serves.
+    /// Connects, over TLS if `security` says so, asks the broker which API versions it serves (unless
+    /// told not to and no login is needed), and logs in with SASL if `security` has credentials.
     public static func connect(
         host: String,
         port: Int,
         clientID: String = "petrel",
         negotiateVersions: Bool = true,
+        security: KafkaClientSecurity = .plaintext,
         connectTimeout: TimeAmount = .seconds(10),
         requestTimeout: TimeAmount = .seconds(30),
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> KafkaConnection {
         let channel: any Channel
+        let tls = security.tlsContext
+        // Certificates name hosts; an address literal is checked against the certificate's IP entries.
+        let serverHostname = tls != nil && !Self.isAddressLiteral(host) ? host : nil
         do {
             channel = try await ClientBootstrap(group: eventLoopGroup)
                 .connectTimeout(connectTimeout)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let tls {
+                            try channel.pipeline.syncOperations.addHandler(
+                                try NIOSSLClientHandler(context: tls, serverHostname: serverHostname))
+                        }
                         try channel.pipeline.syncOperations.addHandler(
                             ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: maxResponseBytes)))
                         try channel.pipeline.syncOperations.addHandler(ResponseDispatcher())
@@ -59,15 +69,20 @@ public final class KafkaConnection: Sendable {
         }
         let connection = KafkaConnection(
             host: host, port: port, clientID: clientID, requestTimeout: requestTimeout, channel: channel)
-        if negotiateVersions {
+        if negotiateVersions || security.credentials != nil {
             do {
                 try await connection.negotiateVersions()
+                if let credentials = security.credentials { try await connection.authenticate(credentials) }
             } catch {
                 await connection.close()
                 throw error
             }
         }
         return connection
+    }
+
+    private static func isAddressLiteral(_ host: String) -> Bool {
+        (try? SocketAddress(ipAddress: host, port: 0)) != nil
     }
 
     /// Asks for the broker's API versions (ApiVersions v3, or v0 if the broker is older).

@@ -28,6 +28,8 @@ public struct KafkaConsumerConfiguration: Sendable {
     public var bootstrap: [BrokerAddress]
     public var source: Source
     public var clientID: String = "petrel-consumer"
+    /// TLS and SASL for secured listeners (Kafka's security.protocol and sasl.* settings).
+    public var security: KafkaClientSecurity = .plaintext
     public var offsetReset: OffsetReset = .latest
     /// Commit the offsets of records handed out every `autoCommitIntervalMs`, at rebalances and at close.
     public var autoCommit: Bool = true

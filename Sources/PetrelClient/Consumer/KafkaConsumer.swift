@@ -49,7 +49,7 @@ public final class KafkaConsumer: Service, Sendable {
         self.logger = logger
         self.cluster = ClusterConnections(
             bootstrap: configuration.bootstrap, clientID: configuration.clientID,
-            requestTimeout: .milliseconds(configuration.requestTimeoutMs))
+            requestTimeout: .milliseconds(configuration.requestTimeoutMs), security: configuration.security)
         self.buffer = RecordBuffer(capacity: configuration.bufferedRecords)
         (self.events, self.eventContinuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1_000))
     }

@@ -37,7 +37,7 @@ public final class KafkaProducer: Service, Sendable {
         self.logger = logger
         self.cluster = ClusterConnections(
             bootstrap: configuration.bootstrap, clientID: configuration.clientID,
-            requestTimeout: .milliseconds(configuration.requestTimeoutMs))
+            requestTimeout: .milliseconds(configuration.requestTimeoutMs), security: configuration.security)
         self.accumulator = Mutex(RecordAccumulator(configuration: configuration))
         (self.deliveryReports, self.reports) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(100_000))
     }

@@ -13,6 +13,8 @@ public struct KafkaProducerConfiguration: Sendable {
 
     public var bootstrap: [BrokerAddress]
     public var clientID: String = "petrel-producer"
+    /// TLS and SASL for secured listeners (Kafka's security.protocol and sasl.* settings).
+    public var security: KafkaClientSecurity = .plaintext
     public var acks: Acks = .all
     /// Broker-side deduplication of retries (KIP-98): on by default, as in Kafka 3.0+; needs acks=all.
     public var idempotence: Bool = true

@@ -1,7 +1,7 @@
 import Crypto
 import Foundation
 
-/// What the broker keeps of a password: SCRAM-SHA-256's salted keys (RFC 5802, RFC 7677), never the
+/// What a broker keeps of a password: SCRAM-SHA-256's salted keys (RFC 5802, RFC 7677), never the
 /// password itself. Both mechanisms check against it: SCRAM through the exchange, PLAIN by salting the
 /// password it was sent and comparing keys.
 public struct ScramCredential: Codable, Sendable, Hashable {

@@ -1,12 +1,17 @@
 /// SASL PLAIN (RFC 4616): one message, "authzid NUL user NUL password". Send it over TLS only: the
 /// password crosses the wire as is.
-enum PlainAuthentication {
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
+public enum PlainAuthentication {
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// The client's message.
+    public static func message(user: String, password: String) -> [UInt8] {
+        [0] + Array(user.utf8) + [0] + Array(password.utf8)
     }
 
     /// The authenticated user, or a failure.
-    static func authenticate(_ message: [UInt8], lookup: (String) -> ScramCredential?) throws -> String {
+    public static func authenticate(_ message: [UInt8], lookup: (String) -> ScramCredential?) throws -> String {
         let fields = message.split(separator: 0, maxSplits: 2, omittingEmptySubsequences: false)
         guard fields.count == 3, let user = String(bytes: fields[1], encoding: .utf8),
             let password = String(bytes: fields[2], encoding: .utf8), !user.isEmpty

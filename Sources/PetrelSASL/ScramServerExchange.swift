@@ -3,16 +3,16 @@ import Foundation
 /// The server side of one SCRAM-SHA-256 exchange: client-first → server-first, client-final →
 /// server-final (RFC 5802 section 3). An unknown user gets a made-up salt and fails only at the proof,
 /// so the exchange does not reveal which users exist.
-struct ScramServerExchange: Sendable {
-    enum Step {
+public struct ScramServerExchange: Sendable {
+    public enum Step: Sendable {
         /// Send these bytes and wait for the client's next message.
         case challenge([UInt8])
         /// Authenticated as the user; send these bytes (the server signature) as the last message.
         case success(user: String, [UInt8])
     }
 
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
     }
 
     private enum State {
@@ -25,11 +25,11 @@ struct ScramServerExchange: Sendable {
     private var state = State.awaitingClientFirst
     private let lookup: @Sendable (String) -> ScramCredential?
 
-    init(lookup: @escaping @Sendable (String) -> ScramCredential?) {
+    public init(lookup: @escaping @Sendable (String) -> ScramCredential?) {
         self.lookup = lookup
     }
 
-    mutating func receive(_ message: [UInt8]) throws -> Step {
+    public mutating func receive(_ message: [UInt8]) throws -> Step {
         guard let text = String(bytes: message, encoding: .utf8) else { throw Failure(description: "the message is not UTF-8") }
         switch state {
         case .awaitingClientFirst:
@@ -100,7 +100,7 @@ struct ScramServerExchange: Sendable {
     }
 
     /// "a=1,b=2" → ["a": "1", "b": "2"]; values may contain "=" (base64).
-    private static func attributes(_ text: String) -> [String: String] {
+    static func attributes(_ text: String) -> [String: String] {
         var result: [String: String] = [:]
         for field in text.split(separator: ",") {
             guard let equals = field.firstIndex(of: "="), field.distance(from: field.startIndex, to: equals) == 1 else { continue }

@@ -1,21 +1,22 @@
 import Crypto
 
-/// The SCRAM-SHA-256 primitives (RFC 5802 section 2.2, with SHA-256 as RFC 7677 names it).
-enum Scram {
-    static func hmac(key: [UInt8], _ message: [UInt8]) -> [UInt8] {
+/// The SCRAM-SHA-256 primitives (RFC 5802 section 2.2, with SHA-256 as RFC 7677 names it), shared by
+/// the broker's and the client's side of the exchange.
+public enum Scram {
+    public static func hmac(key: [UInt8], _ message: [UInt8]) -> [UInt8] {
         Array(HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: key)))
     }
 
-    static func hmac(key: [UInt8], _ message: String) -> [UInt8] {
+    public static func hmac(key: [UInt8], _ message: String) -> [UInt8] {
         hmac(key: key, Array(message.utf8))
     }
 
-    static func sha256(_ bytes: [UInt8]) -> [UInt8] {
+    public static func sha256(_ bytes: [UInt8]) -> [UInt8] {
         Array(SHA256.hash(data: bytes))
     }
 
     /// Hi(): PBKDF2 with HMAC-SHA-256 and one output block.
-    static func saltedPassword(_ password: String, salt: [UInt8], iterations: Int) -> [UInt8] {
+    public static func saltedPassword(_ password: String, salt: [UInt8], iterations: Int) -> [UInt8] {
         let key = SymmetricKey(data: Array(password.utf8))
         var block = Array(HMAC<SHA256>.authenticationCode(for: salt + [0, 0, 0, 1], using: key))
         var result = block
@@ -26,12 +27,12 @@ enum Scram {
         return result
     }
 
-    static func xor(_ left: [UInt8], _ right: [UInt8]) -> [UInt8] {
+    public static func xor(_ left: [UInt8], _ right: [UInt8]) -> [UInt8] {
         zip(left, right).map { $0 ^ $1 }
     }
 
     /// Compares without stopping at the first difference, so timing tells nothing about the key.
-    static func constantTimeEqual(_ left: [UInt8], _ right: [UInt8]) -> Bool {
+    public static func constantTimeEqual(_ left: [UInt8], _ right: [UInt8]) -> Bool {
         guard left.count == right.count else { return false }
         var difference: UInt8 = 0
         for index in left.indices { difference |= left[index] ^ right[index] }
