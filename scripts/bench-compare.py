@@ -7,8 +7,9 @@ drives each with librdkafka's own C load generator, rdkafka_performance (built f
 librdkafka-dev example source, linked against the confluent-kafka wheel's librdkafka). Measures:
 
   - produce throughput, 100 B and 1 KiB records, acks=1 and acks=all
-  - consume throughput from the beginning of a topic, with the consumer free to use both cores and
-    with its threads pinned to one core (the broker gets the other)
+  - consume throughput from the beginning of a topic, with the consumer free to use both cores, with
+    its threads pinned to one core (the broker gets the other), and with jemalloc preloaded into it
+    (librdkafka's consumer threads contend for glibc's malloc arena lock when both run at once)
   - broker CPU (user + system, from /proc) per million records and per MB
   - end-to-end latency p50/p99/p99.9 at a fixed 2,000 records/s with librdkafka's default
     consumer settings (fetch.wait.max.ms=500)
@@ -146,6 +147,18 @@ class Run:
         return int(matches[-1][group])
 
 
+JEMALLOC = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
+
+
+def with_jemalloc(command):
+    """The same generator with jemalloc in place of glibc's malloc. librdkafka allocates an op per
+    record in one thread and frees it in another; under glibc those threads contend for one arena
+    lock when they run in parallel, which they do when the broker leaves a core idle."""
+    if not os.path.exists(JEMALLOC):
+        sys.exit(f"bench-compare: {JEMALLOC} is missing: apt-get install libjemalloc2 (scripts/install-test-deps.sh does)")
+    return ["env", f"LD_PRELOAD={JEMALLOC}"] + command
+
+
 def median_run(runs):
     """The run with the median rate: its rate and CPU figures belong together."""
     ordered = sorted(runs, key=lambda pair: pair[0])
@@ -163,14 +176,16 @@ def produce(generator, broker, topic, size, count, acks, repeat):
     return median_run(runs)
 
 
-def consume(generator, broker, topic, count, repeat, pinned=False):
+def consume(generator, broker, topic, count, repeat, pinned=False, jemalloc=False):
     """From the beginning of a topic. Pinned, the consumer's threads share one core (the broker gets the
-    other): they no longer contend for glibc's malloc arena lock, which they do when both run at once."""
+    other): they no longer contend for glibc's malloc arena lock, which they do when both run at once.
+    With jemalloc, they run in parallel without that contention."""
     runs = []
     prefix = ["taskset", "-c", "0"] if pinned else []
     for _ in range(repeat):
-        run = Run(prefix + [generator, "-C", "-t", topic, "-p", "0", "-b", broker.bootstrap, "-o", "beginning", "-c", str(count),
-                   "-X", "log_level=3", "-q"], broker)
+        command = prefix + [generator, "-C", "-t", topic, "-p", "0", "-b", broker.bootstrap, "-o", "beginning", "-c",
+                            str(count), "-X", "log_level=3", "-q"]
+        run = Run(with_jemalloc(command) if jemalloc else command, broker)
         runs.append((run.rate(CONSUMED, 3), run))
     return median_run(runs)
 
@@ -277,6 +292,10 @@ def run_all(generator, librdkafka, workdir, small, large, latency_seconds, repea
             figures["consume 100 B, consumer on one core"] = (rate, run)
             print(f"  {broker.name}: consume 100 B, consumer on one core: {rate:,} records/s (broker {run.broker_cpu:.2f} "
                   f"CPU-s, generator {run.generator_cpu:.2f} CPU-s over {run.wall:.2f} s)", flush=True)
+            rate, run = consume(generator, broker, "p100-1-0", small, repeat, jemalloc=True)
+            figures["consume 100 B, consumer with jemalloc"] = (rate, run)
+            print(f"  {broker.name}: consume 100 B, consumer with jemalloc: {rate:,} records/s (broker {run.broker_cpu:.2f} "
+                  f"CPU-s, generator {run.generator_cpu:.2f} CPU-s over {run.wall:.2f} s)", flush=True)
         finally:
             broker.stop()
         results[broker.name] = figures
@@ -294,7 +313,7 @@ def table(results, small, large, generator_ceiling):
     petrel, tansu = results["petrel"], results["tansu"]
     rows = []
     for key in ("produce 100 B acks=1", "produce 100 B acks=all", "produce 1024 B acks=1", "produce 1024 B acks=all",
-                "consume 100 B", "consume 100 B, consumer on one core"):
+                "consume 100 B", "consume 100 B, consumer on one core", "consume 100 B, consumer with jemalloc"):
         p, t = petrel[key][0], tansu[key][0]
         rows.append((f"{key.replace('1024 B', '1 KiB')}, records/s", f"{p:,}", f"{t:,}", p / t))
     for key, records in (("produce 100 B acks=1", small), ("consume 100 B", small)):

