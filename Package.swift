@@ -128,18 +128,29 @@ let package = Package(
             swiftSettings: strictness
         ),
         .testTarget(name: "PetrelSASLTests", dependencies: ["PetrelSASL"], swiftSettings: strictness),
-        .testTarget(name: "PetrelStorageTests", dependencies: ["PetrelStorage", "PetrelProtocol"], swiftSettings: strictness),
+        // What the test targets share: temporary folders, an in-process broker.
+        .target(
+            name: "PetrelTestSupport",
+            dependencies: ["PetrelBroker", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/PetrelTestSupport",
+            swiftSettings: strictness
+        ),
+        .testTarget(
+            name: "PetrelStorageTests", dependencies: ["PetrelStorage", "PetrelProtocol", "PetrelTestSupport"],
+            swiftSettings: strictness),
         .testTarget(
             name: "PetrelBrokerTests",
             dependencies: [
-                "PetrelBroker", "PetrelClient", "PetrelSASL", .product(name: "NIOPosix", package: "swift-nio"),
+                "PetrelBroker", "PetrelClient", "PetrelSASL", "PetrelTestSupport", .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictness
         ),
         .testTarget(
             name: "PetrelClientTests",
-            dependencies: ["PetrelClient", "PetrelBroker", "PetrelSASL", .product(name: "NIOSSL", package: "swift-nio-ssl")],
+            dependencies: [
+                "PetrelClient", "PetrelBroker", "PetrelSASL", "PetrelTestSupport", .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
             swiftSettings: strictness),
     ]
 )

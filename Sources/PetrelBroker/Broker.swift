@@ -46,7 +46,7 @@ public final class Broker: Service, Sendable {
         self.tls = try Self.makeTLSContext(configuration.security)
         self.users =
             configuration.security.securityProtocol.usesSASL
-            ? UserStore(path: configuration.security.usersFile ?? "\(configuration.dataDirectory)/users.json") : nil
+            ? UserStore(path: configuration.security.usersFilePath(dataDirectory: configuration.dataDirectory)) : nil
         self.sampler = StateMetricsSampler(factory: factory, logs: state.logs, groups: state.groups)
         self.eventLoopGroup =
             configuration.eventLoopThreads > 0
@@ -289,7 +289,7 @@ public final class Broker: Service, Sendable {
                                 onClose: { metrics.idleConnectionsClosed.increment() }))
                     }
                     try pipeline.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: maxFrameBytes)))
-                    try pipeline.addHandler(ResponseFrameWriter(sendsFiles: tls == nil))
+                    try pipeline.addHandler(ResponseFrameWriter())
                     // The request stream stops reading the socket once maxInFlight requests wait unanswered.
                     let configuration = NIOAsyncChannel<ByteBuffer, ResponseFrame>.Configuration(
                         backPressureStrategy: .init(lowWatermark: max(1, maxInFlight / 2), highWatermark: maxInFlight))
@@ -333,7 +333,7 @@ public final class Broker: Service, Sendable {
         let info = ConnectionInfo(
             id: id, clientHost: channel.remoteAddress?.ipAddress ?? "unknown", eventLoop: channel.eventLoop,
             allocator: channel.allocator, logger: connectionLogger,
-            sasl: users.map { SaslSession(mechanisms: configuration.security.saslMechanisms, users: $0) })
+            sasl: users.map { SaslSession(mechanisms: configuration.security.saslMechanisms, users: $0) }, sendsFiles: tls == nil)
         do {
             try await connection.executeThenClose { requests, responses in
                 try await withThrowingTaskGroup(of: Void.self) { group in
@@ -348,13 +348,9 @@ public final class Broker: Service, Sendable {
                                 try await responses.write(response)
                                 metrics.sentBytes.increment(by: response.byteCount)
                             }
-                            if response?.closesConnection == true {
-                                // Refused authentication: the error must be on the wire before the close.
-                                try await Self.waitUntilWritten(responses, channel: channel)
-                                break
-                            }
-                            if connections.endRequest(id) {
-                                // Shutting down: the last response must be on the wire before the close.
+                            // Shutting down, or a refused login: the last response goes out before the close.
+                            let shuttingDown = connections.endRequest(id)
+                            if shuttingDown || response?.closesConnection == true {
                                 try await Self.waitUntilWritten(responses, channel: channel)
                                 break
                             }

@@ -21,7 +21,7 @@ struct UsersCommand: AsyncParsableCommand {
         @Option(help: "The users file, if not the data directory's (the broker's --users-file).")
         var usersFile: String?
 
-        var path: String { usersFile ?? "\(data)/users.json" }
+        var path: String { usersFile ?? ListenerSecurity.usersFilePath(dataDirectory: data) }
     }
 
     struct Add: AsyncParsableCommand {

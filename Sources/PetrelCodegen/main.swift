@@ -60,6 +60,12 @@ do {
     for api in apis.sorted(by: { $0.key < $1.key }) {
         table += "        case \(api.key): \"\(api.name)\"\n"
     }
+    table += "        default: nil\n        }\n    }\n"
+    table += "\n    /// The generated request type of the API, or nil for a key without one.\n"
+    table += "    public var requestType: (any KafkaRequest.Type)? {\n        switch rawValue {\n"
+    for api in apis.sorted(by: { $0.key < $1.key }) {
+        table += "        case \(api.key): \(api.name)Request.self\n"
+    }
     table += "        default: nil\n        }\n    }\n}\n"
     try table.write(to: outputDirectory.appendingPathComponent("APIKey+Generated.swift"), atomically: true, encoding: .utf8)
     if let samplesFile {

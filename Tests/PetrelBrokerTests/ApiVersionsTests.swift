@@ -3,6 +3,7 @@ import NIOCore
 import PetrelBroker
 import PetrelClient
 import PetrelProtocol
+import PetrelTestSupport
 import Testing
 
 @Suite("ApiVersions and the advertised surface")

@@ -4,50 +4,9 @@ import NIOCore
 import PetrelBroker
 import PetrelClient
 import PetrelProtocol
+import PetrelTestSupport
 
 import NIOPosix
-
-/// A fresh data directory, removed afterwards.
-struct TemporaryDirectory {
-    let path: String
-
-    init() throws {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("petrel-broker-test-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    func remove() {
-        try? FileManager.default.removeItem(atPath: path)
-    }
-}
-
-/// Runs an in-process broker on a free port for the duration of `body`, then shuts it down.
-func withBroker<Result: Sendable>(
-    dataDirectory: String? = nil,
-    configure: (inout BrokerConfiguration) -> Void = { _ in },
-    _ body: @Sendable (_ broker: Broker, _ port: Int) async throws -> Result
-) async throws -> Result {
-    let temporary = dataDirectory == nil ? try TemporaryDirectory() : nil
-    defer { temporary?.remove() }
-    var configuration = BrokerConfiguration()
-    configuration.port = 0
-    configuration.dataDirectory = dataDirectory ?? temporary!.path
-    configure(&configuration)
-    var logger = Logger(label: "petrel.test.broker")
-    logger.logLevel = .warning
-    let broker = try Broker(configuration: configuration, logger: logger)
-    return try await withThrowingTaskGroup(of: Result?.self) { group in
-        group.addTask {
-            try await broker.run()
-            return nil
-        }
-        let port = try await broker.listeningAddress().port!
-        let result = try await body(broker, port)
-        group.cancelAll()
-        while let next = try await group.next() { _ = next }
-        return result
-    }
-}
 
 func connect(_ port: Int) async throws -> KafkaConnection {
     try await KafkaConnection.connect(host: "127.0.0.1", port: port, clientID: "petrel-tests")

@@ -2,6 +2,7 @@ import NIOCore
 import PetrelBroker
 import PetrelClient
 import PetrelProtocol
+import PetrelTestSupport
 import Testing
 
 /// The limits that keep one client, or many, from taking the broker's memory or sockets.

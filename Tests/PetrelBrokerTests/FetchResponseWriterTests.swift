@@ -4,6 +4,7 @@ import NIOCore
 @testable import PetrelBroker
 import PetrelProtocol
 import PetrelStorage
+import PetrelTestSupport
 import Testing
 
 @Suite("Zero-copy fetch responses")

@@ -4,6 +4,7 @@ import NIOCore
 import PetrelBroker
 import PetrelClient
 import PetrelProtocol
+import PetrelTestSupport
 import ServiceLifecycle
 import Testing
 

@@ -2,6 +2,7 @@ import NIOCore
 import PetrelBroker
 import PetrelClient
 import PetrelProtocol
+import PetrelTestSupport
 import Testing
 
 @Suite("Committed offsets and group admin")

@@ -2,6 +2,7 @@ import NIOCore
 import PetrelBroker
 import PetrelClient
 import PetrelProtocol
+import PetrelTestSupport
 import Testing
 
 /// Bytes no honest client sends: each closes that one connection; the broker and its other connections

@@ -4,6 +4,7 @@ import NIOPosix
 import PetrelBroker
 import PetrelClient
 import PetrelProtocol
+import PetrelTestSupport
 import Testing
 
 @Suite("Metrics endpoint")

@@ -3,6 +3,7 @@ import Logging
 @testable import PetrelBroker
 import PetrelProtocol
 import PetrelStorage
+import PetrelTestSupport
 import Testing
 
 @Suite("Committed-offsets log")

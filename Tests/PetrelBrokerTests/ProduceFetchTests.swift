@@ -3,6 +3,7 @@ import NIOCore
 import PetrelBroker
 import PetrelClient
 import PetrelProtocol
+import PetrelTestSupport
 import Testing
 
 @Suite("Produce, Fetch and ListOffsets")

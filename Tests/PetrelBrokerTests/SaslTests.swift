@@ -1,5 +1,6 @@
 import Foundation
 import PetrelSASL
+import PetrelTestSupport
 import Testing
 
 @testable import PetrelBroker

@@ -4,6 +4,7 @@ import NIOCore
 import PetrelBroker
 import PetrelClient
 import PetrelProtocol
+import PetrelTestSupport
 
 /// The broker the client tests run against: an in-process Petrel broker by default, or an external
 /// Kafka-compatible broker named by PETREL_CLIENT_TEST_BOOTSTRAP (and PETREL_CLIENT_TEST_BROKER, its
@@ -29,27 +30,12 @@ enum TestCluster {
     static func withInProcessBroker<Result: Sendable>(
         configure: (inout BrokerConfiguration) -> Void = { _ in }, _ body: @Sendable (BrokerAddress) async throws -> Result
     ) async throws -> Result {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("petrel-client-test-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: folder) }
-        var configuration = BrokerConfiguration()
-        configuration.port = 0
-        configuration.dataDirectory = folder
-        configuration.groups.initialRebalanceDelayMs = 100
-        configuration.groups.minSessionTimeoutMs = 1_000
-        configure(&configuration)
-        var logger = Logger(label: "petrel.test.broker")
-        logger.logLevel = .warning
-        let broker = try Broker(configuration: configuration, logger: logger)
-        return try await withThrowingTaskGroup(of: Result?.self) { group in
-            group.addTask {
-                try await broker.run()
-                return nil
-            }
-            let port = try await broker.listeningAddress().port!
-            let result = try await body(BrokerAddress(host: "127.0.0.1", port: port))
-            group.cancelAll()
-            while let next = try await group.next() { _ = next }
-            return result
+        try await withBroker(configure: { configuration in
+            configuration.groups.initialRebalanceDelayMs = 100
+            configuration.groups.minSessionTimeoutMs = 1_000
+            configure(&configuration)
+        }) { _, port in
+            try await body(BrokerAddress(host: "127.0.0.1", port: port))
         }
     }
 

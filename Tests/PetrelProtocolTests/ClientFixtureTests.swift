@@ -7,12 +7,6 @@ import Testing
 /// client sent, and encode back to the very same bytes.
 @Suite("Real client requests")
 struct ClientFixtureTests {
-    static let requestTypes: [APIKey: any KafkaRequest.Type] = [
-        .produce: ProduceRequest.self, .fetch: FetchRequest.self, .listOffsets: ListOffsetsRequest.self,
-        .metadata: MetadataRequest.self, .apiVersions: ApiVersionsRequest.self, .createTopics: CreateTopicsRequest.self,
-        .deleteTopics: DeleteTopicsRequest.self, .initProducerId: InitProducerIdRequest.self,
-    ]
-
     struct Fixture: CustomStringConvertible {
         var client: String
         var name: String
@@ -42,27 +36,11 @@ struct ClientFixtureTests {
             var frame = fixture.frame
             let length = try frame.readKafkaInteger(as: Int32.self)
             #expect(Int(length) == frame.readableBytes, "\(fixture)")
-            let header = try RequestHeader(from: &frame)
-            let type = try #require(Self.requestTypes[header.apiKey], "\(fixture)")
-            #expect(fixture.name.hasPrefix("\(header.apiKey.name!)-v\(header.apiVersion)"), "\(fixture)")
-            try checkReencodes(type, header: header, body: frame, original: fixture.frame, fixture: fixture)
+            let request = try AnyRequest(from: &frame)
+            #expect(fixture.name.hasPrefix("\(request.header.apiKey.name!)-v\(request.header.apiVersion)"), "\(fixture)")
+            #expect(frame.readableBytes == 0, "\(fixture) left \(frame.readableBytes) bytes")
+            #expect(request.encoded() == fixture.frame, "\(fixture)")
         }
-    }
-
-    private func checkReencodes<Request: KafkaRequest>(
-        _ type: Request.Type, header: RequestHeader, body: ByteBuffer, original: ByteBuffer, fixture: Fixture
-    ) throws {
-        var body = body
-        let headerVersion = Request.headerVersion(for: header.apiVersion)
-        try RequestHeader.skipTaggedFields(from: &body, headerVersion: headerVersion)
-        let request = try Request.decode(from: &body, version: header.apiVersion)
-        #expect(body.readableBytes == 0, "\(fixture) left \(body.readableBytes) bytes")
-        var again = ByteBuffer()
-        again.writeInteger(Int32(0))
-        header.write(to: &again, headerVersion: headerVersion)
-        request.write(to: &again, version: header.apiVersion)
-        again.setInteger(Int32(again.readableBytes - 4), at: 0)
-        #expect(again == original, "\(fixture)")
     }
 
     private func decode<Request: KafkaRequest>(_ type: Request.Type, client: String, _ name: String) throws -> (RequestHeader, Request) {

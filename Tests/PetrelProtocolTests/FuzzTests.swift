@@ -20,56 +20,35 @@ struct FuzzTests {
         return seed
     }
 
-    static let requestTypes: [APIKey: any KafkaRequest.Type] = Dictionary(
-        uniqueKeysWithValues: allSampledMessageTypes.compactMap { $0 as? any (KafkaRequest & VersionedSample).Type }.map {
-            ($0.apiKey, $0 as any KafkaRequest.Type)
-        })
-
     /// Whole request frames, length prefix included.
     static func seeds() throws -> [[UInt8]] {
         var seeds = try ClientFixtureTests.fixtures().map { Array($0.frame.readableBytesView) }
         for type in allSampledMessageTypes.compactMap({ $0 as? any (KafkaRequest & VersionedSample).Type }) {
             for version in type.validVersions {
-                seeds.append(frame(type.sample(version: version), version: version))
+                let header = RequestHeader(apiKey: type.apiKey, apiVersion: version, correlationID: 7, clientID: "fuzz")
+                seeds.append(Array(AnyRequest(header: header, body: type.sample(version: version)).encoded().readableBytesView))
             }
         }
         return seeds
     }
 
-    static func frame<Request: KafkaRequest>(_ request: Request, version: Int16) -> [UInt8] {
-        var buffer = ByteBuffer()
-        buffer.writeInteger(Int32(0))
-        RequestHeader(apiKey: Request.apiKey, apiVersion: version, correlationID: 7, clientID: "fuzz")
-            .write(to: &buffer, headerVersion: Request.headerVersion(for: version))
-        request.write(to: &buffer, version: version)
-        buffer.setInteger(Int32(buffer.readableBytes - 4), at: 0)
-        return Array(buffer.readableBytesView)
-    }
-
     /// Decodes one input the way a connection does: frames out of the bytes, then each frame's header
-    /// and body. Returns how many request bodies decoded whole.
+    /// and body, and a produced batch through the validator. Returns how many bodies decoded whole.
     static func decodeLikeTheBroker(_ bytes: [UInt8]) -> Int {
         var decoder = KafkaFrameDecoder(maxFrameBytes: 1 << 20)
         var input = ByteBuffer(bytes: bytes)
         var decoded = 0
-        while true {
-            guard let frame = try? decoder.decode(buffer: &input) else { return decoded }
+        while let frame = try? decoder.decode(buffer: &input) {
             var body = frame
-            guard let header = try? RequestHeader(from: &body), let type = requestTypes[header.apiKey],
-                type.validVersions.contains(header.apiVersion),
-                (try? RequestHeader.skipTaggedFields(from: &body, headerVersion: type.headerVersion(for: header.apiVersion))) != nil
-            else { continue }
-            if let request = try? type.decode(from: &body, version: header.apiVersion) {
-                decoded += 1
-                if let produce = request as? ProduceRequest {
-                    for topic in produce.topicData {
-                        for partition in topic.partitionData {
-                            if let records = partition.records { _ = try? RecordBatchValidator.validateProduced(records) }
-                        }
-                    }
+            guard let request = try? AnyRequest(from: &body) else { continue }
+            decoded += 1
+            if let produce = request.body as? ProduceRequest {
+                for partition in produce.topicData.flatMap(\.partitionData) {
+                    if let records = partition.records { _ = try? RecordBatchValidator.validateProduced(records) }
                 }
             }
         }
+        return decoded
     }
 
     @Test("mutated requests decode or are refused, never trap")
@@ -102,11 +81,9 @@ struct FuzzTests {
         for fixture in try ClientFixtureTests.fixtures() where fixture.name.hasPrefix("Produce") {
             var frame = fixture.frame
             frame.moveReaderIndex(forwardBy: 4)
-            let header = try RequestHeader(from: &frame)
-            try RequestHeader.skipTaggedFields(from: &frame, headerVersion: ProduceRequest.headerVersion(for: header.apiVersion))
-            let request = try ProduceRequest.decode(from: &frame, version: header.apiVersion)
-            for topic in request.topicData {
-                for partition in topic.partitionData { if let records = partition.records { batches.append(Array(records.readableBytesView)) } }
+            let request = try #require(try AnyRequest(from: &frame).body as? ProduceRequest)
+            for partition in request.topicData.flatMap(\.partitionData) {
+                if let records = partition.records { batches.append(Array(records.readableBytesView)) }
             }
         }
         #expect(batches.count >= 4)

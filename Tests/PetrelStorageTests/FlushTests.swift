@@ -1,6 +1,7 @@
 import Foundation
 import PetrelProtocol
 @testable import PetrelStorage
+import PetrelTestSupport
 import Testing
 
 @Suite("Flushing and recovery points")

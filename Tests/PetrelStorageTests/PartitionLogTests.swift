@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import PetrelProtocol
 import PetrelStorage
+import PetrelTestSupport
 import Testing
 
 @Suite("Partition log")

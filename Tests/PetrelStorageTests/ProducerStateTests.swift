@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import PetrelProtocol
 @testable import PetrelStorage
+import PetrelTestSupport
 import Testing
 
 @Suite("Idempotent producer state")

@@ -1,6 +1,7 @@
 import Foundation
 import PetrelProtocol
 import PetrelStorage
+import PetrelTestSupport
 import Testing
 
 @Suite("Retention")

@@ -3,20 +3,7 @@ import Logging
 import NIOCore
 import PetrelProtocol
 import PetrelStorage
-
-/// A fresh folder under the system's temporary directory, removed by `remove()`.
-struct TemporaryDirectory {
-    let path: String
-
-    init() throws {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("petrel-test-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    func remove() {
-        try? FileManager.default.removeItem(atPath: path)
-    }
-}
+import PetrelTestSupport
 
 let testLogger = Logger(label: "petrel.test")
 

@@ -38,8 +38,10 @@ struct FetchHandler: FrameRequestHandler {
             if done || Task.isCancelled {
                 if let parkedSince { broker.metrics.fetchWait.record(duration: ContinuousClock.now - parkedSince) }
                 broker.metrics.fetchedRecords.increment(by: read.records)
-                return FetchResponseWriter.frame(
+                let frame = FetchResponseWriter.frame(
                     correlationID: correlationID, version: version, topics: read.topics, allocator: context.connection.allocator)
+                // Through TLS the records must be encrypted in memory: read them here, off the event loop.
+                return context.connection.sendsFiles ? frame : try frame.readingFiles()
             }
             let watched = read.watched
             parkedSince = parkedSince ?? ContinuousClock.now

@@ -50,6 +50,19 @@ struct ResponseFrame: Sendable {
         self.errorCode = firstError
     }
 
+    /// The same frame with every file part read into memory: what a TLS connection sends, since the
+    /// records must pass through the encryption (as in Kafka, TLS costs fetch its zero-copy path).
+    func readingFiles() throws -> ResponseFrame {
+        var frame = self
+        frame.parts = try parts.map { part in
+            switch part {
+            case .bytes: part
+            case .file(let slice): .bytes(try slice.readBytes())
+            }
+        }
+        return frame
+    }
+
     var byteCount: Int {
         parts.reduce(0) { total, part in
             switch part {
@@ -67,14 +80,6 @@ final class ResponseFrameWriter: ChannelOutboundHandler {
     typealias OutboundIn = ResponseFrame
     typealias OutboundOut = IOData
 
-    /// False under TLS: the records must pass through the encryption, so file parts are read into memory
-    /// instead of sent with sendfile (as in Kafka, TLS costs fetch its zero-copy path).
-    private let sendsFiles: Bool
-
-    init(sendsFiles: Bool = true) {
-        self.sendsFiles = sendsFiles
-    }
-
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let frame = unwrapOutboundIn(data)
         var handles: [NIOFileHandle] = []
@@ -84,14 +89,6 @@ final class ResponseFrameWriter: ChannelOutboundHandler {
             switch part {
             case .bytes(let buffer):
                 context.write(wrapOutboundOut(.byteBuffer(buffer)), promise: isLast ? done : nil)
-            case .file(let slice) where !sendsFiles:
-                do {
-                    context.write(wrapOutboundOut(.byteBuffer(try slice.readBytes())), promise: isLast ? done : nil)
-                } catch {
-                    done.fail(error)
-                    context.close(promise: nil)
-                    break parts
-                }
             case .file(let slice):
                 do {
                     let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: try slice.duplicateFileDescriptor())

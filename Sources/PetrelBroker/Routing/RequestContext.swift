@@ -12,6 +12,8 @@ struct ConnectionInfo: Sendable {
     let logger: Logger
     /// The connection's SASL progress on a secured listener; nil where SASL is off.
     var sasl: SaslSession? = nil
+    /// False under TLS: responses cannot carry file parts for sendfile (see `ResponseFrame.readingFiles`).
+    var sendsFiles = true
 }
 
 /// One request being served.

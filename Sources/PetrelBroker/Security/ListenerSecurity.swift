@@ -22,4 +22,14 @@ public struct ListenerSecurity: Sendable {
     public var usersFile: String?
 
     public init() {}
+
+    /// Where the users are: `usersFile`, or users.json in the data directory.
+    public func usersFilePath(dataDirectory: String) -> String {
+        usersFile ?? Self.usersFilePath(dataDirectory: dataDirectory)
+    }
+
+    /// The default users file of a data directory (what `petrel users --data` edits).
+    public static func usersFilePath(dataDirectory: String) -> String {
+        "\(dataDirectory)/users.json"
+    }
 }

@@ -53,46 +53,45 @@ final class SaslSession: Sendable {
         }
     }
 
-    /// SaslAuthenticate: one step of the chosen mechanism.
+    /// SaslAuthenticate: one step of the chosen mechanism. The state is taken out of the lock for the
+    /// step (a connection's requests are served one at a time), so key derivation and the users file
+    /// are not read under it.
     func authenticate(_ message: [UInt8]) -> Outcome {
-        let users = self.users
-        let lookup: @Sendable (String) -> ScramCredential? = { users.credential(for: $0) }
-        return state.withLock { state in
-            switch state {
-            case .awaitingAuthenticate(.plain):
-                do {
-                    let user = try PlainAuthentication.authenticate(message, lookup: lookup)
-                    state = .authenticated(user: user)
-                    return .authenticated(user: user, [])
-                } catch {
-                    state = .failed
-                    return .rejected(.saslAuthenticationFailed, "\(error)")
-                }
-            case .awaitingAuthenticate(.scramSHA256):
-                var exchange = ScramServerExchange(lookup: lookup)
-                return step(&exchange, message, &state)
-            case .scram(var exchange):
-                return step(&exchange, message, &state)
-            case .awaitingHandshake, .authenticated, .failed:
-                state = .failed
-                return .rejected(.illegalSASLState, "SaslAuthenticate is not expected now")
-            }
+        let current = state.withLock { state in
+            defer { state = .failed }  // unless the step below puts a state back
+            return state
         }
+        let (next, outcome) = step(from: current, message)
+        state.withLock { $0 = next }
+        return outcome
     }
 
-    private func step(_ exchange: inout ScramServerExchange, _ message: [UInt8], _ state: inout State) -> Outcome {
+    private func step(from current: State, _ message: [UInt8]) -> (State, Outcome) {
+        let users = self.users
+        let lookup: @Sendable (String) -> ScramCredential? = { users.credential(for: $0) }
+        var exchange: ScramServerExchange
+        switch current {
+        case .awaitingAuthenticate(.plain):
+            do {
+                let user = try PlainAuthentication.authenticate(message, lookup: lookup)
+                return (.authenticated(user: user), .authenticated(user: user, []))
+            } catch {
+                return (.failed, .rejected(.saslAuthenticationFailed, "\(error)"))
+            }
+        case .awaitingAuthenticate(.scramSHA256):
+            exchange = ScramServerExchange(lookup: lookup)
+        case .scram(let inProgress):
+            exchange = inProgress
+        case .awaitingHandshake, .authenticated, .failed:
+            return (.failed, .rejected(.illegalSASLState, "SaslAuthenticate is not expected now"))
+        }
         do {
             switch try exchange.receive(message) {
-            case .challenge(let bytes):
-                state = .scram(exchange)
-                return .proceed(bytes)
-            case .success(let user, let bytes):
-                state = .authenticated(user: user)
-                return .authenticated(user: user, bytes)
+            case .challenge(let bytes): return (.scram(exchange), .proceed(bytes))
+            case .success(let user, let bytes): return (.authenticated(user: user), .authenticated(user: user, bytes))
             }
         } catch {
-            state = .failed
-            return .rejected(.saslAuthenticationFailed, "\(error)")
+            return (.failed, .rejected(.saslAuthenticationFailed, "\(error)"))
         }
     }
 }

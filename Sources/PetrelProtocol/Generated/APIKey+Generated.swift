@@ -51,4 +51,32 @@ extension APIKey {
         default: nil
         }
     }
+
+    /// The generated request type of the API, or nil for a key without one.
+    public var requestType: (any KafkaRequest.Type)? {
+        switch rawValue {
+        case 0: ProduceRequest.self
+        case 1: FetchRequest.self
+        case 2: ListOffsetsRequest.self
+        case 3: MetadataRequest.self
+        case 8: OffsetCommitRequest.self
+        case 9: OffsetFetchRequest.self
+        case 10: FindCoordinatorRequest.self
+        case 11: JoinGroupRequest.self
+        case 12: HeartbeatRequest.self
+        case 13: LeaveGroupRequest.self
+        case 14: SyncGroupRequest.self
+        case 15: DescribeGroupsRequest.self
+        case 16: ListGroupsRequest.self
+        case 17: SaslHandshakeRequest.self
+        case 18: ApiVersionsRequest.self
+        case 19: CreateTopicsRequest.self
+        case 20: DeleteTopicsRequest.self
+        case 22: InitProducerIdRequest.self
+        case 23: OffsetForLeaderEpochRequest.self
+        case 36: SaslAuthenticateRequest.self
+        case 42: DeleteGroupsRequest.self
+        default: nil
+        }
+    }
 }
