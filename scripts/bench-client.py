@@ -10,20 +10,14 @@ import argparse
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from broker_process import BrokerProcess, free_port, petrel_command  # noqa: E402
 
 
 def confluent_produce(bootstrap, topic, records, size):
@@ -81,16 +75,11 @@ def main():
     petrel = os.path.join(ROOT, ".build", "release", "petrel")
     work = tempfile.mkdtemp(prefix="petrel-bench-client-")
     port = free_port()
-    bootstrap = f"127.0.0.1:{port}"
-    broker = subprocess.Popen([petrel, "broker", "--data", os.path.join(work, "data"), "--listen", bootstrap,
-                               "--default-partitions", str(args.partitions)], stderr=subprocess.DEVNULL)
+    broker = BrokerProcess(petrel_command(petrel, os.path.join(work, "data"), port, "--default-partitions",
+                                          str(args.partitions)), port, os.path.join(work, "broker.log"))
+    bootstrap = broker.bootstrap
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        broker.start()
         common = ["--bootstrap", bootstrap]
         rows = []
         swift_produce = petrel_perf(petrel, "produce", *common, "--topic", "bench-swift", "--records", str(args.records),
@@ -107,8 +96,7 @@ def main():
         for name, swift, librdkafka in rows:
             print(f"| {name:28} | {swift:>10,.0f} r/s | {librdkafka:>11,.0f} r/s | {swift / librdkafka:>5.2f}x |")
     finally:
-        broker.send_signal(signal.SIGTERM)
-        broker.wait(30)
+        broker.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 

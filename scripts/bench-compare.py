@@ -13,7 +13,8 @@ librdkafka-dev example source, linked against the confluent-kafka wheel's librdk
   - broker CPU (user + system, from /proc) per million records and per MB
   - end-to-end latency p50/p99/p99.9 at a fixed 2,000 records/s with librdkafka's default
     consumer settings (fetch.wait.max.ms=500)
-  - the load generator's own ceiling, against librdkafka's in-process mock broker
+  - the load generator's own ceilings: producing into librdkafka's in-process mock broker, and
+    consuming Petrel's recorded responses replayed by a server that does no work
 
 and prints one table: both figures and Petrel's advantage per row (greater than 1 is better for
 Petrel). Every step has a time limit; the script stops what it started, by pid, and exits by itself.
@@ -24,9 +25,6 @@ import argparse
 import os
 import re
 import shutil
-import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,66 +32,37 @@ import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+sys.path.insert(0, os.path.join(ROOT, "scripts", "bench"))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from broker_process import BrokerProcess, BrokerStartError, free_port, petrel_command  # noqa: E402
+from replay_broker import Recorder, Replayer  # noqa: E402
 PRODUCED = re.compile(r"% (\d+) messages produced \((\d+) bytes\), (\d+) delivered .* in (\d+)ms: (\d+) msgs/s")
 CONSUMED = re.compile(r"% (\d+) messages \((\d+) bytes\) consumed in (\d+)ms: (\d+) msgs/s")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class Broker(BrokerProcess):
+    """A broker under test, named for the table, with its output in the work folder."""
 
-
-def wait_for_port(port, process, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if process.poll() is not None:
-            sys.exit(f"bench-compare: a broker exited during start-up with code {process.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit(f"bench-compare: nothing listened on port {port} within {timeout} s")
-
-
-def cpu_seconds(pid):
-    """User + system CPU seconds a process has used so far."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-class Broker:
     def __init__(self, name, command, port, workdir):
+        super().__init__(command, port, os.path.join(workdir, f"{name}.log"))
         self.name = name
-        self.port = port
-        self.bootstrap = f"127.0.0.1:{port}"
-        self.log = open(os.path.join(workdir, f"{name}.log"), "ab")
-        self.process = subprocess.Popen(command, stdout=self.log, stderr=self.log)
-        wait_for_port(port, self.process)
+        try:
+            self.start()
+        except BrokerStartError as failure:
+            sys.exit(f"bench-compare: {name}: {failure}")
 
     def cpu(self):
-        return cpu_seconds(self.process.pid)
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        return self.cpu_seconds()
 
 
-def start_petrel(workdir):
+def start_petrel(workdir, name="petrel", advertise_port=None):
     binary = os.environ.get("PETREL_BIN", os.path.join(ROOT, ".build", "release", "petrel"))
     if not os.access(binary, os.X_OK):
         subprocess.run(["swift", "build", "-c", "release", "--product", "petrel"], cwd=ROOT, check=True, timeout=1200)
     port = free_port()
-    return Broker("petrel", [binary, "broker", "--data", os.path.join(workdir, "petrel-data"), "--listen",
-                             f"127.0.0.1:{port}", "--metrics", "off", "--log-level", "warning"], port, workdir)
+    advertise = ["--advertise", f"127.0.0.1:{advertise_port}"] if advertise_port else []
+    return Broker(name, petrel_command(binary, os.path.join(workdir, f"{name}-data"), port, "--metrics", "off",
+                                       "--log-level", "warning", *advertise), port, workdir)
 
 
 def start_tansu(workdir):
@@ -165,13 +134,22 @@ def median_run(runs):
     return ordered[len(ordered) // 2]
 
 
+def produce_command(generator, bootstrap, topic, size, count, acks):
+    return [generator, "-P", "-t", topic, "-p", "0", "-b", bootstrap, "-s", str(size), "-c", str(count), "-a", acks,
+            "-X", "linger.ms=5", "-X", "log_level=3", "-q"]
+
+
+def consume_command(generator, bootstrap, topic, count):
+    return [generator, "-C", "-t", topic, "-p", "0", "-b", bootstrap, "-o", "beginning", "-c", str(count),
+            "-X", "log_level=3", "-q"]
+
+
 def produce(generator, broker, topic, size, count, acks, repeat):
     runs = []
     for attempt in range(repeat):
         name = f"{topic}-{attempt}"
         create_topic(broker.bootstrap, name)
-        run = Run([generator, "-P", "-t", name, "-p", "0", "-b", broker.bootstrap, "-s", str(size), "-c", str(count),
-                   "-a", acks, "-X", "linger.ms=5", "-X", "log_level=3", "-q"], broker)
+        run = Run(produce_command(generator, broker.bootstrap, name, size, count, acks), broker)
         runs.append((run.rate(PRODUCED, 4), run))
     return median_run(runs)
 
@@ -183,8 +161,7 @@ def consume(generator, broker, topic, count, repeat, pinned=False, jemalloc=Fals
     runs = []
     prefix = ["taskset", "-c", "0"] if pinned else []
     for _ in range(repeat):
-        command = prefix + [generator, "-C", "-t", topic, "-p", "0", "-b", broker.bootstrap, "-o", "beginning", "-c",
-                            str(count), "-X", "log_level=3", "-q"]
+        command = prefix + consume_command(generator, broker.bootstrap, topic, count)
         run = Run(with_jemalloc(command) if jemalloc else command, broker)
         runs.append((run.rate(CONSUMED, 3), run))
     return median_run(runs)
@@ -197,6 +174,30 @@ def ceiling(generator, size, count, repeat):
                    "test.mock.num.brokers=1", "-X", "linger.ms=5", "-X", "log_level=3", "-q"])
         runs.append((run.rate(PRODUCED, 4), run))
     return median_run(runs)[0]
+
+
+def consume_ceiling(generator, workdir, count, repeat):
+    """The consumer's own ceiling, the consume counterpart of the mock-broker produce ceiling (the mock
+    keeps only ~5 MB per partition): Petrel's responses to one consume run are recorded, then replayed
+    by a server that does no work (scripts/bench/replay_broker.py) for the same consumer command."""
+    front = free_port()
+    broker = start_petrel(workdir, name="petrel-recorded", advertise_port=front)
+    bootstrap = f"127.0.0.1:{front}"
+    try:
+        with Recorder(front, broker.port) as recorder:
+            create_topic(bootstrap, "replayed")
+            Run(produce_command(generator, bootstrap, "replayed", 100, count, "1"), broker)
+            recorder.recording = True
+            Run(consume_command(generator, bootstrap, "replayed", count), broker)
+            responses = dict(recorder.responses)
+    finally:
+        broker.stop()
+    runs = []
+    with Replayer(front, responses):
+        for _ in range(repeat):
+            run = Run(consume_command(generator, bootstrap, "replayed", count), timeout=60)
+            runs.append((run.rate(CONSUMED, 3), run))
+    return median_run(runs)
 
 
 def latency(generator, broker, rate, seconds, workdir):
@@ -241,7 +242,7 @@ def latency(generator, broker, rate, seconds, workdir):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small counts and one repetition: checks the script, not the brokers")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per row; the median is reported")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per produce row (consume rows get two more); the median is reported")
     parser.add_argument("--markdown", help="also write the table to this file")
     args = parser.parse_args()
     scale = 20 if args.quick else 1
@@ -262,11 +263,16 @@ def main():
 
 def run_all(generator, librdkafka, workdir, small, large, latency_seconds, repeat, args):
     results = {}
+    # A consume run takes about two seconds and varies more than a produce run: more runs per row.
+    consume_repeat = repeat if repeat == 1 else repeat + 2
     print(f"load generator: rdkafka_performance, librdkafka {librdkafka.group(1) if librdkafka else '?'}; "
-          f"{os.cpu_count()} cores shared by the generator and the broker; {repeat} run(s) per row, median shown",
-          flush=True)
+          f"{os.cpu_count()} cores shared by the generator and the broker; {repeat} run(s) per produce row and "
+          f"{consume_repeat} per consume row, median shown", flush=True)
     generator_ceiling = ceiling(generator, 100, small, repeat)
     print(f"  generator ceiling (mock broker, 100 B): {generator_ceiling:,} records/s", flush=True)
+    consumer_ceiling = consume_ceiling(generator, workdir, small, consume_repeat)
+    print(f"  consumer ceiling (Petrel's responses replayed by a zero-work server): {consumer_ceiling[0]:,} records/s "
+          f"(generator {consumer_ceiling[1].generator_cpu:.2f} CPU-s over {consumer_ceiling[1].wall:.2f} s)", flush=True)
 
     for start in (start_petrel, start_tansu):
         os.sync()  # the previous broker's writes must not be flushed during this one's runs
@@ -284,15 +290,15 @@ def run_all(generator, librdkafka, workdir, small, large, latency_seconds, repea
                     print(f"  {broker.name}: produce {size} B acks={acks}: {rate:,} records/s "
                           f"(broker {run.broker_cpu:.2f} CPU-s, generator {run.generator_cpu:.2f} CPU-s over {run.wall:.2f} s)",
                           flush=True)
-            rate, run = consume(generator, broker, "p100-1-0", small, repeat)
+            rate, run = consume(generator, broker, "p100-1-0", small, consume_repeat)
             figures["consume 100 B"] = (rate, run)
             print(f"  {broker.name}: consume 100 B: {rate:,} records/s (broker {run.broker_cpu:.2f} CPU-s, "
                   f"generator {run.generator_cpu:.2f} CPU-s over {run.wall:.2f} s)", flush=True)
-            rate, run = consume(generator, broker, "p100-1-0", small, repeat, pinned=True)
+            rate, run = consume(generator, broker, "p100-1-0", small, consume_repeat, pinned=True)
             figures["consume 100 B, consumer on one core"] = (rate, run)
             print(f"  {broker.name}: consume 100 B, consumer on one core: {rate:,} records/s (broker {run.broker_cpu:.2f} "
                   f"CPU-s, generator {run.generator_cpu:.2f} CPU-s over {run.wall:.2f} s)", flush=True)
-            rate, run = consume(generator, broker, "p100-1-0", small, repeat, jemalloc=True)
+            rate, run = consume(generator, broker, "p100-1-0", small, consume_repeat, jemalloc=True)
             figures["consume 100 B, consumer with jemalloc"] = (rate, run)
             print(f"  {broker.name}: consume 100 B, consumer with jemalloc: {rate:,} records/s (broker {run.broker_cpu:.2f} "
                   f"CPU-s, generator {run.generator_cpu:.2f} CPU-s over {run.wall:.2f} s)", flush=True)
@@ -300,7 +306,7 @@ def run_all(generator, librdkafka, workdir, small, large, latency_seconds, repea
             broker.stop()
         results[broker.name] = figures
 
-    rows = table(results, small, large, generator_ceiling)
+    rows = table(results, small, large, generator_ceiling, consumer_ceiling)
     text = render(rows)
     print()
     print(text)
@@ -309,7 +315,7 @@ def run_all(generator, librdkafka, workdir, small, large, latency_seconds, repea
             f.write(text + "\n")
 
 
-def table(results, small, large, generator_ceiling):
+def table(results, small, large, generator_ceiling, consumer_ceiling):
     petrel, tansu = results["petrel"], results["tansu"]
     rows = []
     for key in ("produce 100 B acks=1", "produce 100 B acks=all", "produce 1024 B acks=1", "produce 1024 B acks=all",
@@ -332,6 +338,9 @@ def table(results, small, large, generator_ceiling):
         rows.append((f"generator CPU during {key.replace('1024 B', '1 KiB')}, cores", f"{p.generator_cpu / p.wall:.2f}",
                      f"{t.generator_cpu / t.wall:.2f}", None))
     rows.append(("generator ceiling (librdkafka mock broker), records/s", f"{generator_ceiling:,}", "", None))
+    rate, run = consumer_ceiling
+    rows.append(("consumer ceiling (Petrel's responses replayed by a zero-work server), records/s", f"{rate:,}", "", None))
+    rows.append(("generator CPU during that replay, cores", f"{run.generator_cpu / run.wall:.2f}", "", None))
     return rows
 
 

@@ -19,6 +19,8 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from broker_process import BrokerProcess, petrel_command  # noqa: E402
 BROKER_PORT, PROXY_PORT = 19194, 19193
 BOOTSTRAP = f"127.0.0.1:{PROXY_PORT}"
 TOPIC = "fixture-orders"
@@ -111,11 +113,10 @@ def main():
     parser.add_argument("--petrel", default=os.path.join(ROOT, ".build", "debug", "petrel"))
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="petrel-fixtures-")
-    broker = subprocess.Popen([args.petrel, "broker", "--data", os.path.join(work, "data"),
-                               "--listen", f"127.0.0.1:{BROKER_PORT}", "--advertise", BOOTSTRAP],
-                              stderr=subprocess.DEVNULL)
+    broker = BrokerProcess(petrel_command(args.petrel, os.path.join(work, "data"), BROKER_PORT, "--advertise", BOOTSTRAP),
+                           BROKER_PORT, os.path.join(work, "broker.log"))
     try:
-        wait_for_port(BROKER_PORT)
+        broker.start()
         for client, drive in CLIENTS.items():
             frames = os.path.join(work, client)
             tap = subprocess.Popen([sys.executable, args.wiretap, "--listen", BOOTSTRAP,
@@ -130,8 +131,7 @@ def main():
                 tap.wait(10)
             keep(client, frames)
     finally:
-        broker.send_signal(signal.SIGTERM)
-        broker.wait(10)
+        broker.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -16,9 +16,6 @@ import argparse
 import logging
 import os
 import random
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -26,49 +23,15 @@ import time
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from broker_process import BrokerProcess, BrokerStartError, free_port, petrel_command  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOPIC = "crash"
 # The clients' "connection refused" reports while the broker is down are the point of the test, not news.
 QUIET = logging.getLogger("crash-test-clients")
 QUIET.addHandler(logging.NullHandler())
 QUIET.propagate = False
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Broker:
-    def __init__(self, petrel, data, port, flush, log):
-        self.command = [petrel, "broker", "--data", data, "--listen", f"127.0.0.1:{port}", "--flush", flush,
-                        "--segment-bytes", "65536", "--default-partitions", "1"]
-        self.port = port
-        self.log = log
-        self.process = None
-
-    def start(self):
-        self.process = subprocess.Popen(self.command, stdout=self.log, stderr=self.log)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"the broker exited with {self.process.returncode} while starting")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise SystemExit("the broker did not start within 30 s")
-
-    def kill(self):
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(30)
 
 
 def produce_until_stopped(bootstrap, cycle, stop, acked, lock):
@@ -144,34 +107,35 @@ def run(petrel, flush, cycles, work):
     port = free_port()
     bootstrap = f"127.0.0.1:{port}"
     log_path = os.path.join(work, f"broker-{flush}.log")
-    with open(log_path, "ab") as log:
-        broker = Broker(petrel, os.path.join(work, f"data-{flush}"), port, flush, log)
-        acked, lock = {}, threading.Lock()
-        sent = 0
-        try:
-            for cycle in range(cycles):
-                broker.start()
-                stop = threading.Event()
-                result = {}
-                worker = threading.Thread(
-                    target=lambda: result.update(sent=produce_until_stopped(bootstrap, cycle, stop, acked, lock)))
-                worker.start()
-                time.sleep(random.uniform(0.3, 1.5))
-                broker.kill()
-                stop.set()
-                worker.join(30)
-                if worker.is_alive():
-                    raise AssertionError("the producer did not stop")
-                sent += result.get("sent", 0)
-                broker.start()
-                records, high = read_log(bootstrap)
-                with lock:
-                    check(records, high, acked)
-                broker.stop()
-        except AssertionError as failure:
+    command = petrel_command(petrel, os.path.join(work, f"data-{flush}"), port, "--flush", flush,
+                             "--segment-bytes", "65536", "--default-partitions", "1")
+    broker = BrokerProcess(command, port, log_path)
+    acked, lock = {}, threading.Lock()
+    sent = 0
+    try:
+        for cycle in range(cycles):
+            broker.start()
+            stop = threading.Event()
+            result = {}
+            worker = threading.Thread(
+                target=lambda: result.update(sent=produce_until_stopped(bootstrap, cycle, stop, acked, lock)))
+            worker.start()
+            time.sleep(random.uniform(0.3, 1.5))
+            broker.kill()
+            stop.set()
+            worker.join(30)
+            if worker.is_alive():
+                raise AssertionError("the producer did not stop")
+            sent += result.get("sent", 0)
+            broker.start()
+            records, high = read_log(bootstrap)
+            with lock:
+                check(records, high, acked)
             broker.stop()
-            print(f"crash test (flush={flush}) FAILED in cycle {cycle + 1}: {failure}; broker log: {log_path}")
-            return False
+    except (AssertionError, BrokerStartError) as failure:
+        broker.stop()
+        print(f"crash test (flush={flush}) FAILED in cycle {cycle + 1}: {failure}; broker log: {log_path}")
+        return False
     print(f"crash test (flush={flush}): {cycles} kill -9 cycles, {len(acked)} acknowledged records checked "
           f"(of {sent} sent), log of {high} records valid after every restart")
     return True

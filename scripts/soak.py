@@ -36,10 +36,8 @@ import os
 import resource
 import select
 import shutil
-import signal
 import socket
 import struct
-import subprocess
 import sys
 import tempfile
 import termios
@@ -47,6 +45,8 @@ import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from broker_process import BrokerProcess, BrokerStartError, free_port, petrel_command  # noqa: E402
 TOPIC = "soak"
 PARTITIONS = 8
 
@@ -395,59 +395,6 @@ def raise_open_file_limit(needed):
     return target
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Broker:
-    def __init__(self, binary, data, port, extra_args, log_path):
-        self.command = [binary, "broker", "--data", data, "--listen", f"127.0.0.1:{port}",
-                        "--metrics", "off", "--log-level", "warning", *extra_args]
-        self.port = port
-        self.log_path = log_path
-        self.process = None
-
-    def start(self, timeout):
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(self.command, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SoakFailure(f"the broker exited with {self.process.returncode} while starting")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise SoakFailure(f"the broker did not accept connections within {timeout:.0f} s")
-
-    def check_alive(self):
-        if self.process.poll() is not None:
-            raise SoakFailure(f"the broker exited with {self.process.returncode} during the run")
-
-    def stop(self):
-        """SIGTERM, then SIGKILL after 30 s; returns the exit code."""
-        if self.process is None:
-            return None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        return self.process.returncode
-
-    def log_lines(self):
-        try:
-            with open(self.log_path, errors="replace") as log:
-                return log.read().splitlines()
-        except OSError:
-            return []
-
-
 def rss_kib(pid):
     try:
         with open(f"/proc/{pid}/status") as status:
@@ -755,7 +702,7 @@ async def run_phases(args, broker, progress):
         try:
             await run_load(connections, args, progress)
             load_seconds = time.monotonic() - load_started
-            broker.check_alive()
+            check_alive(broker)
             slow_reader_took = slow_reader.bytes_read_by_broker()
         finally:
             slow_reader.stop()
@@ -766,7 +713,7 @@ async def run_phases(args, broker, progress):
 
         progress.phase = "the audit"
         checked = await audit(broker.port, progress, args.request_timeout)
-        broker.check_alive()
+        check_alive(broker)
     finally:
         rss.stop()
     print(f"soak: broker RSS peak {mib(rss.peak_kib)} (start {mib(rss.start_kib)})", flush=True)
@@ -813,9 +760,14 @@ def main():
             raise SoakFailure(f"no broker binary at {binary} (swift build -c release, or set PETREL_BIN)")
         # The script's sockets, plus the broker's, plus a margin for files and the slow reader.
         raise_open_file_limit(args.connections + 256)
-        broker = Broker(binary, os.path.join(workdir, "data"), free_port(), args.broker_args,
-                        os.path.join(workdir, "broker.log"))
-        broker.start(min(30, deadline - time.monotonic()))
+        port = free_port()
+        command = petrel_command(binary, os.path.join(workdir, "data"), port, "--metrics", "off", "--log-level", "warning",
+                                 *args.broker_args)
+        broker = BrokerProcess(command, port, os.path.join(workdir, "broker.log"))
+        try:
+            broker.start(min(30, deadline - time.monotonic()))
+        except BrokerStartError as failure:
+            raise SoakFailure(str(failure)) from None
         asyncio.run(soak(args, broker, deadline, progress))
         code = broker.stop()
         if code != 0:
@@ -825,7 +777,7 @@ def main():
     except SoakFailure as failure:
         if broker is not None:
             broker.stop()
-            for line in broker.log_lines()[-20:]:
+            for line in broker.log_tail().splitlines():
                 print(f"  broker: {line}", file=sys.stderr)
         print(f"soak: FAILED: {failure}", flush=True)
         return 1
@@ -835,8 +787,13 @@ def main():
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def check_alive(broker):
+    if not broker.running:
+        raise SoakFailure(f"the broker exited with {broker.process.returncode} during the run")
+
+
 def report_broker_log(broker):
-    lines = broker.log_lines()
+    lines = broker.log().splitlines()
     if lines:
         print(f"soak: the broker logged {len(lines):,} lines at warning or above; the last: {lines[-1]}", flush=True)
 

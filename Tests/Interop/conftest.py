@@ -1,8 +1,7 @@
 """Fixtures for the interop suite: a real Petrel broker process on a free loopback port."""
 import os
-import signal
-import socket
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -10,16 +9,13 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PETREL = os.environ.get("PETREL_BIN", os.path.join(ROOT, ".build", "debug", "petrel"))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+import broker_process  # noqa: E402
+from broker_process import free_port  # noqa: E402,F401  (the tests' own import)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class BrokerProcess:
-    """A broker started by the test, stopped by its own pid only."""
+class BrokerProcess(broker_process.BrokerProcess):
+    """A Petrel broker started by the test, stopped by its own pid only."""
 
     # Tests do not wait out Kafka's production timings: a short initial rebalance delay, and session
     # timeouts down to one second.
@@ -29,52 +25,13 @@ class BrokerProcess:
         if not os.access(PETREL, os.X_OK):
             raise RuntimeError(f"no petrel binary at {PETREL}: run `swift build` first")
         self.data_dir = data_dir
-        self.port = free_port()
-        self.bootstrap = f"127.0.0.1:{self.port}"
+        port = free_port()
         # The metrics endpoint's default port is shared by every broker on the machine: tests that want
         # it pass their own --metrics address.
         metrics = [] if "--metrics" in extra_args else ["--metrics", "off"]
-        self.extra_args = self.DEFAULT_ARGS + metrics + list(extra_args)
-        self.process = None
-        self.log_path = os.path.join(data_dir + "-logs", "broker.log")
-        os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
-
-    def start(self):
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(
-            [PETREL, "broker", "--data", self.data_dir, "--listen", self.bootstrap, *self.extra_args],
-            stdout=log, stderr=log)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"broker exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("broker did not start listening within 30 s")
-
-    def stop(self):
-        """Graceful stop (SIGTERM), as an operator would."""
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(30)
-        return self.process.returncode
-
-    def kill(self):
-        """kill -9: no chance to flush or close anything."""
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(30)
-
-    def restart(self):
-        self.stop()
-        return self.start()
-
-    def log(self):
-        with open(self.log_path, errors="replace") as f:
-            return f.read()
+        args = self.DEFAULT_ARGS + metrics + list(extra_args)
+        super().__init__(broker_process.petrel_command(PETREL, data_dir, port, *args), port,
+                         os.path.join(data_dir + "-logs", "broker.log"))
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from confluent_kafka import Consumer, Producer
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from conftest import create_topic, petrel, wait_until
+from conftest import create_topic, petrel
 
 
 def describe_rows(broker, group):

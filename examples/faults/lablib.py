@@ -4,7 +4,6 @@ import argparse
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -12,6 +11,8 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from broker_process import BrokerProcess, BrokerStartError, free_port, petrel_command  # noqa: E402
 EXAMPLES = ["order-service", "notification-worker", "payment-worker"]
 
 
@@ -31,48 +32,23 @@ def binaries():
     return petrel, {name: os.path.join(folder, name) for name in EXAMPLES}
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Broker:
-    """A broker this lab starts and stops itself (by its own pid only)."""
+class Broker(BrokerProcess):
+    """A broker this lab starts and stops itself (by its own pid only), with its metrics endpoint on a
+    port of its own."""
 
     def __init__(self, petrel, workdir, *extra):
-        self.petrel = petrel
-        self.port = free_port()
-        self.bootstrap = f"127.0.0.1:{self.port}"
-        self.data = os.path.join(workdir, "data")
-        self.log = open(os.path.join(workdir, "broker.log"), "ab")
+        port = free_port()
         self.metrics = f"127.0.0.1:{free_port()}"
-        self.extra = ["--group-initial-rebalance-delay-ms", "200", "--group-min-session-timeout-ms", "1000",
-                      "--metrics", self.metrics, *extra]
-        self.process = None
+        args = ["--group-initial-rebalance-delay-ms", "200", "--group-min-session-timeout-ms", "1000",
+                "--metrics", self.metrics, *extra]
+        super().__init__(petrel_command(petrel, os.path.join(workdir, "data"), port, *args), port,
+                         os.path.join(workdir, "broker.log"))
 
-    def start(self):
-        self.process = subprocess.Popen([self.petrel, "broker", "--data", self.data, "--listen", self.bootstrap, *self.extra],
-                                        stdout=self.log, stderr=self.log)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-                return self
-            except OSError:
-                if self.process.poll() is not None:
-                    sys.exit("VERDICT: FAIL the broker did not start")
-                time.sleep(0.05)
-        sys.exit("VERDICT: FAIL the broker did not start listening")
-
-    def kill(self):
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(30)
+    def start(self, timeout=30):
+        try:
+            return super().start(timeout)
+        except BrokerStartError as failure:
+            sys.exit(f"VERDICT: FAIL {failure}")
 
 
 class Lab:
