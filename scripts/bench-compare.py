@@ -13,11 +13,15 @@ librdkafka-dev example source, linked against the confluent-kafka wheel's librdk
   - broker CPU (user + system, from /proc) per million records and per MB
   - end-to-end latency p50/p99/p99.9 at a fixed 2,000 records/s with librdkafka's default
     consumer settings (fetch.wait.max.ms=500)
-  - the load generator's own ceilings: producing into librdkafka's in-process mock broker, and
-    consuming Petrel's recorded responses replayed by a server that does no work
+  - the load generator's own ceiling on every throughput row: the same produce command against
+    librdkafka's in-process mock broker, and the same consume command against Petrel's recorded
+    responses replayed by a server that does no work (scripts/bench/replay_broker.py)
 
-and prints one table: both figures and Petrel's advantage per row (greater than 1 is better for
-Petrel). Every step has a time limit; the script stops what it started, by pid, and exits by itself.
+The attempts of each row alternate between Petrel, tansu and the ceiling, so that a change in the
+machine's speed during the run weighs on all three alike. It prints one table: both brokers' figures
+and Petrel's advantage per row (greater than 1 is better for Petrel), the generator's ceiling, and
+Petrel's share of it. Every step has a time limit; the script stops what it started, by pid, and
+exits by itself.
 
     scripts/bench-compare.py [--quick] [--repeat 3] [--markdown FILE]
 """
@@ -134,52 +138,64 @@ def median_run(runs):
     return ordered[len(ordered) // 2]
 
 
+def alternate(contestants, repeat):
+    """Runs one row: `contestants` maps a name to a function(attempt) -> (rate, Run). Every contestant's
+    first attempt runs, then every second attempt in reverse order, and so on, so that a change in the
+    machine's speed during the benchmark weighs on all of them alike. Returns the median run per name."""
+    runs = {name: [] for name in contestants}
+    order = list(contestants)
+    for attempt in range(repeat):
+        for name in order if attempt % 2 == 0 else reversed(order):
+            os.sync()  # no broker's earlier writes are flushed during another's run
+            runs[name].append(contestants[name](attempt))
+    return {name: median_run(found) for name, found in runs.items()}
+
+
 def produce_command(generator, bootstrap, topic, size, count, acks):
     return [generator, "-P", "-t", topic, "-p", "0", "-b", bootstrap, "-s", str(size), "-c", str(count), "-a", acks,
             "-X", "linger.ms=5", "-X", "log_level=3", "-q"]
 
 
-def consume_command(generator, bootstrap, topic, count):
-    return [generator, "-C", "-t", topic, "-p", "0", "-b", bootstrap, "-o", "beginning", "-c", str(count),
-            "-X", "log_level=3", "-q"]
-
-
-def produce(generator, broker, topic, size, count, acks, repeat):
-    runs = []
-    for attempt in range(repeat):
-        name = f"{topic}-{attempt}"
-        create_topic(broker.bootstrap, name)
-        run = Run(produce_command(generator, broker.bootstrap, name, size, count, acks), broker)
-        runs.append((run.rate(PRODUCED, 4), run))
-    return median_run(runs)
-
-
-def consume(generator, broker, topic, count, repeat, pinned=False, jemalloc=False):
+def consume_command(generator, bootstrap, topic, count, pinned=False, jemalloc=False):
     """From the beginning of a topic. Pinned, the consumer's threads share one core (the broker gets the
     other): they no longer contend for glibc's malloc arena lock, which they do when both run at once.
     With jemalloc, they run in parallel without that contention."""
-    runs = []
-    prefix = ["taskset", "-c", "0"] if pinned else []
-    for _ in range(repeat):
-        command = prefix + consume_command(generator, broker.bootstrap, topic, count)
-        run = Run(with_jemalloc(command) if jemalloc else command, broker)
-        runs.append((run.rate(CONSUMED, 3), run))
-    return median_run(runs)
+    command = (["taskset", "-c", "0"] if pinned else []) + [
+        generator, "-C", "-t", topic, "-p", "0", "-b", bootstrap, "-o", "beginning", "-c", str(count), "-X", "log_level=3", "-q"]
+    return with_jemalloc(command) if jemalloc else command
 
 
-def ceiling(generator, size, count, repeat):
-    runs = []
-    for _ in range(repeat):
-        run = Run([generator, "-P", "-t", "ceiling", "-p", "0", "-s", str(size), "-c", str(count), "-X",
-                   "test.mock.num.brokers=1", "-X", "linger.ms=5", "-X", "log_level=3", "-q"])
-        runs.append((run.rate(PRODUCED, 4), run))
-    return median_run(runs)[0]
+def produce(generator, broker, size, count, acks):
+    """A function(attempt) producing into a fresh topic per attempt."""
+    def once(attempt):
+        topic = f"p{size}-{acks}-{attempt}"
+        create_topic(broker.bootstrap, topic)
+        run = Run(produce_command(generator, broker.bootstrap, topic, size, count, acks), broker)
+        return run.rate(PRODUCED, 4), run
+    return once
 
 
-def consume_ceiling(generator, workdir, count, repeat):
-    """The consumer's own ceiling, the consume counterpart of the mock-broker produce ceiling (the mock
-    keeps only ~5 MB per partition): Petrel's responses to one consume run are recorded, then replayed
-    by a server that does no work (scripts/bench/replay_broker.py) for the same consumer command."""
+def produce_into_mock(generator, size, count, acks):
+    """The generator's produce ceiling: the same command against librdkafka's in-process mock broker."""
+    def once(_):
+        command = produce_command(generator, "", "ceiling", size, count, acks)
+        command[command.index("-b"):command.index("-b") + 2] = ["-X", "test.mock.num.brokers=1"]
+        run = Run(command)
+        return run.rate(PRODUCED, 4), run
+    return once
+
+
+def consume(generator, bootstrap, topic, count, broker=None, **variant):
+    def once(_):
+        run = Run(consume_command(generator, bootstrap, topic, count, **variant), broker, timeout=60 if broker is None else 120)
+        return run.rate(CONSUMED, 3), run
+    return once
+
+
+def record_for_replay(generator, workdir, count):
+    """Petrel's responses to one consume run of `count` 100 B records, recorded for a Replayer: the
+    consume counterpart of the mock-broker produce ceiling (the mock keeps only ~5 MB per partition).
+    Returns (port the recording was made on, the Recording)."""
     front = free_port()
     broker = start_petrel(workdir, name="petrel-recorded", advertise_port=front)
     bootstrap = f"127.0.0.1:{front}"
@@ -189,15 +205,32 @@ def consume_ceiling(generator, workdir, count, repeat):
             Run(produce_command(generator, bootstrap, "replayed", 100, count, "1"), broker)
             recorder.recording = True
             Run(consume_command(generator, bootstrap, "replayed", count), broker)
-            responses = dict(recorder.responses)
+            if not recorder.kept.fetches:
+                sys.exit("bench-compare: recording Petrel's answers for the replay kept no fetch")
+            return front, recorder.kept
     finally:
         broker.stop()
-    runs = []
-    with Replayer(front, responses):
-        for _ in range(repeat):
-            run = Run(consume_command(generator, bootstrap, "replayed", count), timeout=60)
-            runs.append((run.rate(CONSUMED, 3), run))
-    return median_run(runs)
+
+
+class StolenTime:
+    """The share of CPU time the host took from this virtual machine (the `steal` column of
+    /proc/stat) between start and stop: while it is high, every latency has a few milliseconds of the
+    host's scheduling in it."""
+
+    def __init__(self):
+        self.start = self._read()
+        self.share = None
+
+    @staticmethod
+    def _read():
+        with open("/proc/stat") as f:
+            fields = [int(n) for n in f.readline().split()[1:]]
+        return fields[7] if len(fields) > 7 else 0, sum(fields[:8])
+
+    def stop(self):
+        (steal0, total0), (steal1, total1) = self.start, self._read()
+        self.share = (steal1 - steal0) / max(1, total1 - total0)
+        return self
 
 
 def latency(generator, broker, rate, seconds, workdir):
@@ -261,53 +294,61 @@ def main():
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+PRODUCE_ROWS = [(100, "1"), (100, "all"), (1024, "1"), (1024, "all")]
+CONSUME_ROWS = [("consume 100 B", {}), ("consume 100 B, consumer on one core", {"pinned": True}),
+                ("consume 100 B, consumer with jemalloc", {"jemalloc": True})]
+
+
 def run_all(generator, librdkafka, workdir, small, large, latency_seconds, repeat, args):
-    results = {}
     # A consume run takes about two seconds and varies more than a produce run: more runs per row.
     consume_repeat = repeat if repeat == 1 else repeat + 2
     print(f"load generator: rdkafka_performance, librdkafka {librdkafka.group(1) if librdkafka else '?'}; "
           f"{os.cpu_count()} cores shared by the generator and the broker; {repeat} run(s) per produce row and "
-          f"{consume_repeat} per consume row, median shown", flush=True)
-    generator_ceiling = ceiling(generator, 100, small, repeat)
-    print(f"  generator ceiling (mock broker, 100 B): {generator_ceiling:,} records/s", flush=True)
-    consumer_ceiling = consume_ceiling(generator, workdir, small, consume_repeat)
-    print(f"  consumer ceiling (Petrel's responses replayed by a zero-work server): {consumer_ceiling[0]:,} records/s "
-          f"(generator {consumer_ceiling[1].generator_cpu:.2f} CPU-s over {consumer_ceiling[1].wall:.2f} s)", flush=True)
-
-    for start in (start_petrel, start_tansu):
-        os.sync()  # the previous broker's writes must not be flushed during this one's runs
-        broker = start(workdir)
-        figures = {}
-        try:
-            # Latency first, while the machine is quiet: at 2,000 records/s nothing else competes.
-            figures["latency"] = latency(generator, broker, 2000, latency_seconds, workdir)
+          f"{consume_repeat} per consume row, alternating between the contestants, median shown", flush=True)
+    whole_run = StolenTime()
+    replay_port, recording = record_for_replay(generator, workdir, small)
+    rows = {}
+    brokers = []
+    try:
+        for start in (start_petrel, start_tansu):
+            brokers.append(start(workdir))
+        petrel, tansu = brokers
+        # Latency first, while the machine is quiet: at 2,000 records/s nothing else competes (and the
+        # recording's writes are flushed first, not during the measurement).
+        for broker in brokers:
+            os.sync()
+            stolen = StolenTime()
+            rows.setdefault("latency", {})[broker.name] = latency(generator, broker, 2000, latency_seconds, workdir)
+            rows.setdefault("stolen", {})[broker.name] = stolen.stop().share
             print(f"  {broker.name}: end-to-end at 2,000/s: " + ", ".join(
-                f"p{q * 100:g} {ms:.2f} ms" for q, ms in figures["latency"].items()), flush=True)
-            for size, count in ((100, small), (1024, large)):
-                for acks in ("1", "all"):
-                    rate, run = produce(generator, broker, f"p{size}-{acks}", size, count, "-1" if acks == "all" else "1", repeat)
-                    figures[f"produce {size} B acks={acks}"] = (rate, run)
-                    print(f"  {broker.name}: produce {size} B acks={acks}: {rate:,} records/s "
-                          f"(broker {run.broker_cpu:.2f} CPU-s, generator {run.generator_cpu:.2f} CPU-s over {run.wall:.2f} s)",
-                          flush=True)
-            rate, run = consume(generator, broker, "p100-1-0", small, consume_repeat)
-            figures["consume 100 B"] = (rate, run)
-            print(f"  {broker.name}: consume 100 B: {rate:,} records/s (broker {run.broker_cpu:.2f} CPU-s, "
-                  f"generator {run.generator_cpu:.2f} CPU-s over {run.wall:.2f} s)", flush=True)
-            rate, run = consume(generator, broker, "p100-1-0", small, consume_repeat, pinned=True)
-            figures["consume 100 B, consumer on one core"] = (rate, run)
-            print(f"  {broker.name}: consume 100 B, consumer on one core: {rate:,} records/s (broker {run.broker_cpu:.2f} "
-                  f"CPU-s, generator {run.generator_cpu:.2f} CPU-s over {run.wall:.2f} s)", flush=True)
-            rate, run = consume(generator, broker, "p100-1-0", small, consume_repeat, jemalloc=True)
-            figures["consume 100 B, consumer with jemalloc"] = (rate, run)
-            print(f"  {broker.name}: consume 100 B, consumer with jemalloc: {rate:,} records/s (broker {run.broker_cpu:.2f} "
-                  f"CPU-s, generator {run.generator_cpu:.2f} CPU-s over {run.wall:.2f} s)", flush=True)
-        finally:
+                f"p{q * 100:g} {ms:.2f} ms" for q, ms in rows["latency"][broker.name].items())
+                + f" (host steal {stolen.share:.1%})", flush=True)
+        for size, acks in PRODUCE_ROWS:
+            count = small if size == 100 else large
+            acks_flag = "-1" if acks == "all" else "1"
+            row = f"produce {size} B acks={acks}"
+            rows[row] = alternate({
+                "petrel": produce(generator, petrel, size, count, acks_flag),
+                "tansu": produce(generator, tansu, size, count, acks_flag),
+                "ceiling": produce_into_mock(generator, size, count, acks_flag)}, repeat)
+            report(row, rows[row])
+        with Replayer(replay_port, recording) as replayer:
+            for row, variant in CONSUME_ROWS:
+                rows[row] = alternate({
+                    "petrel": consume(generator, petrel.bootstrap, "p100-1-0", small, petrel, **variant),
+                    "tansu": consume(generator, tansu.bootstrap, "p100-1-0", small, tansu, **variant),
+                    "ceiling": consume(generator, f"127.0.0.1:{replay_port}", "replayed", small, **variant)}, consume_repeat)
+                report(row, rows[row])
+    except RuntimeError:
+        if "replayer" in locals() and replayer.unanswered:
+            print(f"the replayer was sent requests it never recorded (API key, version): {replayer.unanswered[:10]}")
+        raise
+    finally:
+        for broker in brokers:
             broker.stop()
-        results[broker.name] = figures
 
-    rows = table(results, small, large, generator_ceiling, consumer_ceiling)
-    text = render(rows)
+    rows["stolen"]["all"] = whole_run.stop().share
+    text = render(table(rows, small, large))
     print()
     print(text)
     if args.markdown:
@@ -315,40 +356,55 @@ def run_all(generator, librdkafka, workdir, small, large, latency_seconds, repea
             f.write(text + "\n")
 
 
-def table(results, small, large, generator_ceiling, consumer_ceiling):
-    petrel, tansu = results["petrel"], results["tansu"]
-    rows = []
-    for key in ("produce 100 B acks=1", "produce 100 B acks=all", "produce 1024 B acks=1", "produce 1024 B acks=all",
-                "consume 100 B", "consume 100 B, consumer on one core", "consume 100 B, consumer with jemalloc"):
-        p, t = petrel[key][0], tansu[key][0]
-        rows.append((f"{key.replace('1024 B', '1 KiB')}, records/s", f"{p:,}", f"{t:,}", p / t))
-    for key, records in (("produce 100 B acks=1", small), ("consume 100 B", small)):
-        p = petrel[key][1].broker_cpu / records * 1e6
-        t = tansu[key][1].broker_cpu / records * 1e6
-        rows.append((f"broker CPU-s per 1M records, {key}", f"{p:.2f}", f"{t:.2f}", t / p if p else float("inf")))
-    for key, megabytes in (("produce 1024 B acks=1", large * 1024 / 1e6), ("consume 100 B", small * 100 / 1e6)):
-        p = petrel[key][1].broker_cpu / megabytes * 1000
-        t = tansu[key][1].broker_cpu / megabytes * 1000
-        rows.append((f"broker CPU-ms per MB, {key.replace('1024 B', '1 KiB')}", f"{p:.2f}", f"{t:.2f}", t / p if p else float("inf")))
+def report(row, medians):
+    for name, (rate, run) in medians.items():
+        print(f"  {row}: {name}: {rate:,} records/s (broker {run.broker_cpu:.2f} CPU-s, generator "
+              f"{run.generator_cpu:.2f} CPU-s over {run.wall:.2f} s)", flush=True)
+
+
+def table(rows, small, large):
+    """(measure, Petrel, tansu, Petrel's advantage, generator ceiling, Petrel's share of the ceiling)."""
+    lines = []
+    for size, acks in PRODUCE_ROWS:
+        key = f"produce {size} B acks={acks}"
+        lines.append(rate_line(f"produce {'1 KiB' if size == 1024 else '100 B'} acks={acks}, records/s", rows[key]))
+    for key, _ in CONSUME_ROWS:
+        lines.append(rate_line(f"{key}, records/s", rows[key]))
+    for key, per in (("produce 100 B acks=1", small / 1e6), ("consume 100 B", small / 1e6)):
+        lines.append(cpu_line(f"broker CPU-s per 1M records, {key}", rows[key], per, 1))
+    for key, per in (("produce 1024 B acks=1", large * 1024 / 1e6), ("consume 100 B", small * 100 / 1e6)):
+        lines.append(cpu_line(f"broker CPU-ms per MB, {key.replace('1024 B', '1 KiB')}", rows[key], per, 1000))
     for q in (0.5, 0.99, 0.999):
-        p, t = petrel["latency"][q], tansu["latency"][q]
-        rows.append((f"end-to-end latency p{q * 100:g} at 2,000/s, ms", f"{p:.2f}", f"{t:.2f}", t / p if p else float("inf")))
+        p, t = rows["latency"]["petrel"][q], rows["latency"]["tansu"][q]
+        lines.append((f"end-to-end latency p{q * 100:g} at 2,000/s, ms", f"{p:.2f}", f"{t:.2f}", t / p if p else float("inf"), "", None))
+    lines.append(("CPU time stolen by the host during the latency run", f"{rows['stolen']['petrel']:.1%}",
+                  f"{rows['stolen']['tansu']:.1%}", None, "", None))
+    lines.append(("CPU time stolen by the host during the whole benchmark", f"{rows['stolen']['all']:.1%}", "", None, "", None))
     for key in ("produce 100 B acks=1", "produce 1024 B acks=1", "consume 100 B"):
-        p, t = petrel[key][1], tansu[key][1]
-        rows.append((f"generator CPU during {key.replace('1024 B', '1 KiB')}, cores", f"{p.generator_cpu / p.wall:.2f}",
-                     f"{t.generator_cpu / t.wall:.2f}", None))
-    rows.append(("generator ceiling (librdkafka mock broker), records/s", f"{generator_ceiling:,}", "", None))
-    rate, run = consumer_ceiling
-    rows.append(("consumer ceiling (Petrel's responses replayed by a zero-work server), records/s", f"{rate:,}", "", None))
-    rows.append(("generator CPU during that replay, cores", f"{run.generator_cpu / run.wall:.2f}", "", None))
-    return rows
+        cores = {name: run.generator_cpu / run.wall for name, (_, run) in rows[key].items()}
+        lines.append((f"generator CPU during {key.replace('1024 B', '1 KiB')}, cores", f"{cores['petrel']:.2f}",
+                      f"{cores['tansu']:.2f}", None, f"{cores['ceiling']:.2f}", None))
+    return lines
 
 
-def render(rows):
-    lines = ["| Measure | Petrel | tansu | Petrel's advantage |", "|---|---:|---:|---:|"]
-    for name, p, t, ratio in rows:
-        lines.append(f"| {name} | {p} | {t} | {'' if ratio is None else f'{ratio:.2f}×'} |")
-    return "\n".join(lines)
+def rate_line(name, medians):
+    p, t, c = (medians[who][0] for who in ("petrel", "tansu", "ceiling"))
+    return name, f"{p:,}", f"{t:,}", p / t, f"{c:,}", p / c
+
+
+def cpu_line(name, medians, per, scale):
+    p, t = (medians[who][1].broker_cpu / per * scale for who in ("petrel", "tansu"))
+    return name, f"{p:.2f}", f"{t:.2f}", t / p if p else float("inf"), "", None
+
+
+def render(lines):
+    def ratio(value):
+        return "" if value is None else f"{value:.2f}×"
+    out = ["| Measure | Petrel | tansu | Petrel's advantage | generator ceiling | Petrel / ceiling |",
+           "|---|---:|---:|---:|---:|---:|"]
+    for name, p, t, advantage, c, share in lines:
+        out.append(f"| {name} | {p} | {t} | {ratio(advantage)} | {c} | {'' if share is None else f'{share:.0%}'} |")
+    return "\n".join(out)
 
 
 if __name__ == "__main__":

@@ -4,23 +4,26 @@ librdkafka's mock cluster keeps only about 5 MB per partition, so it cannot show
 reads millions of records when the broker costs nothing. This module does it another way:
 
   1. `Recorder` sits between the consumer and a real broker (which must advertise the recorder's
-     address) and keeps every response frame, keyed by the request frame it answered with the
-     correlation id blanked out;
+     address) and keeps every response frame with the request it answered;
   2. `Replayer` then listens on the same address, in place of the broker, and answers each request
-     with the recorded response (its correlation id patched in). It decodes nothing and reads no
-     files: the consumer gets the very bytes the broker sent, as fast as loopback carries them.
+     with a recorded response (its correlation id patched in). It reads no files and encodes nothing:
+     the consumer gets the very bytes the broker sent, as fast as loopback carries them.
 
-Identical requests answered differently (a Metadata refresh, a fetch at the end of the log) get the
-recorded answers in order, the last one repeated. A request never seen while recording is not
-answered, so a run that strays from the recording times out and fails instead of measuring
-something else. Loopback only.
+Fetches are answered by offset: a fetch at offset X gets the recorded answer to the fetch that began
+at or before X and after which the next recorded fetch began, as a broker would answer it (the
+batch holding X comes first; the client skips the records before X). So a consumer whose fetches do
+not start exactly where they did while recording (after a retry, say) is still served. Any other
+request gets the recorded answer to the identical request, or else to the latest request with the
+same API key and version (a Metadata refresh asking in another way). Fetches past the recorded end
+are not answered (the run has all its records by then). One partition, Fetch v4 to v12. Loopback only.
 """
 import asyncio
-import collections
+import bisect
 import struct
 import threading
 
 LOOPBACK = "127.0.0.1"
+FETCH = 1
 
 
 async def read_frame(reader):
@@ -32,13 +35,65 @@ async def read_frame(reader):
         return None
 
 
+def api(frame):
+    """(API key, version) of a request frame."""
+    return struct.unpack(">hh", frame[4:8])
+
+
 def request_key(frame):
-    """The request with its correlation id (bytes 8..12: after length, api key, version) blanked."""
+    """The request with its correlation id (bytes 8..12: after length, API key, version) blanked."""
     return frame[:8] + b"\0\0\0\0" + frame[12:]
 
 
 def with_correlation_id(response, request):
     return response[:4] + request[8:12] + response[8:]
+
+
+def _uvarint(data, at):
+    value = shift = 0
+    while True:
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, at
+
+
+def fetch_offset(frame):
+    """The fetch offset of the first partition of a Fetch request, v4 to v12."""
+    _, version = api(frame)
+    if not 4 <= version <= 12:
+        raise ValueError(f"Fetch v{version} is not replayable")
+    flexible = version >= 12
+    at = 12
+    client_id_length = struct.unpack(">h", frame[at:at + 2])[0]
+    at += 2 + max(client_id_length, 0)
+    if flexible:
+        at = _skip_tagged_fields(frame, at)
+    at += 4 * 4 + 1  # replica id, max wait, min bytes, max bytes, isolation level
+    if version >= 7:
+        at += 8  # session id and epoch
+    at = _uvarint(frame, at)[1] if flexible else at + 4  # topic count
+    if flexible:
+        name_length, at = _uvarint(frame, at)
+        at += name_length - 1
+    else:
+        at += 2 + struct.unpack(">h", frame[at:at + 2])[0]
+    at = _uvarint(frame, at)[1] if flexible else at + 4  # partition count
+    at += 4  # partition index
+    if version >= 9:
+        at += 4  # current leader epoch
+    return struct.unpack(">q", frame[at:at + 8])[0]
+
+
+def _skip_tagged_fields(data, at):
+    count, at = _uvarint(data, at)
+    for _ in range(count):
+        _, at = _uvarint(data, at)
+        size, at = _uvarint(data, at)
+        at += size
+    return at
 
 
 class _LoopThread:
@@ -66,14 +121,47 @@ class _LoopThread:
         self.thread.join(10)
 
 
+class Recording:
+    """What a Recorder kept: answers to fetches by their offset, and to everything else by request."""
+
+    def __init__(self):
+        self.fetches = {}  # fetch offset -> the first answer with records from there
+        self.others = {}  # request key -> answer
+        self.by_api = {}  # (API key, version) -> the latest answer
+        self._starts = None  # sorted fetch offsets, once replaying
+
+    def keep(self, request, response):
+        if api(request)[0] == FETCH:
+            # An answer without records (a long poll at the end of the log) is not worth replaying.
+            if len(response) > 256:
+                self.fetches.setdefault(fetch_offset(request), response)
+        else:
+            self.others[request_key(request)] = response
+            self.by_api[api(request)] = response
+
+    def answer(self, request):
+        """The recorded answer for `request`, or None."""
+        if api(request)[0] == FETCH:
+            if self._starts is None:
+                self._starts = sorted(self.fetches)
+            starts = self._starts
+            index = bisect.bisect_right(starts, fetch_offset(request)) - 1
+            # Past the last recorded start there is no telling where the recorded records end.
+            if index < 0 or index == len(starts) - 1 and fetch_offset(request) != starts[-1]:
+                return None
+            return self.fetches[starts[index]]
+        return self.others.get(request_key(request)) or self.by_api.get(api(request))
+
+
 class Recorder(_LoopThread):
-    """A proxy from `port` to a broker on `upstream_port` that records every exchange."""
+    """A proxy from `port` to a broker on `upstream_port` that records the exchanges while
+    `recording` is set."""
 
     def __init__(self, port, upstream_port):
         super().__init__(port)
         self.upstream_port = upstream_port
-        self.recording = False  # set while the run worth replaying goes through
-        self.responses = collections.defaultdict(list)  # request key -> responses, in order
+        self.recording = False
+        self.kept = Recording()
 
     def __enter__(self):
         self.start(self._proxy)
@@ -91,7 +179,7 @@ class Recorder(_LoopThread):
                 if response is None:
                     break
                 if self.recording:
-                    self.responses[request_key(request)].append(response)
+                    self.kept.keep(request, response)
                 client_writer.write(response)
                 await client_writer.drain()
         except (asyncio.CancelledError, ConnectionError):
@@ -102,13 +190,13 @@ class Recorder(_LoopThread):
 
 
 class Replayer(_LoopThread):
-    """Answers requests on `port` from a Recorder's responses, one request at a time per connection
-    (as a broker does)."""
+    """Answers requests on `port` from a Recording, one request at a time per connection (as a broker
+    does)."""
 
-    def __init__(self, port, responses):
+    def __init__(self, port, recording):
         super().__init__(port)
-        self.responses = responses
-        self.unanswered = 0
+        self.recording = recording
+        self.unanswered = []  # (API key, version) of each request with no recorded answer
 
     def __enter__(self):
         self.start(self._serve)
@@ -118,16 +206,12 @@ class Replayer(_LoopThread):
         self.stop()
 
     async def _serve(self, reader, writer):
-        served = collections.Counter()
         try:
             while (request := await read_frame(reader)) is not None:
-                key = request_key(request)
-                recorded = self.responses.get(key)
-                if not recorded:
-                    self.unanswered += 1
-                    await asyncio.sleep(3600)  # strayed from the recording: let the run time out
-                response = recorded[min(served[key], len(recorded) - 1)]
-                served[key] += 1
+                response = self.recording.answer(request)
+                if response is None:
+                    self.unanswered.append(api(request))
+                    await asyncio.sleep(3600)  # nothing recorded: let the run time out
                 writer.write(with_correlation_id(response, request))
                 await writer.drain()
         except (asyncio.CancelledError, ConnectionError):
