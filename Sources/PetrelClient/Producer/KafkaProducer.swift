@@ -20,9 +20,9 @@ public final class KafkaProducer: Service, Sendable {
     private let accumulator: Mutex<RecordAccumulator>
     private let state = Mutex(State())
     private let wakeup = WakeupSignal()
-    private let reports: AsyncStream<DeliveryReport>.Continuation
+    private let reports: AsyncStream<[DeliveryReport]>.Continuation
     /// The outcome of every record given to `send(_:)`, in the order they complete.
-    public let deliveryReports: AsyncStream<DeliveryReport>
+    public let deliveryReports: DeliveryReports
 
     private struct State {
         var nextID: UInt64 = 1
@@ -39,7 +39,7 @@ public final class KafkaProducer: Service, Sendable {
             bootstrap: configuration.bootstrap, clientID: configuration.clientID,
             requestTimeout: .milliseconds(configuration.requestTimeoutMs), security: configuration.security)
         self.accumulator = Mutex(RecordAccumulator(configuration: configuration))
-        (self.deliveryReports, self.reports) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(100_000))
+        (self.deliveryReports, self.reports) = DeliveryReports.makeStream()
     }
 
     /// Runs a producer for the duration of `body`, then delivers what is left and stops.
@@ -69,28 +69,39 @@ public final class KafkaProducer: Service, Sendable {
     /// will carry in `deliveryReports`.
     @discardableResult
     public func send(_ record: ProducerRecord) async throws -> UInt64 {
-        let partition = try await prepare(record)
+        var partition = try readyPartition(for: record)
+        if partition == nil { partition = try await prepare(record) }
         let id = state.withLock { state -> UInt64 in
             defer { state.nextID += 1 }
             return state.nextID
         }
-        append(record, partition: partition, waiter: .report(id))
+        append(record, partition: partition!, waiter: .report(id))
         return id
     }
 
     /// Sends a record and returns where it was stored, once the broker acknowledged it.
     public func sendAndWait(_ record: ProducerRecord) async throws -> RecordMetadata {
-        let partition = try await prepare(record)
-        return try await withCheckedThrowingContinuation { continuation in
-            append(record, partition: partition, waiter: .awaiting(continuation))
+        var partition = try readyPartition(for: record)
+        if partition == nil { partition = try await prepare(record) }
+        return try await withCheckedThrowingContinuation { [partition] continuation in
+            append(record, partition: partition!, waiter: .awaiting(continuation))
         }
     }
 
-    /// Waits for buffer room and picks the partition.
-    private func prepare(_ record: ProducerRecord) async throws -> Int32 {
+    /// The common case without suspending: the producer is open, there is buffer room and the topic's
+    /// layout is known. Nil if any of that needs waiting for (`prepare`).
+    private func readyPartition(for record: ProducerRecord) throws -> Int32? {
         if state.withLock({ $0.closing }) { throw KafkaClientError.invalidArgument("the producer is shutting down") }
+        guard accumulator.withLock({ $0.bufferedBytes < configuration.bufferBytes }),
+            let layout = cluster.cachedLayout(of: record.topic)
+        else { return nil }
+        return try partition(for: record, in: layout)
+    }
+
+    /// Waits for buffer room and the topic's layout, and picks the partition.
+    private func prepare(_ record: ProducerRecord) async throws -> Int32 {
         try await waitForRoom()
-        return try await choosePartition(for: record)
+        return try partition(for: record, in: try await topicLayout(record.topic))
     }
 
     private func append(_ record: ProducerRecord, partition: Int32, waiter: DeliveryWaiter) {
@@ -101,8 +112,7 @@ public final class KafkaProducer: Service, Sendable {
         if wake { wakeup.signal() }
     }
 
-    private func choosePartition(for record: ProducerRecord) async throws -> Int32 {
-        let layout = try await topicLayout(record.topic)
+    private func partition(for record: ProducerRecord, in layout: TopicLayout) throws -> Int32 {
         if let partition = record.partition {
             guard partition >= 0, Int(partition) < layout.partitionCount else {
                 throw KafkaClientError.invalidArgument("\(record.topic) has no partition \(partition)")
@@ -306,12 +316,15 @@ public final class KafkaProducer: Service, Sendable {
     }
 
     private func complete(_ batch: SealedBatch, baseOffset: Int64) {
+        var reports = DeliveryReportBatch()
+        reports.reports.reserveCapacity(batch.records.count)
         for (index, record) in batch.records.enumerated() {
             let metadata = RecordMetadata(
                 topic: batch.partition.topic, partition: batch.partition.partition,
                 offset: baseOffset < 0 ? -1 : baseOffset + Int64(index), timestamp: record.timestamp)
-            resolve(record.waiter, .success(metadata))
+            reports.resolve(record.waiter, .success(metadata))
         }
+        reports.send(to: self.reports)
         finished(batch)
     }
 
@@ -324,15 +337,10 @@ public final class KafkaProducer: Service, Sendable {
             return
         }
         logger.warning("a batch could not be delivered", metadata: ["partition": "\(batch.partition)", "error": "\(error)"])
-        for record in batch.records { resolve(record.waiter, .failure(error)) }
+        var reports = DeliveryReportBatch()
+        for record in batch.records { reports.resolve(record.waiter, .failure(error)) }
+        reports.send(to: self.reports)
         finished(batch)
-    }
-
-    private func resolve(_ waiter: DeliveryWaiter, _ result: Result<RecordMetadata, KafkaClientError>) {
-        switch waiter {
-        case .awaiting(let continuation): continuation.resume(with: result.mapError { $0 as any Error })
-        case .report(let id): reports.yield(DeliveryReport(id: id, result: result))
-        }
     }
 
     private func finished(_ batch: SealedBatch) {
@@ -365,11 +373,30 @@ public final class KafkaProducer: Service, Sendable {
             accumulator = RecordAccumulator(configuration: configuration)
             return records
         }
-        for record in queued { resolve(record.waiter, .failure(error)) }
+        var reports = DeliveryReportBatch()
+        for record in queued { reports.resolve(record.waiter, .failure(error)) }
+        reports.send(to: self.reports)
         let waiters = state.withLock { state in
             defer { state.flushWaiters = []; state.roomWaiters = [] }
             return state.flushWaiters + state.roomWaiters
         }
         waiters.forEach { $0.resume() }
+    }
+}
+
+/// The outcomes of one batch's records: awaiting senders are resumed at once, reports are handed to
+/// `deliveryReports` together.
+private struct DeliveryReportBatch {
+    var reports: [DeliveryReport] = []
+
+    mutating func resolve(_ waiter: DeliveryWaiter, _ result: Result<RecordMetadata, KafkaClientError>) {
+        switch waiter {
+        case .awaiting(let continuation): continuation.resume(with: result.mapError { $0 as any Error })
+        case .report(let id): reports.append(DeliveryReport(id: id, result: result))
+        }
+    }
+
+    func send(to continuation: AsyncStream<[DeliveryReport]>.Continuation) {
+        if !reports.isEmpty { continuation.yield(reports) }
     }
 }

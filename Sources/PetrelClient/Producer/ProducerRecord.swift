@@ -43,7 +43,7 @@ public struct RecordMetadata: Sendable, Hashable {
 
 /// The outcome of a record handed to `KafkaProducer.enqueue`, in the producer's delivery reports.
 public struct DeliveryReport: Sendable {
-    /// The id `enqueue` returned for the record.
+    /// The id `send(_:)` returned for the record.
     public var id: UInt64
     public var result: Result<RecordMetadata, KafkaClientError>
 }
