@@ -23,7 +23,7 @@ and Petrel's advantage per row (greater than 1 is better for Petrel), the genera
 Petrel's share of it. Every step has a time limit; the script stops what it started, by pid, and
 exits by itself.
 
-    scripts/bench-compare.py [--quick] [--repeat 3] [--markdown FILE]
+    scripts/bench-compare.py [--quick] [--repeat 5] [--markdown FILE]
 """
 import argparse
 import os
@@ -275,7 +275,7 @@ def latency(generator, broker, rate, seconds, workdir):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small counts and one repetition: checks the script, not the brokers")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per produce row (consume rows get two more); the median is reported")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per row and contestant; the median is reported")
     parser.add_argument("--markdown", help="also write the table to this file")
     args = parser.parse_args()
     scale = 20 if args.quick else 1
@@ -300,11 +300,9 @@ CONSUME_ROWS = [("consume 100 B", {}), ("consume 100 B, consumer on one core", {
 
 
 def run_all(generator, librdkafka, workdir, small, large, latency_seconds, repeat, args):
-    # A consume run takes about two seconds and varies more than a produce run: more runs per row.
-    consume_repeat = repeat if repeat == 1 else repeat + 2
     print(f"load generator: rdkafka_performance, librdkafka {librdkafka.group(1) if librdkafka else '?'}; "
-          f"{os.cpu_count()} cores shared by the generator and the broker; {repeat} run(s) per produce row and "
-          f"{consume_repeat} per consume row, alternating between the contestants, median shown", flush=True)
+          f"{os.cpu_count()} cores shared by the generator and the broker; {repeat} run(s) per row and contestant, "
+          f"alternating between the contestants, median shown", flush=True)
     whole_run = StolenTime()
     replay_port, recording = record_for_replay(generator, workdir, small)
     rows = {}
@@ -337,7 +335,7 @@ def run_all(generator, librdkafka, workdir, small, large, latency_seconds, repea
                 rows[row] = alternate({
                     "petrel": consume(generator, petrel.bootstrap, "p100-1-0", small, petrel, **variant),
                     "tansu": consume(generator, tansu.bootstrap, "p100-1-0", small, tansu, **variant),
-                    "ceiling": consume(generator, f"127.0.0.1:{replay_port}", "replayed", small, **variant)}, consume_repeat)
+                    "ceiling": consume(generator, f"127.0.0.1:{replay_port}", "replayed", small, **variant)}, repeat)
                 report(row, rows[row])
     except RuntimeError:
         if "replayer" in locals() and replayer.unanswered:
