@@ -1,9 +1,9 @@
 import Logging
 import Metrics
+import NIOPosix
 import PetrelProtocol
 import PetrelStorage
 import Synchronization
-
 
 /// What the handlers share: storage, identity and the broker's own address. Thread-safe.
 final class BrokerState: Sendable {
@@ -14,6 +14,9 @@ final class BrokerState: Sendable {
     let appendNotifier = AppendNotifier()
     let groups: GroupCoordinator
     let connections = ConnectionRegistry()
+    /// Reads segment files for responses that cannot be sent with sendfile (TLS), on NIO's thread pool
+    /// for blocking I/O: neither an event loop nor the concurrency pool waits on the disk.
+    let fileIO = NonBlockingFileIO(threadPool: .singleton)
     let metrics: BrokerMetrics
     let logger: Logger
     private let advertisedAddress: Mutex<(host: String, port: Int)>

@@ -40,8 +40,9 @@ struct FetchHandler: FrameRequestHandler {
                 broker.metrics.fetchedRecords.increment(by: read.records)
                 let frame = FetchResponseWriter.frame(
                     correlationID: correlationID, version: version, topics: read.topics, allocator: context.connection.allocator)
-                // Through TLS the records must be encrypted in memory: read them here, off the event loop.
-                return context.connection.sendsFiles ? frame : try frame.readingFiles()
+                // Through TLS the records must be encrypted in memory: read them here, on the I/O thread pool.
+                return context.connection.sendsFiles
+                    ? frame : try await frame.readingFiles(with: broker.fileIO, allocator: context.connection.allocator)
             }
             let watched = read.watched
             parkedSince = parkedSince ?? ContinuousClock.now

@@ -1,4 +1,5 @@
 import NIOCore
+import NIOPosix
 import PetrelProtocol
 import PetrelStorage
 
@@ -52,12 +53,22 @@ struct ResponseFrame: Sendable {
 
     /// The same frame with every file part read into memory: what a TLS connection sends, since the
     /// records must pass through the encryption (as in Kafka, TLS costs fetch its zero-copy path).
-    func readingFiles() throws -> ResponseFrame {
+    func readingFiles(with fileIO: NonBlockingFileIO, allocator: ByteBufferAllocator) async throws -> ResponseFrame {
         var frame = self
-        frame.parts = try parts.map { part in
+        frame.parts = []
+        frame.parts.reserveCapacity(parts.count)
+        for part in parts {
             switch part {
-            case .bytes: part
-            case .file(let slice): .bytes(try slice.readBytes())
+            case .bytes:
+                frame.parts.append(part)
+            case .file(let slice):
+                // A descriptor of its own: the segment may be closed (retention) while the read waits.
+                let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: try slice.duplicateFileDescriptor())
+                defer { try? handle.close() }
+                let bytes = try await fileIO.read(
+                    fileHandle: handle, fromOffset: Int64(slice.position), byteCount: slice.length, allocator: allocator)
+                guard bytes.readableBytes == slice.length else { throw ResponseFrameError.segmentShorterThanIndexed }
+                frame.parts.append(.bytes(bytes))
             }
         }
         return frame
@@ -114,4 +125,9 @@ final class ResponseFrameWriter: ChannelOutboundHandler {
             promise?.completeWith(result)
         }
     }
+}
+
+enum ResponseFrameError: Error {
+    /// A segment file ended before the bytes its index promised (it was truncated under the fetch).
+    case segmentShorterThanIndexed
 }
