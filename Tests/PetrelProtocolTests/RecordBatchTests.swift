@@ -152,6 +152,17 @@ struct RecordBatchTests {
         #expect(batches[0].records.count == 2)
     }
 
+    @Test("a fetched batch whose offsets or timestamps overflow Int64 is an error, not a trap")
+    func overflowingBatches() throws {
+        var lateOffset = try sampleBatch(records: 3)
+        lateOffset.setInteger(Int64.max - 1, at: 0)  // the base offset, outside the CRC
+        #expect(throws: ProtocolError.self) { try RecordBatchDecoder.decodeBatches(lateOffset) }
+        var lateTimestamp = try sampleBatch(records: 3)
+        lateTimestamp.setInteger(Int64.max - 5, at: RecordBatchHeader.baseTimestampOffset)  // the records add 0, 10, 20 ms
+        resealCRC(&lateTimestamp)
+        #expect(throws: ProtocolError.self) { try RecordBatchDecoder.decodeBatches(lateTimestamp) }
+    }
+
     @Test("sequence numbers wrap from Int32.max to 0")
     func sequenceWrap() {
         let header = RecordBatchHeader(lastOffsetDelta: 2, producerID: 1, producerEpoch: 0, baseSequence: Int32.max - 1, recordCount: 3)

@@ -132,18 +132,11 @@ public final class KafkaConsumer: Service, Sendable {
         _ body: (KafkaConsumer) async throws -> Result
     ) async throws -> Result {
         let consumer = KafkaConsumer(configuration: configuration, logger: logger)
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await consumer.run() }
-            do {
-                let result = try await body(consumer)
-                consumer.stop()
-                try await group.waitForAll()
-                return result
-            } catch {
-                consumer.stop()
-                try? await group.waitForAll()
-                throw error
-            }
+        // After a failure the consumer still leaves its group properly: no cancellation.
+        return try await withRunningClient(
+            run: { try await consumer.run() }, finish: { consumer.stop() }, cancelAfterFailure: false
+        ) {
+            try await body(consumer)
         }
     }
 

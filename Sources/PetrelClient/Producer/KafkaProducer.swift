@@ -48,18 +48,10 @@ public final class KafkaProducer: Service, Sendable {
         _ body: (KafkaProducer) async throws -> Result
     ) async throws -> Result {
         let producer = KafkaProducer(configuration: configuration, logger: logger)
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await producer.run() }
-            do {
-                let result = try await body(producer)
-                await producer.shutDown()
-                try await group.waitForAll()
-                return result
-            } catch {
-                await producer.shutDown()
-                group.cancelAll()
-                throw error
-            }
+        return try await withRunningClient(
+            run: { try await producer.run() }, finish: { await producer.shutDown() }, cancelAfterFailure: true
+        ) {
+            try await body(producer)
         }
     }
 

@@ -20,6 +20,12 @@ public enum RecordBatchDecoder {
             guard header.batchLength >= RecordBatchHeader.size - RecordBatchHeader.lengthPrefixSize else {
                 throw ProtocolError(.invalidLength, "batch length \(header.batchLength)")
             }
+            // The offset after the batch (where a consumer fetches next) must exist.
+            guard header.baseOffset >= 0, header.lastOffsetDelta >= 0,
+                header.baseOffset < Int64.max - Int64(header.lastOffsetDelta)
+            else {
+                throw ProtocolError(.invalidValue, "record batch offsets \(header.baseOffset)+\(header.lastOffsetDelta) out of range")
+            }
             if verifyCRC {
                 let crc = CRC32C.checksum(
                     buffer, at: index + RecordBatchHeader.crcCoveredOffset,
@@ -70,10 +76,14 @@ public enum RecordBatchDecoder {
             let headerKey = keyBytes.readString(length: keyBytes.readableBytes) ?? ""
             headers.append(RecordHeader(key: headerKey, value: try readVarintBytes(from: &record)))
         }
-        let timestamp =
-            header.attributes.timestampType == .logAppendTime ? header.maxTimestamp : header.baseTimestamp + timestampDelta
-        return Record(
-            offset: header.baseOffset + Int64(offsetDelta), timestamp: timestamp, key: key, value: value, headers: headers)
+        // A batch from the network may carry any numbers: an offset or timestamp past Int64 is an error.
+        let (offset, offsetOverflow) = header.baseOffset.addingReportingOverflow(Int64(offsetDelta))
+        let (createTime, timestampOverflow) = header.baseTimestamp.addingReportingOverflow(timestampDelta)
+        guard !offsetOverflow, !timestampOverflow else {
+            throw ProtocolError(.invalidValue, "record offset or timestamp delta overflows its batch's base")
+        }
+        let timestamp = header.attributes.timestampType == .logAppendTime ? header.maxTimestamp : createTime
+        return Record(offset: offset, timestamp: timestamp, key: key, value: value, headers: headers)
     }
 
     private static func readVarintBytes(from buffer: inout ByteBuffer) throws -> ByteBuffer? {
