@@ -3,8 +3,9 @@ import PetrelProtocol
 
 /// libFuzzer's entry point: the input is bytes off a socket. They go through the frame decoder, the
 /// request header and the body decoder of the API they name (every generated request type), then a
-/// produced batch through the validator, exactly as a connection would take them. Errors are expected; a trap, an overflow or an
-/// allocation over libFuzzer's -malloc_limit_mb is a finding.
+/// produced batch through the validator, exactly as a connection would take them, and through the
+/// consumer's batch decoder, as if a broker had sent it. Errors are expected; a trap, an overflow or
+/// an allocation over libFuzzer's -malloc_limit_mb is a finding.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     var input = ByteBuffer(bytes: UnsafeBufferPointer(start: data, count: size))
@@ -13,7 +14,10 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         var body = frame
         guard let request = try? AnyRequest(from: &body), let produce = request.body as? ProduceRequest else { continue }
         for partition in produce.topicData.flatMap(\.partitionData) {
-            if let records = partition.records { _ = try? RecordBatchValidator.validateProduced(records) }
+            guard let records = partition.records else { continue }
+            _ = try? RecordBatchValidator.validateProduced(records)
+            // Without the CRC check, so that mutated records reach the record decoder.
+            _ = try? RecordBatchDecoder.decodeBatches(records, verifyCRC: false)
         }
     }
     return 0
