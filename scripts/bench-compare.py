@@ -55,9 +55,6 @@ class Broker(BrokerProcess):
         except BrokerStartError as failure:
             sys.exit(f"bench-compare: {name}: {failure}")
 
-    def cpu(self):
-        return self.cpu_seconds()
-
 
 def start_petrel(workdir, name="petrel", advertise_port=None):
     binary = os.environ.get("PETREL_BIN", os.path.join(ROOT, ".build", "release", "petrel"))
@@ -97,7 +94,7 @@ class Run:
     """One load-generator process: its output, wall time, own CPU, and the broker's CPU meanwhile."""
 
     def __init__(self, command, broker=None, timeout=120):
-        before = broker.cpu() if broker else 0.0
+        before = broker.cpu_seconds() if broker else 0.0
         started = time.monotonic()
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         timer = threading.Timer(timeout, process.kill)
@@ -109,7 +106,7 @@ class Run:
         self.wall = time.monotonic() - started
         self.output = output
         self.generator_cpu = usage.ru_utime + usage.ru_stime
-        self.broker_cpu = (broker.cpu() - before) if broker else 0.0
+        self.broker_cpu = (broker.cpu_seconds() - before) if broker else 0.0
         if process.returncode != 0:
             raise RuntimeError(f"{' '.join(command[:3])}… exited {process.returncode} after {self.wall:.1f}s:\n{output[-2000:]}")
 

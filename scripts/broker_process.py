@@ -76,10 +76,6 @@ class BrokerProcess:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(10)
 
-    def restart(self):
-        self.stop()
-        return self.start()
-
     def cpu_seconds(self):
         """User + system CPU seconds the broker has used so far."""
         with open(f"/proc/{self.process.pid}/stat") as f:

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NIOSSL
 import PetrelClient
+import PetrelProtocol
 
 /// `--bootstrap HOST:PORT[,HOST:PORT...]` and how to log in, shared by the client commands.
 struct BootstrapOption: ParsableArguments {
@@ -26,18 +27,18 @@ struct BootstrapOption: ParsableArguments {
 
     /// TLS and SASL as the flags and PETREL_SASL_PASSWORD say.
     func security() throws -> KafkaClientSecurity {
-        let name = securityProtocol.uppercased()
-        guard ["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"].contains(name) else {
+        guard let chosen = SecurityProtocol(rawValue: securityProtocol.uppercased()) else {
             throw ValidationError("--security-protocol must be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL, got \(securityProtocol).")
         }
+        let name = chosen.rawValue
         var tls: TLSConfiguration?
-        if name.hasSuffix("SSL") {
+        if chosen.usesTLS {
             var configuration = TLSConfiguration.makeClientConfiguration()
             if let tlsCa { configuration.trustRoots = .file(tlsCa) }
             tls = configuration
         }
         var credentials: KafkaClientSecurity.Credentials?
-        if name.hasPrefix("SASL") {
+        if chosen.usesSASL {
             guard let mechanism = KafkaClientSecurity.Credentials.Mechanism(rawValue: saslMechanism.uppercased()) else {
                 throw ValidationError("--sasl-mechanism must be SCRAM-SHA-256 or PLAIN, got \(saslMechanism).")
             }

@@ -31,6 +31,22 @@ public enum Scram {
         zip(left, right).map { $0 ^ $1 }
     }
 
+    /// Salts and nonces, from the system's secure random source.
+    public static func randomBytes(_ count: Int) -> [UInt8] {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+    }
+
+    /// "a=1,b=2" → ["a": "1", "b": "2"]; values may contain "=" (base64).
+    static func attributes(_ text: String) -> [String: String] {
+        var result: [String: String] = [:]
+        for field in text.split(separator: ",") {
+            guard let equals = field.firstIndex(of: "="), field.distance(from: field.startIndex, to: equals) == 1 else { continue }
+            result[String(field[..<equals])] = String(field[field.index(after: equals)...])
+        }
+        return result
+    }
+
     /// Compares without stopping at the first difference, so timing tells nothing about the key.
     public static func constantTimeEqual(_ left: [UInt8], _ right: [UInt8]) -> Bool {
         guard left.count == right.count else { return false }

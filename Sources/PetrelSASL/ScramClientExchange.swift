@@ -17,8 +17,7 @@ public struct ScramClientExchange: Sendable {
     public init(user: String, password: String) {
         self.user = user
         self.password = password
-        var generator = SystemRandomNumberGenerator()
-        clientNonce = Data((0..<24).map { _ in UInt8.random(in: 0...255, using: &generator) }).base64EncodedString()
+        clientNonce = Data(Scram.randomBytes(24)).base64EncodedString()
     }
 
     /// "n,,n=USER,r=NONCE": no channel binding, no authorization identity.
@@ -31,7 +30,7 @@ public struct ScramClientExchange: Sendable {
     /// The client-final message with the proof, from the server-first message.
     public mutating func clientFinal(serverFirst message: [UInt8]) throws -> [UInt8] {
         guard let serverFirst = String(bytes: message, encoding: .utf8) else { throw Failure(description: "server-first is not UTF-8") }
-        let attributes = ScramServerExchange.attributes(serverFirst)
+        let attributes = Scram.attributes(serverFirst)
         guard let nonce = attributes["r"], nonce.hasPrefix(clientNonce), nonce.count > clientNonce.count else {
             throw Failure(description: "the server's nonce does not extend ours")
         }
@@ -49,7 +48,7 @@ public struct ScramClientExchange: Sendable {
 
     /// Checks the server-final message: the server must prove it knows the user's keys too.
     public func verify(serverFinal message: [UInt8]) throws {
-        let attributes = ScramServerExchange.attributes(String(decoding: message, as: UTF8.self))
+        let attributes = Scram.attributes(String(decoding: message, as: UTF8.self))
         if let error = attributes["e"] { throw Failure(description: "the server refused: \(error)") }
         guard let expected = expectedServerSignature, let signatureText = attributes["v"],
             let signature = Data(base64Encoded: signatureText), Scram.constantTimeEqual(Array(signature), expected)

@@ -22,9 +22,7 @@ public struct ScramCredential: Codable, Sendable, Hashable {
 
     /// Salts and hashes `password` with a fresh random salt.
     public init(password: String, iterations: Int = 8192) {
-        var generator = SystemRandomNumberGenerator()
-        let salt = (0..<24).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        self.init(password: password, salt: salt, iterations: iterations)
+        self.init(password: password, salt: Scram.randomBytes(24), iterations: iterations)
     }
 
     public init(password: String, salt: [UInt8], iterations: Int) {

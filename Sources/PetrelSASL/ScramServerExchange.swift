@@ -52,16 +52,15 @@ public struct ScramServerExchange: Sendable {
         }
         let gs2Header = "\(parts[0]),\(parts[1]),"
         let clientFirstBare = String(parts[2])
-        let attributes = Self.attributes(clientFirstBare)
+        let attributes = Scram.attributes(clientFirstBare)
         guard let escapedUser = attributes["n"], let clientNonce = attributes["r"], !clientNonce.isEmpty else {
             throw Failure(description: "client-first message without user or nonce")
         }
         let user = escapedUser.replacingOccurrences(of: "=2C", with: ",").replacingOccurrences(of: "=3D", with: "=")
         let credential = lookup(user)
-        var generator = SystemRandomNumberGenerator()
-        let serverNonce = Data((0..<18).map { _ in UInt8.random(in: 0...255, using: &generator) }).base64EncodedString()
+        let serverNonce = Data(Scram.randomBytes(18)).base64EncodedString()
         let nonce = clientNonce + serverNonce
-        let salt = credential?.salt ?? (0..<24).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let salt = credential?.salt ?? Scram.randomBytes(24)
         let iterations = credential?.iterations ?? ScramCredential.minimumIterations
         let serverFirst = "r=\(nonce),s=\(Data(salt).base64EncodedString()),i=\(iterations)"
         state = .awaitingClientFinal(
@@ -76,7 +75,7 @@ public struct ScramServerExchange: Sendable {
     ) throws -> Step {
         guard let proofStart = text.range(of: ",p=") else { throw Failure(description: "client-final message without proof") }
         let withoutProof = String(text[..<proofStart.lowerBound])
-        let attributes = Self.attributes(text)
+        let attributes = Scram.attributes(text)
         guard attributes["c"] == Data(gs2Header.utf8).base64EncodedString() else {
             throw Failure(description: "channel binding does not match")
         }
@@ -97,15 +96,5 @@ public struct ScramServerExchange: Sendable {
         }
         let serverSignature = Scram.hmac(key: credential.serverKey, authMessage)
         return .success(user: user, Array("v=\(Data(serverSignature).base64EncodedString())".utf8))
-    }
-
-    /// "a=1,b=2" → ["a": "1", "b": "2"]; values may contain "=" (base64).
-    static func attributes(_ text: String) -> [String: String] {
-        var result: [String: String] = [:]
-        for field in text.split(separator: ",") {
-            guard let equals = field.firstIndex(of: "="), field.distance(from: field.startIndex, to: equals) == 1 else { continue }
-            result[String(field[..<equals])] = String(field[field.index(after: equals)...])
-        }
-        return result
     }
 }

@@ -66,7 +66,7 @@ struct SecurityTests {
         let material = try Material()
         defer { material.remove() }
         let security = try material.clientSecurity(tls: listener.usesTLS, mechanism)
-        #expect(security.securityProtocol == listener.rawValue)
+        #expect(security.securityProtocol == listener)
         try await TestCluster.withInProcessBroker(configure: material.configure(listener)) { bootstrap in
             let topic = TestCluster.uniqueTopic("secure")
             let admin = KafkaAdmin(bootstrap: [bootstrap], security: security)

@@ -62,8 +62,7 @@ struct ResponseFrame: Sendable {
             case .bytes:
                 frame.parts.append(part)
             case .file(let slice):
-                // A descriptor of its own: the segment may be closed (retention) while the read waits.
-                let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: try slice.duplicateFileDescriptor())
+                let handle = try slice.openFileHandle()
                 defer { try? handle.close() }
                 let bytes = try await fileIO.read(
                     fileHandle: handle, fromOffset: Int64(slice.position), byteCount: slice.length, allocator: allocator)
@@ -84,9 +83,8 @@ struct ResponseFrame: Sendable {
     }
 }
 
-/// Turns response frames into socket writes. File parts get a descriptor of their own (a dup of the
-/// segment's), closed once the write completes, so concurrent fetches of one segment never contend for
-/// one handle and a deleted segment stays readable until its last send.
+/// Turns response frames into socket writes. File parts go out with sendfile from a handle of their own
+/// (`LogSlice.openFileHandle`), closed once the write completes.
 final class ResponseFrameWriter: ChannelOutboundHandler {
     typealias OutboundIn = ResponseFrame
     typealias OutboundOut = IOData
@@ -102,7 +100,7 @@ final class ResponseFrameWriter: ChannelOutboundHandler {
                 context.write(wrapOutboundOut(.byteBuffer(buffer)), promise: isLast ? done : nil)
             case .file(let slice):
                 do {
-                    let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: try slice.duplicateFileDescriptor())
+                    let handle = try slice.openFileHandle()
                     handles.append(handle)
                     let region = FileRegion(fileHandle: handle, readerIndex: slice.position, endIndex: slice.position + slice.length)
                     context.write(wrapOutboundOut(.fileRegion(region)), promise: isLast ? done : nil)
@@ -124,6 +122,15 @@ final class ResponseFrameWriter: ChannelOutboundHandler {
             for handle in opened { try? handle.close() }
             promise?.completeWith(result)
         }
+    }
+}
+
+extension LogSlice {
+    /// A handle of its own on the slice's segment file, for the caller to close: concurrent sends of one
+    /// segment never contend for one handle, and a segment deleted or closed (retention) meanwhile stays
+    /// readable until the handle is closed.
+    func openFileHandle() throws -> NIOFileHandle {
+        NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: try duplicateFileDescriptor())
     }
 }
 

@@ -1,16 +1,9 @@
+import PetrelProtocol
 import PetrelSASL
 
 /// How the client listener secures connections: Kafka's four security protocols.
 public struct ListenerSecurity: Sendable {
-    public enum SecurityProtocol: String, Sendable, CaseIterable {
-        case plaintext = "PLAINTEXT"
-        case ssl = "SSL"
-        case saslPlaintext = "SASL_PLAINTEXT"
-        case saslSSL = "SASL_SSL"
-
-        public var usesTLS: Bool { self == .ssl || self == .saslSSL }
-        public var usesSASL: Bool { self == .saslPlaintext || self == .saslSSL }
-    }
+    public typealias SecurityProtocol = PetrelProtocol.SecurityProtocol
 
     public var securityProtocol: SecurityProtocol = .plaintext
     /// PEM certificate chain and private key of the TLS listener (SSL, SASL_SSL).

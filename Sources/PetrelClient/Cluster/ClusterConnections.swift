@@ -86,13 +86,13 @@ final class ClusterConnections: Sendable {
         return response
     }
 
-    /// The layout of a topic, from the cache unless `refresh` (after a leadership error, say). With
-    /// `create`, a missing topic is created through Metadata's auto-creation where the broker allows it.
     /// The topic's layout if already known, without asking the cluster.
     func cachedLayout(of topic: String) -> TopicLayout? {
         state.withLock { $0.topics[topic] }
     }
 
+    /// The layout of a topic, from the cache unless `refresh` (after a leadership error, say). With
+    /// `create`, a missing topic is created through Metadata's auto-creation where the broker allows it.
     func layout(of topic: String, refresh: Bool = false, create: Bool = false) async throws -> TopicLayout {
         if !refresh, let known = cachedLayout(of: topic) { return known }
         let response = try await metadata(topics: [topic], allowAutoCreation: create)

@@ -1,4 +1,5 @@
 import NIOSSL
+import PetrelProtocol
 import PetrelSASL
 
 /// How a client connects to a secured listener: TLS, SASL, both (SASL_SSL) or neither.
@@ -41,12 +42,12 @@ public struct KafkaClientSecurity: Sendable {
     }
 
     /// Kafka's name for the combination: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.
-    public var securityProtocol: String {
+    public var securityProtocol: SecurityProtocol {
         switch (tlsContext != nil, credentials != nil) {
-        case (false, false): "PLAINTEXT"
-        case (true, false): "SSL"
-        case (false, true): "SASL_PLAINTEXT"
-        case (true, true): "SASL_SSL"
+        case (false, false): .plaintext
+        case (true, false): .ssl
+        case (false, true): .saslPlaintext
+        case (true, true): .saslSSL
         }
     }
 }

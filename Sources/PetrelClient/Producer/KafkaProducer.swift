@@ -61,37 +61,32 @@ public final class KafkaProducer: Service, Sendable {
     /// will carry in `deliveryReports`.
     @discardableResult
     public func send(_ record: ProducerRecord) async throws -> UInt64 {
-        var partition = try readyPartition(for: record)
-        if partition == nil { partition = try await prepare(record) }
+        let partition = try await partition(for: record)
         let id = state.withLock { state -> UInt64 in
             defer { state.nextID += 1 }
             return state.nextID
         }
-        append(record, partition: partition!, waiter: .report(id))
+        append(record, partition: partition, waiter: .report(id))
         return id
     }
 
     /// Sends a record and returns where it was stored, once the broker acknowledged it.
     public func sendAndWait(_ record: ProducerRecord) async throws -> RecordMetadata {
-        var partition = try readyPartition(for: record)
-        if partition == nil { partition = try await prepare(record) }
-        return try await withCheckedThrowingContinuation { [partition] continuation in
-            append(record, partition: partition!, waiter: .awaiting(continuation))
+        let partition = try await partition(for: record)
+        return try await withCheckedThrowingContinuation { continuation in
+            append(record, partition: partition, waiter: .awaiting(continuation))
         }
     }
 
-    /// The common case without suspending: the producer is open, there is buffer room and the topic's
-    /// layout is known. Nil if any of that needs waiting for (`prepare`).
-    private func readyPartition(for record: ProducerRecord) throws -> Int32? {
+    /// Picks the record's partition once there is buffer room. The common case does not suspend: the
+    /// producer is open, there is room and the topic's layout is known.
+    private func partition(for record: ProducerRecord) async throws -> Int32 {
         if state.withLock({ $0.closing }) { throw KafkaClientError.invalidArgument("the producer is shutting down") }
-        guard accumulator.withLock({ $0.bufferedBytes < configuration.bufferBytes }),
+        if accumulator.withLock({ $0.bufferedBytes < configuration.bufferBytes }),
             let layout = cluster.cachedLayout(of: record.topic)
-        else { return nil }
-        return try partition(for: record, in: layout)
-    }
-
-    /// Waits for buffer room and the topic's layout, and picks the partition.
-    private func prepare(_ record: ProducerRecord) async throws -> Int32 {
+        {
+            return try partition(for: record, in: layout)
+        }
         try await waitForRoom()
         return try partition(for: record, in: try await topicLayout(record.topic))
     }
@@ -308,8 +303,7 @@ public final class KafkaProducer: Service, Sendable {
     }
 
     private func complete(_ batch: SealedBatch, baseOffset: Int64) {
-        var reports = DeliveryReportBatch()
-        reports.reports.reserveCapacity(batch.records.count)
+        var reports = DeliveryReportBatch(capacity: batch.records.count)
         for (index, record) in batch.records.enumerated() {
             let metadata = RecordMetadata(
                 topic: batch.partition.topic, partition: batch.partition.partition,
@@ -329,7 +323,7 @@ public final class KafkaProducer: Service, Sendable {
             return
         }
         logger.warning("a batch could not be delivered", metadata: ["partition": "\(batch.partition)", "error": "\(error)"])
-        var reports = DeliveryReportBatch()
+        var reports = DeliveryReportBatch(capacity: batch.records.count)
         for record in batch.records { reports.resolve(record.waiter, .failure(error)) }
         reports.send(to: self.reports)
         finished(batch)
@@ -365,7 +359,7 @@ public final class KafkaProducer: Service, Sendable {
             accumulator = RecordAccumulator(configuration: configuration)
             return records
         }
-        var reports = DeliveryReportBatch()
+        var reports = DeliveryReportBatch(capacity: queued.count)
         for record in queued { reports.resolve(record.waiter, .failure(error)) }
         reports.send(to: self.reports)
         let waiters = state.withLock { state in
@@ -379,7 +373,11 @@ public final class KafkaProducer: Service, Sendable {
 /// The outcomes of one batch's records: awaiting senders are resumed at once, reports are handed to
 /// `deliveryReports` together.
 private struct DeliveryReportBatch {
-    var reports: [DeliveryReport] = []
+    private var reports: [DeliveryReport] = []
+
+    init(capacity: Int) {
+        reports.reserveCapacity(capacity)
+    }
 
     mutating func resolve(_ waiter: DeliveryWaiter, _ result: Result<RecordMetadata, KafkaClientError>) {
         switch waiter {

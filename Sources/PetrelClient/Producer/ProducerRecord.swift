@@ -41,7 +41,7 @@ public struct RecordMetadata: Sendable, Hashable {
     public var timestamp: Int64
 }
 
-/// The outcome of a record handed to `KafkaProducer.enqueue`, in the producer's delivery reports.
+/// The outcome of a record handed to `KafkaProducer.send(_:)`, in the producer's delivery reports.
 public struct DeliveryReport: Sendable {
     /// The id `send(_:)` returned for the record.
     public var id: UInt64
