@@ -79,15 +79,15 @@ struct RawSocket {
         try await channel.writeAndFlush(ByteBuffer(bytes: bytes))
     }
 
-    /// True if the broker closes the connection within 5 seconds.
-    func isClosedByPeer() async -> Bool {
+    /// True if the broker closes the connection within the given time.
+    func isClosedByPeer(within limit: Duration = .seconds(5)) async -> Bool {
         let closed = channel.closeFuture
         return await withTaskGroup(of: Bool.self) { group in
             group.addTask {
                 (try? await closed.get()) != nil
             }
             group.addTask {
-                try? await Task.sleep(for: .seconds(5))
+                try? await Task.sleep(for: limit)
                 return false
             }
             let first = await group.next()!
