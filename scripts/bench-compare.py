@@ -291,7 +291,13 @@ def main():
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-PRODUCE_ROWS = [(100, "1"), (100, "all"), (1024, "1"), (1024, "all")]
+SMALL, LARGE = 100, 1024  # record sizes, bytes
+PRODUCE_ROWS = [(SMALL, "1"), (SMALL, "all"), (LARGE, "1"), (LARGE, "all")]
+
+
+def produce_row(size, acks):
+    return f"produce {'1 KiB' if size == LARGE else f'{size} B'} acks={acks}"
+
 CONSUME_ROWS = [("consume 100 B", {}), ("consume 100 B, consumer on one core", {"pinned": True}),
                 ("consume 100 B, consumer with jemalloc", {"jemalloc": True})]
 
@@ -304,6 +310,7 @@ def run_all(generator, librdkafka, workdir, small, large, latency_seconds, repea
     replay_port, recording = record_for_replay(generator, workdir, small)
     rows = {}
     brokers = []
+    replayer = None
     try:
         for start in (start_petrel, start_tansu):
             brokers.append(start(workdir))
@@ -319,9 +326,9 @@ def run_all(generator, librdkafka, workdir, small, large, latency_seconds, repea
                 f"p{q * 100:g} {ms:.2f} ms" for q, ms in rows["latency"][broker.name].items())
                 + f" (host steal {stolen.share:.1%})", flush=True)
         for size, acks in PRODUCE_ROWS:
-            count = small if size == 100 else large
+            count = small if size == SMALL else large
             acks_flag = "-1" if acks == "all" else "1"
-            row = f"produce {size} B acks={acks}"
+            row = produce_row(size, acks)
             rows[row] = alternate({
                 "petrel": produce(generator, petrel, size, count, acks_flag),
                 "tansu": produce(generator, tansu, size, count, acks_flag),
@@ -335,7 +342,7 @@ def run_all(generator, librdkafka, workdir, small, large, latency_seconds, repea
                     "ceiling": consume(generator, f"127.0.0.1:{replay_port}", "replayed", small, **variant)}, repeat)
                 report(row, rows[row])
     except RuntimeError:
-        if "replayer" in locals() and replayer.unanswered:
+        if replayer and replayer.unanswered:
             print(f"the replayer was sent requests it never recorded (API key, version): {replayer.unanswered[:10]}")
         raise
     finally:
@@ -361,23 +368,23 @@ def table(rows, small, large):
     """(measure, Petrel, tansu, Petrel's advantage, generator ceiling, Petrel's share of the ceiling)."""
     lines = []
     for size, acks in PRODUCE_ROWS:
-        key = f"produce {size} B acks={acks}"
-        lines.append(rate_line(f"produce {'1 KiB' if size == 1024 else '100 B'} acks={acks}, records/s", rows[key]))
+        key = produce_row(size, acks)
+        lines.append(rate_line(f"{key}, records/s", rows[key]))
     for key, _ in CONSUME_ROWS:
         lines.append(rate_line(f"{key}, records/s", rows[key]))
-    for key, per in (("produce 100 B acks=1", small / 1e6), ("consume 100 B", small / 1e6)):
+    for key, per in ((produce_row(SMALL, "1"), small / 1e6), ("consume 100 B", small / 1e6)):
         lines.append(cpu_line(f"broker CPU-s per 1M records, {key}", rows[key], per, 1))
-    for key, per in (("produce 1024 B acks=1", large * 1024 / 1e6), ("consume 100 B", small * 100 / 1e6)):
-        lines.append(cpu_line(f"broker CPU-ms per MB, {key.replace('1024 B', '1 KiB')}", rows[key], per, 1000))
+    for key, per in ((produce_row(LARGE, "1"), large * LARGE / 1e6), ("consume 100 B", small * SMALL / 1e6)):
+        lines.append(cpu_line(f"broker CPU-ms per MB, {key}", rows[key], per, 1000))
     for q in (0.5, 0.99, 0.999):
         p, t = rows["latency"]["petrel"][q], rows["latency"]["tansu"][q]
         lines.append((f"end-to-end latency p{q * 100:g} at 2,000/s, ms", f"{p:.2f}", f"{t:.2f}", t / p if p else float("inf"), "", None))
     lines.append(("CPU time stolen by the host during the latency run", f"{rows['stolen']['petrel']:.1%}",
                   f"{rows['stolen']['tansu']:.1%}", None, "", None))
     lines.append(("CPU time stolen by the host during the whole benchmark", f"{rows['stolen']['all']:.1%}", "", None, "", None))
-    for key in ("produce 100 B acks=1", "produce 1024 B acks=1", "consume 100 B"):
+    for key in (produce_row(SMALL, "1"), produce_row(LARGE, "1"), "consume 100 B"):
         cores = {name: run.generator_cpu / run.wall for name, (_, run) in rows[key].items()}
-        lines.append((f"generator CPU during {key.replace('1024 B', '1 KiB')}, cores", f"{cores['petrel']:.2f}",
+        lines.append((f"generator CPU during {key}, cores", f"{cores['petrel']:.2f}",
                       f"{cores['tansu']:.2f}", None, f"{cores['ceiling']:.2f}", None))
     return lines
 

@@ -97,7 +97,8 @@ def _skip_tagged_fields(data, at):
 
 
 class _LoopThread:
-    """An asyncio loop on its own thread, so the load generator can run in the foreground."""
+    """An asyncio loop on its own thread, so the load generator can run in the foreground. Used as a
+    context manager, it serves each connection to `port` with the subclass's `_serve(reader, writer)`."""
 
     def __init__(self, port):
         self.port = port
@@ -105,12 +106,13 @@ class _LoopThread:
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.server = None
 
-    def start(self, handler):
+    def __enter__(self):
         self.thread.start()
         self.server = asyncio.run_coroutine_threadsafe(
-            asyncio.start_server(handler, LOOPBACK, self.port), self.loop).result(10)
+            asyncio.start_server(self._serve, LOOPBACK, self.port), self.loop).result(10)
+        return self
 
-    def stop(self):
+    def __exit__(self, *_):
         async def close():
             self.server.close()
             for task in asyncio.all_tasks():
@@ -163,14 +165,7 @@ class Recorder(_LoopThread):
         self.recording = False
         self.kept = Recording()
 
-    def __enter__(self):
-        self.start(self._proxy)
-        return self
-
-    def __exit__(self, *_):
-        self.stop()
-
-    async def _proxy(self, client_reader, client_writer):
+    async def _serve(self, client_reader, client_writer):
         upstream_reader, upstream_writer = await asyncio.open_connection(LOOPBACK, self.upstream_port)
         try:
             while (request := await read_frame(client_reader)) is not None:
@@ -197,13 +192,6 @@ class Replayer(_LoopThread):
         super().__init__(port)
         self.recording = recording
         self.unanswered = []  # (API key, version) of each request with no recorded answer
-
-    def __enter__(self):
-        self.start(self._serve)
-        return self
-
-    def __exit__(self, *_):
-        self.stop()
 
     async def _serve(self, reader, writer):
         try:

@@ -323,10 +323,15 @@ public final class KafkaProducer: Service, Sendable {
             return
         }
         logger.warning("a batch could not be delivered", metadata: ["partition": "\(batch.partition)", "error": "\(error)"])
-        var reports = DeliveryReportBatch(capacity: batch.records.count)
-        for record in batch.records { reports.resolve(record.waiter, .failure(error)) }
-        reports.send(to: self.reports)
+        fail(batch.records, error)
         finished(batch)
+    }
+
+    /// Resumes or reports each record as failed with `error`.
+    private func fail(_ records: [PendingRecord], _ error: KafkaClientError) {
+        var reports = DeliveryReportBatch(capacity: records.count)
+        for record in records { reports.resolve(record.waiter, .failure(error)) }
+        reports.send(to: self.reports)
     }
 
     private func finished(_ batch: SealedBatch) {
@@ -359,9 +364,7 @@ public final class KafkaProducer: Service, Sendable {
             accumulator = RecordAccumulator(configuration: configuration)
             return records
         }
-        var reports = DeliveryReportBatch(capacity: queued.count)
-        for record in queued { reports.resolve(record.waiter, .failure(error)) }
-        reports.send(to: self.reports)
+        fail(queued, error)
         let waiters = state.withLock { state in
             defer { state.flushWaiters = []; state.roomWaiters = [] }
             return state.flushWaiters + state.roomWaiters
