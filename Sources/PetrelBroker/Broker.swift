@@ -197,6 +197,8 @@ public final class Broker: Service, Sendable {
             background.cancelAll()
         }
         ready.store(false, ordering: .relaxed)
+        // The next broker may take the directory once the logs are closed, even if closing failed.
+        defer { state.directoryLock.release() }
         try state.groups.offsets.close()
         try state.logs.shutdown()
         try? await metricsChannel?.close()

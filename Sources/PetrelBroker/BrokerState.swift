@@ -8,6 +8,8 @@ import Synchronization
 /// What the handlers share: storage, identity and the broker's own address. Thread-safe.
 final class BrokerState: Sendable {
     let configuration: BrokerConfiguration
+    /// Held from before the first read of the data directory until the logs are closed.
+    let directoryLock: DataDirectoryLock
     let logs: LogManager
     let identity: BrokerIdentity
     let producerIDs: ProducerIDAllocator
@@ -26,6 +28,7 @@ final class BrokerState: Sendable {
         self.logger = logger
         self.metrics = BrokerMetrics(factory: metricsFactory)
         let storageMetrics = StorageMetrics(factory: metricsFactory)
+        self.directoryLock = try DataDirectoryLock(directory: configuration.dataDirectory)
         self.identity = try BrokerIdentity.loadOrCreate(directory: configuration.dataDirectory, nodeID: configuration.nodeID)
         self.logs = try LogManager(
             directory: configuration.dataDirectory, defaults: configuration.log, logger: logger, metrics: storageMetrics)

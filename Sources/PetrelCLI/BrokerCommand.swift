@@ -1,7 +1,13 @@
 import ArgumentParser
 import Logging
+import NIOCore
 import PetrelBroker
+import PetrelStorage
 import ServiceLifecycle
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -99,7 +105,7 @@ struct BrokerCommand: AsyncParsableCommand {
                 let text = try String(contentsOfFile: path, encoding: .utf8)
                 file = try ConfigFile(path: path, text: text)
             } catch let error as ConfigFile.SyntaxError {
-                throw fail("\(error)")
+                throw fail("\(reason(error))")
             } catch {
                 throw fail("cannot read the config file \(path)")
             }
@@ -108,7 +114,7 @@ struct BrokerCommand: AsyncParsableCommand {
         do {
             settings = try BrokerSettings.resolve(flags: flags, environment: environment, file: file)
         } catch {
-            throw fail("\(error)")
+            throw fail("\(reason(error))")
         }
         if printSettings {
             printResolved(environment: environment, file: file)
@@ -132,8 +138,10 @@ struct BrokerCommand: AsyncParsableCommand {
         let broker: Broker
         do {
             broker = try Broker(configuration: configuration, logger: logger)
+        } catch let error as DataDirectoryError {
+            throw fail("\(reason(error))")
         } catch {
-            throw fail("cannot open the data directory \(configuration.dataDirectory): \(error)")
+            throw fail("cannot open the data directory \(configuration.dataDirectory): \(reason(error))")
         }
         let group = ServiceGroup(
             services: [broker], gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)
@@ -155,10 +163,9 @@ struct BrokerCommand: AsyncParsableCommand {
     private func describe(_ error: any Error, _ configuration: BrokerConfiguration) -> String {
         if let error = error as? ServiceGroupError { return "\(error)" }
         if let error = error as? MetricsEndpointUnavailable { return "\(error)" }
-        let text = "\(error)"
-        if text.contains("Address already in use") {
+        if let error = error as? IOError, error.errnoCode == EADDRINUSE {
             return "cannot listen on \(configuration.host):\(configuration.port): the address is already in use"
         }
-        return text
+        return reason(error)
     }
 }

@@ -72,7 +72,7 @@ struct ConsumeCommand: AsyncParsableCommand {
             do {
                 partitions = try await withAdmin(connection) { try await $0.describeTopic(topic).partitionCount }
             } catch {
-                throw fail("cannot read topic \(topic): \(error)")
+                throw fail("cannot read topic \(topic): \(reason(error))")
             }
             let start: KafkaConsumerConfiguration.StartOffset =
                 offset.map { .offset($0) } ?? fromTimestamp.map { .timestamp($0) } ?? (fromBeginning ? .beginning : .end)
@@ -87,6 +87,10 @@ struct ConsumeCommand: AsyncParsableCommand {
         configuration.offsetReset = fromBeginning ? .earliest : .latest
         configuration.sessionTimeoutMs = 10_000
         configuration.autoCommit = !noCommit
+        configuration.onWaitingForCluster = { failure in
+            let what = failure.unreachableBroker ?? "group \(group ?? ""): \(failure)"
+            writeToStandardError("petrel: waiting for \(what); retrying until stopped\n")
+        }
         let consumer = KafkaConsumer(configuration: configuration)
         let limit = maxMessages
         let format = self.format

@@ -18,7 +18,7 @@ struct GroupsCommand: AsyncParsableCommand {
             do {
                 groups = try await withAdmin(connection) { try await $0.listGroups() }
             } catch {
-                throw fail("cannot list groups: \(error)")
+                throw fail("cannot list groups: \(reason(error))")
             }
             var table = Table("GROUP", "STATE", "PROTOCOL-TYPE")
             for group in groups { table.add([group.groupID, group.state, group.protocolType.isEmpty ? "-" : group.protocolType]) }
@@ -40,7 +40,7 @@ struct GroupsCommand: AsyncParsableCommand {
                     (try await admin.describeGroup(group), try await admin.lag(group: group))
                 }
             } catch {
-                throw fail("cannot describe group \(group): \(error)")
+                throw fail("cannot describe group \(group): \(reason(error))")
             }
             if description.state == "Dead" && lags.isEmpty {
                 throw fail("group \(group) does not exist")
@@ -87,7 +87,7 @@ struct GroupsCommand: AsyncParsableCommand {
             do {
                 try await withAdmin(connection) { try await $0.deleteGroup(group) }
             } catch {
-                throw fail("cannot delete group \(group): \(error)")
+                throw fail("cannot delete group \(group): \(reason(error))")
             }
             print("deleted group \(group)")
         }

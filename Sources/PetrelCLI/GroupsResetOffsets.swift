@@ -62,7 +62,7 @@ extension GroupsCommand {
                     return plan
                 }
             } catch {
-                throw fail("cannot reset the offsets of group \(group): \(error)")
+                throw fail("cannot reset the offsets of group \(group): \(reason(error))")
             }
             var table = Table("TOPIC", "PARTITION", "CURRENT", "NEW")
             for (partition, current, new) in plan {

@@ -59,6 +59,9 @@ struct ProduceCommand: AsyncParsableCommand {
     @Option(help: "Milliseconds a batch waits for more records.")
     var lingerMs: Int64 = 5
 
+    @Option(help: "Milliseconds to wait for the broker (not reachable yet, or the topic not ready) before failing (Kafka's max.block.ms).")
+    var maxBlockMs: Int64 = 60_000
+
     func validate() throws {
         if let keySeparator, keySeparator.isEmpty { throw ValidationError("--key-separator cannot be empty.") }
         for header in headers where !header.contains("=") {
@@ -67,6 +70,7 @@ struct ProduceCommand: AsyncParsableCommand {
         if TopicName.invalidityReason(topic) != nil { throw ValidationError("--topic \(topic) is not a legal topic name.") }
         if let count, count <= 0 { throw ValidationError("--count must be at least 1.") }
         if let rate, rate <= 0 { throw ValidationError("--rate must be positive.") }
+        if maxBlockMs < 0 { throw ValidationError("--max-block-ms must not be negative.") }
         if format == .json && keySeparator != nil { throw ValidationError("--key-separator applies to text input only.") }
     }
 
@@ -83,6 +87,12 @@ struct ProduceCommand: AsyncParsableCommand {
         configuration.compression = compression.codec
         configuration.lingerMs = lingerMs
         configuration.deliveryTimeoutMs = 30_000
+        configuration.maxBlockMs = maxBlockMs
+        let patience = Self.seconds(maxBlockMs)
+        configuration.onWaitingForCluster = { failure in
+            let what = failure.unreachableBroker ?? "the cluster: \(failure)"
+            writeToStandardError("petrel: waiting for \(what); retrying for up to \(patience)\n")
+        }
         let recordHeaders = headers.map { header -> RecordHeader in
             let parts = header.split(separator: "=", maxSplits: 1)
             return RecordHeader(key: String(parts[0]), value: ByteBuffer(string: parts.count > 1 ? String(parts[1]) : ""))
@@ -136,6 +146,11 @@ struct ProduceCommand: AsyncParsableCommand {
 }
 
 extension ProduceCommand {
+    /// 60000 → "60 s", 2500 → "2.5 s".
+    static func seconds(_ milliseconds: Int64) -> String {
+        milliseconds % 1000 == 0 ? "\(milliseconds / 1000) s" : "\(Double(milliseconds) / 1000) s"
+    }
+
     /// One input line as a record: text (VALUE, or KEY<sep>VALUE) or a JSON object.
     func record(from line: String, headers: [RecordHeader], lineNumber: Int) throws -> ProducerRecord {
         switch format {

@@ -34,7 +34,7 @@ struct TopicsCommand: AsyncParsableCommand {
                     try await $0.createTopic(topic, partitions: partitions, replicationFactor: replicationFactor, configs: settings)
                 }
             } catch {
-                throw fail("cannot create topic \(topic): \(error)")
+                throw fail("cannot create topic \(topic): \(reason(error))")
             }
             print("created topic \(topic)")
         }
@@ -49,7 +49,7 @@ struct TopicsCommand: AsyncParsableCommand {
             do {
                 topics = try await withAdmin(connection) { try await $0.listTopics() }
             } catch {
-                throw fail("cannot list topics: \(error)")
+                throw fail("cannot list topics: \(reason(error))")
             }
             var table = Table("TOPIC", "PARTITIONS")
             for topic in topics { table.add([topic.name, String(topic.partitionCount)]) }
@@ -84,7 +84,7 @@ struct TopicsCommand: AsyncParsableCommand {
                     return (info, try await admin.startOffsets(partitions), try await admin.endOffsets(partitions))
                 }
             } catch {
-                throw fail("cannot describe topic \(topic): \(error)")
+                throw fail("cannot describe topic \(topic): \(reason(error))")
             }
         }
     }
@@ -98,7 +98,7 @@ struct TopicsCommand: AsyncParsableCommand {
             do {
                 try await withAdmin(connection) { try await $0.deleteTopic(topic) }
             } catch {
-                throw fail("cannot delete topic \(topic): \(error)")
+                throw fail("cannot delete topic \(topic): \(reason(error))")
             }
             print("deleted topic \(topic)")
         }

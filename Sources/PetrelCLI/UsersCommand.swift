@@ -51,7 +51,7 @@ struct UsersCommand: AsyncParsableCommand {
                 try UserStore.save(users, to: file.path)
                 print(existed ? "changed the password of \(user)" : "added user \(user)")
             } catch {
-                throw fail("\(error)")
+                throw fail("\(reason(error))")
             }
         }
     }
@@ -64,7 +64,7 @@ struct UsersCommand: AsyncParsableCommand {
             do {
                 for user in try UserStore.load(file.path).users.keys.sorted() { print(user) }
             } catch {
-                throw fail("\(error)")
+                throw fail("\(reason(error))")
             }
         }
     }
@@ -83,7 +83,7 @@ struct UsersCommand: AsyncParsableCommand {
             } catch let exit as ExitCode {
                 throw exit
             } catch {
-                throw fail("\(error)")
+                throw fail("\(reason(error))")
             }
         }
     }

@@ -34,6 +34,12 @@ public struct KafkaClientError: Error, Hashable, Sendable, CustomStringConvertib
         return nil
     }
 
+    /// For a broker that could not be reached: which one and why (`127.0.0.1:9092: connection refused`).
+    public var unreachableBroker: String? {
+        if case .connectionFailed(let reason) = kind { return reason }
+        return nil
+    }
+
     /// Whether trying again later may succeed.
     public var isRetriable: Bool {
         switch kind {

@@ -50,6 +50,10 @@ public struct KafkaConsumerConfiguration: Sendable {
     public var bufferedRecords: Int = 10_000
     public var requestTimeoutMs: Int64 = 30_000
     public var retryBackoffMs: Int64 = 100
+    /// Called when a group member cannot reach its group (no broker reachable, no coordinator yet), once
+    /// per stretch of failures, with the first; the consumer goes on retrying, as Kafka's does. For
+    /// telling a person what is happening: the petrel CLI prints it at once.
+    public var onWaitingForCluster: (@Sendable (KafkaClientError) -> Void)?
 
     public init(bootstrap: [BrokerAddress], source: Source) {
         self.bootstrap = bootstrap

@@ -12,10 +12,12 @@ extension KafkaConsumer {
 
     func runMembership(group: String, topics: [String]) async throws {
         var backoff = configuration.retryBackoffMs
+        var waitingReported = false
         while !Task.isCancelled && !isStopping {
             do {
                 try await joinAndSync(group: group, topics: topics)
                 backoff = configuration.retryBackoffMs
+                waitingReported = false
                 try await heartbeatUntilRebalance(group: group)
             } catch is CancellationError {
                 return
@@ -33,6 +35,10 @@ extension KafkaConsumer {
                     throw error
                 }
                 logger.debug("group membership interrupted", metadata: ["group": "\(group)", "error": "\(error)"])
+                if !waitingReported, let failure = error as? KafkaClientError, failure.isRetriable {
+                    waitingReported = true
+                    configuration.onWaitingForCluster?(failure)
+                }
                 state.withLock { $0.coordinator = nil }
                 try? await Task.sleep(for: .milliseconds(backoff))
                 backoff = min(backoff * 2, 5_000)

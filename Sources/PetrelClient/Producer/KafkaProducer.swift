@@ -125,15 +125,12 @@ public final class KafkaProducer: Service, Sendable {
                 return try await cluster.layout(of: topic, refresh: attempt > 0, create: configuration.autoCreateTopics)
             } catch {
                 attempt += 1
-                guard Self.isRetriable(error), wallClockMillis() < deadline else { throw error }
+                guard let failure = error as? KafkaClientError, failure.isRetriable, wallClockMillis() < deadline else { throw error }
+                if attempt == 1 { configuration.onWaitingForCluster?(failure) }
                 let backoff = min(configuration.retryBackoffMs << min(attempt - 1, 6), configuration.maxRetryBackoffMs)
                 try await Task.sleep(for: .milliseconds(backoff))
             }
         }
-    }
-
-    private static func isRetriable(_ error: any Error) -> Bool {
-        (error as? KafkaClientError)?.isRetriable ?? false
     }
 
     private func waitForRoom() async throws {

@@ -32,6 +32,10 @@ public struct KafkaProducerConfiguration: Sendable {
     /// How long `send` may wait for topic metadata (a broker restarting, a topic being created) before
     /// it fails (Kafka's max.block.ms).
     public var maxBlockMs: Int64 = 60_000
+    /// Called when `send` starts waiting for the cluster (no broker reachable yet, a topic without a
+    /// leader yet), once per wait, with the first failure; the wait goes on for up to `maxBlockMs`. For
+    /// telling a person what is happening: the petrel CLI prints it at once.
+    public var onWaitingForCluster: (@Sendable (KafkaClientError) -> Void)?
     /// Create topics that do not exist yet through Metadata (if the broker allows it).
     public var autoCreateTopics: Bool = true
     /// Records (bytes of keys and values) that may wait unsent before `send` waits for room.
