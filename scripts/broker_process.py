@@ -28,8 +28,9 @@ def petrel_command(binary, data, port, *args):
 class BrokerProcess:
     """`command` must make the broker listen on 127.0.0.1:`port`; its output goes to `log_path`."""
 
-    def __init__(self, command, port, log_path):
+    def __init__(self, command, port, log_path, env=None):
         self.command = list(command)
+        self.env = env
         self.port = port
         self.bootstrap = f"127.0.0.1:{port}"
         self.log_path = log_path
@@ -39,7 +40,7 @@ class BrokerProcess:
         """Starts the broker and returns once it accepts connections (self, for chaining)."""
         os.makedirs(os.path.dirname(self.log_path) or ".", exist_ok=True)
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(self.command, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+            self.process = subprocess.Popen(self.command, stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=self.env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

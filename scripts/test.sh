@@ -3,8 +3,8 @@
 # unit and integration tests (a mutation fuzzer among them), a minute of libFuzzer on the request
 # decoders, then the interop tests with real Kafka clients (kcat, confluent-kafka, kafka-python,
 # aiokafka, sarama) against a broker process, TLS and SASL included, the client tests against tansu,
-# the crash test (kill -9 during produce), the fault labs, the 1,000-connection soak, and a smoke run
-# of the tansu comparison.
+# the crash test (kill -9 during produce), simulated power failures, the fault labs, the
+# 1,000-connection soak, and a smoke run of the tansu comparison.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +26,11 @@ scripts/client-tests-against-tansu.sh
 timeout 1200 python3 -m pytest -q Tests/Interop
 # Fault scripts: bounded in cycles and time, loopback only.
 timeout 600 python3 scripts/crash-test.py --cycles 20
+# Simulated power failures: the simulator's own tests, then the broker through 100 of them under
+# --flush always (and 20 each under interval and never), with the data directory rolled back to what
+# fsync made durable each time.
+timeout 300 python3 -m pytest -q Tests/PowerLoss
+timeout 1200 python3 scripts/power-loss-test.py --cycles 100 --lossy-cycles 20
 scripts/run-fault-labs.sh
 # Load and soak: 1,000 connections, a reader that never reads, every acknowledged record audited.
 timeout 300 python3 scripts/soak.py

@@ -204,6 +204,7 @@ final class OffsetStore: Sendable {
             let before = current.sizeInBytes
             try files.moveItem(atPath: folder, toPath: old)
             try files.moveItem(atPath: compacting, toPath: folder)
+            try syncDirectory(dataDirectory)  // the swap survives a power failure before the next commit is acknowledged
             try? files.removeItem(atPath: old)
             current = try PartitionLog(
                 directory: folder, topic: Self.folderName, partition: 0, config: config, cleanShutdown: true, logger: logger,
@@ -220,6 +221,7 @@ final class OffsetStore: Sendable {
         let folder = dataDirectory + "/" + folderName
         if !files.fileExists(atPath: folder), files.fileExists(atPath: folder + ".compacting") {
             try files.moveItem(atPath: folder + ".compacting", toPath: folder)
+            try syncDirectory(dataDirectory)
         }
         try? files.removeItem(atPath: folder + ".compacting")
         try? files.removeItem(atPath: folder + ".old")

@@ -115,7 +115,7 @@ public final class FileDescriptor: Sendable {
 }
 
 /// Forces a directory's entries (new, renamed or deleted files) to stable storage.
-func syncDirectory(_ path: String) throws {
+public func syncDirectory(_ path: String) throws {
     let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
     guard fd >= 0 else { throw StorageError("open directory", path: path, errno: errno) }
     defer { close(fd) }

@@ -110,8 +110,10 @@ public final class LogManager: Sendable {
                 partitions: partitions)
         }
         self.topics = Mutex(loaded)
-        // From here on a crash is an unclean shutdown.
+        // From here on a crash is an unclean shutdown, also after a power failure: the marker's removal
+        // (and any folder made above) is fsynced before anything is appended.
         if startedClean { unlinkFile(marker) }
+        try syncDirectory(directory)
         logger.info(
             "loaded logs",
             metadata: ["directory": "\(directory)", "topics": "\(loaded.count)", "clean": "\(startedClean)"])
@@ -175,6 +177,7 @@ public final class LogManager: Sendable {
                 partitions.append(log)
             }
             try syncDirectory(directory)
+            for log in partitions { log.parentDirectoryIsDurable() }
             topics[name] = Topic(description: description, partitions: partitions)
             logger.info("created topic", metadata: ["topic": "\(name)", "partitions": "\(partitionCount)", "id": "\(description.id)"])
             return description

@@ -48,13 +48,17 @@ extension PartitionLog {
     /// fsync covered; stop when no append is left waiting.
     private func flushUntilIdle() {
         while true {
-            let (target, segments) = state.withLock { state in
-                (state.logEndOffset, state.segments.filter { $0.nextOffset > state.recoveryPoint })
+            let (target, segments, directoryChanges, parentChanged) = state.withLock { state in
+                (
+                    state.logEndOffset, state.segments.filter { $0.nextOffset > state.recoveryPoint }, state.directoryChanges,
+                    state.parentDirectoryChanged
+                )
             }
             var failure: (any Error)?
             let started = ContinuousClock.now
             do {
                 for segment in segments { try segment.sync() }
+                try syncDirectories(changes: directoryChanges, parent: parentChanged)
                 metrics.flushDuration.record(duration: ContinuousClock.now - started)
             } catch {
                 failure = error
@@ -62,6 +66,8 @@ extension PartitionLog {
             }
             let (released, more) = state.withLock { state in
                 if failure == nil {
+                    state.directoryChanges -= directoryChanges
+                    if parentChanged { state.parentDirectoryChanged = false }
                     state.recoveryPoint = max(state.recoveryPoint, target)
                     state.lastFlushTime = wallClockMillis()
                     state.completedFlushes += 1
@@ -79,5 +85,18 @@ extension PartitionLog {
             }
             if !more { return }
         }
+    }
+
+    /// fsyncs the partition's folder if files were created or removed in it, and its parent if the
+    /// folder itself is new: without it a power failure can lose a new segment, records and all, even
+    /// though the segment's own data was fsynced (Kafka's `LocalLog.flush` does the same).
+    func syncDirectories(changes: Int, parent: Bool) throws {
+        if changes > 0 { try syncDirectory(directory) }
+        if parent { try syncDirectory(parentDirectory(of: directory)) }
+    }
+
+    /// The folder's parent was fsynced by whoever created the folder (LogManager after creating a topic).
+    func parentDirectoryIsDurable() {
+        state.withLock { $0.parentDirectoryChanged = false }
     }
 }

@@ -33,6 +33,11 @@ public final class PartitionLog: Sendable {
         var flushWaiters: [(offset: Int64, continuation: CheckedContinuation<Void, any Error>)] = []
         var isFlushing = false
         var completedFlushes = 0
+        /// Files created or removed in the partition's folder since its last fsync: a new segment's name
+        /// is durable only once the folder is fsynced, so a flush covering it must sync the folder too.
+        var directoryChanges = 0
+        /// The folder itself was created and its parent not fsynced since.
+        var parentDirectoryChanged = false
         /// Idempotent producers' recent batches, for duplicate detection.
         var producers = ProducerStates()
 
@@ -72,7 +77,10 @@ public final class PartitionLog: Sendable {
         var logger = logger
         logger[metadataKey: "partition"] = "\(topic)-\(partition)"
         self.logger = logger
+        var directoryChanges = 0
+        let folderCreated = !FileManager.default.fileExists(atPath: directory)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        if folderCreated { directoryChanges += 1 }
 
         let names = try FileManager.default.contentsOfDirectory(atPath: directory)
         let bases = names.compactMap { name -> Int64? in
@@ -94,6 +102,7 @@ public final class PartitionLog: Sendable {
                         "segment": "\(base)", "bytes": "\(result.truncatedBytes)", "validBatches": "\(result.validBatches)",
                     ])
                 // Whatever followed the damage cannot be attached to it without a gap in the offsets.
+                if index + 1 < bases.count { directoryChanges += 1 }
                 for later in bases[(index + 1)...] {
                     logger.warning("recovery removed a segment after the damage", metadata: ["segment": "\(later)"])
                     for suffix in [".log", ".index", ".timeindex"] {
@@ -110,9 +119,12 @@ public final class PartitionLog: Sendable {
         }
         if segments.isEmpty {
             segments.append(try LogSegment(directory: directory, baseOffset: 0, indexIntervalBytes: config.indexIntervalBytes))
+            directoryChanges += 1
         }
         let end = segments[segments.count - 1].nextOffset
         var state = State(segments: segments, config: config, recoveryPoint: cleanShutdown ? end : min(recoveryPoint, end))
+        state.directoryChanges = directoryChanges
+        state.parentDirectoryChanged = folderCreated
         state.producers = try Self.loadProducers(segments: segments, directory: directory, logger: logger)
         self.state = Mutex(state)
     }
@@ -199,6 +211,7 @@ public final class PartitionLog: Sendable {
         let next = try LogSegment(
             directory: directory, baseOffset: previous.nextOffset, indexIntervalBytes: state.config.indexIntervalBytes)
         state.segments.append(next)
+        state.directoryChanges += 1
         // A rolled segment is never written again: make it durable now, off this thread, so the recovery
         // point moves past it and recovery after a crash starts at the active segment.
         startFlushIfIdle(&state)
@@ -285,6 +298,9 @@ public final class PartitionLog: Sendable {
             for segment in state.segments where segment.nextOffset > state.recoveryPoint || segment === state.active {
                 try segment.sync()
             }
+            try syncDirectories(changes: state.directoryChanges, parent: state.parentDirectoryChanged)
+            state.directoryChanges = 0
+            state.parentDirectoryChanged = false
             state.recoveryPoint = state.logEndOffset
         }
     }
