@@ -31,6 +31,26 @@ struct LogManagerTests {
         #expect(metadata == "version: 0\ntopic_id: \(created.id)\n")
     }
 
+    @Test("empty text files, as a power failure can leave them, do not stop a start")
+    func emptyTextFiles() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        do {
+            let manager = try LogManager(directory: folder.path, defaults: LogConfig(), logger: testLogger)
+            try manager.createTopic(name: "orders", partitionCount: 2, configOverrides: ["retention.ms": "1000"])
+            try manager.partition(topic: "orders", partition: 1)!.appendRecords(4)
+            try manager.shutdown()
+        }
+        for name in ["recovery-point-offset-checkpoint", "topic-configs/orders.properties", "orders-0/partition.metadata"] {
+            truncate(folder.path + "/" + name, 0)
+        }
+        unlink(folder.path + "/.clean-shutdown")
+        let manager = try LogManager(directory: folder.path, defaults: LogConfig(), logger: testLogger)
+        #expect(!manager.startedClean)
+        #expect(manager.partition(topic: "orders", partition: 1)?.logEndOffset == 4)
+        #expect(manager.partition(topic: "orders", partition: 0)?.logEndOffset == 0)
+    }
+
     @Test("a topic deleted and created again starts empty at offset 0 with a new id")
     func recreate() throws {
         let folder = try TemporaryDirectory()

@@ -101,6 +101,29 @@ struct RecoveryTests {
         #expect(try fileSize(index) == indexSize)
     }
 
+    @Test("what a power failure can leave: a rolled segment and its indexes empty, an empty producer snapshot")
+    func powerFailureLeftovers() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        var config = LogConfig()
+        config.segmentBytes = 600
+        let log = try openLog(folder.path, config: config)
+        for _ in 0..<12 { try log.appendRecords(3) }
+        let bases = log.segmentBaseOffsets
+        #expect(bases.count >= 3)
+        // The newest segment's names were made durable, its data never was; its snapshot likewise.
+        let newest = bases[bases.count - 1]
+        for suffix in [".log", ".index", ".timeindex", ".snapshot"] {
+            let digits = String(newest)
+            let path = folder.path + "/" + String(repeating: "0", count: 20 - digits.count) + digits + suffix
+            if FileManager.default.fileExists(atPath: path) { truncate(path, 0) }
+        }
+        let recovered = try openLog(folder.path, config: config)
+        #expect(recovered.logEndOffset == newest)
+        #expect(try recovered.readAll().map(\.offset) == Array(0..<newest))
+        #expect(try recovered.appendRecords(1) == newest)
+    }
+
     @Test("a log that is garbage from the first byte recovers to empty")
     func garbageLog() throws {
         let folder = try TemporaryDirectory()
