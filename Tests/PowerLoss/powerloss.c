@@ -37,8 +37,6 @@ static int enabled;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned long long next_identity = 1;
 
-static int (*real_open)(const char *, int, ...);
-static int (*real_open64)(const char *, int, ...);
 static int (*real_openat)(int, const char *, int, ...);
 static int (*real_openat64)(int, const char *, int, ...);
 static int (*real_mkdir)(const char *, mode_t);
@@ -58,8 +56,6 @@ static void die(const char *what) {
 }
 
 __attribute__((constructor)) static void start(void) {
-    real_open = dlsym(RTLD_NEXT, "open");
-    real_open64 = dlsym(RTLD_NEXT, "open64");
     real_openat = dlsym(RTLD_NEXT, "openat");
     real_openat64 = dlsym(RTLD_NEXT, "openat64");
     real_mkdir = dlsym(RTLD_NEXT, "mkdir");
@@ -73,7 +69,7 @@ __attribute__((constructor)) static void start(void) {
     root_length = strlen(root);
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/journal", state);
-    journal = real_open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    journal = real_openat(AT_FDCWD, path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (journal < 0) die(path);
     slot_count = 1 << 16;
     slots = calloc(slot_count, sizeof *slots);
@@ -141,39 +137,42 @@ static int existed(int dirfd, const char *path) {
     return fstatat(dirfd, path, &info, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
-#define OPEN_WRAPPER(name, real)                                  \
-    int name(const char *path, int flags, ...) {                  \
-        mode_t mode = 0;                                          \
-        if (flags & (O_CREAT | O_TMPFILE)) {                      \
-            va_list args;                                         \
-            va_start(args, flags);                                \
-            mode = va_arg(args, mode_t);                          \
-            va_end(args);                                         \
-        }                                                         \
-        int fresh = enabled && (flags & O_CREAT) && !existed(AT_FDCWD, path); \
-        int fd = real(path, flags, mode);                         \
-        if (fresh && fd >= 0) created(fd, NULL);                  \
-        return fd;                                                \
-    }
-OPEN_WRAPPER(open, real_open)
-OPEN_WRAPPER(open64, real_open64)
+// open and open64 are openat on the working directory; what matters is whether the call created the file.
+static int tracked_open(int (*real)(int, const char *, int, ...), int dirfd, const char *path, int flags, mode_t mode) {
+    int fresh = enabled && (flags & O_CREAT) && !existed(dirfd, path);
+    int fd = real(dirfd, path, flags, mode);
+    if (fresh && fd >= 0) created(fd, NULL);
+    return fd;
+}
 
-#define OPENAT_WRAPPER(name, real)                                \
-    int name(int dirfd, const char *path, int flags, ...) {       \
-        mode_t mode = 0;                                          \
-        if (flags & (O_CREAT | O_TMPFILE)) {                      \
-            va_list args;                                         \
-            va_start(args, flags);                                \
-            mode = va_arg(args, mode_t);                          \
-            va_end(args);                                         \
-        }                                                         \
-        int fresh = enabled && (flags & O_CREAT) && !existed(dirfd, path); \
-        int fd = real(dirfd, path, flags, mode);                  \
-        if (fresh && fd >= 0) created(fd, NULL);                  \
-        return fd;                                                \
+#define MODE_ARGUMENT(flags)                                           \
+    mode_t mode = 0;                                                   \
+    if ((flags) & (O_CREAT | O_TMPFILE)) {                             \
+        va_list args;                                                  \
+        va_start(args, flags);                                         \
+        mode = va_arg(args, mode_t);                                   \
+        va_end(args);                                                  \
     }
-OPENAT_WRAPPER(openat, real_openat)
-OPENAT_WRAPPER(openat64, real_openat64)
+
+int open(const char *path, int flags, ...) {
+    MODE_ARGUMENT(flags)
+    return tracked_open(real_openat, AT_FDCWD, path, flags, mode);
+}
+
+int open64(const char *path, int flags, ...) {
+    MODE_ARGUMENT(flags)
+    return tracked_open(real_openat64, AT_FDCWD, path, flags, mode);
+}
+
+int openat(int dirfd, const char *path, int flags, ...) {
+    MODE_ARGUMENT(flags)
+    return tracked_open(real_openat, dirfd, path, flags, mode);
+}
+
+int openat64(int dirfd, const char *path, int flags, ...) {
+    MODE_ARGUMENT(flags)
+    return tracked_open(real_openat64, dirfd, path, flags, mode);
+}
 
 int mkdir(const char *path, mode_t mode) {
     int result = real_mkdir(path, mode);
@@ -229,9 +228,9 @@ static void record_file(const char *path, const struct stat *info) {
     identity_of(info->st_ino, identity, sizeof identity);
     snprintf(target, sizeof target, "%s/content/%s", state, identity);
     snprintf(temporary, sizeof temporary, "%s.tmp", target);
-    int from = real_open(path, O_RDONLY | O_CLOEXEC);
+    int from = real_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
     if (from < 0) return;
-    int to = real_open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int to = real_openat(AT_FDCWD, temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (to < 0) die(temporary);
     char buffer[65536];
     ssize_t n;
