@@ -12,7 +12,8 @@
 // mistaken for the file that had it before. Renames need nothing: a name maps to an identity, and
 // content follows the identity. powerloss.py rolls the tree back to what these records say is durable.
 //
-// Not modelled: sync(), syncfs(), msync(), O_SYNC/O_DSYNC writes (the broker uses none of them: a
+// Not modelled: file modes and times (a restored file gets the default mode), sync(), syncfs(),
+// msync(), O_SYNC/O_DSYNC writes (the broker uses none of them: a
 // call to sync or syncfs aborts the process, so a test cannot silently rely on one).
 #define _GNU_SOURCE
 #include <dirent.h>

@@ -1,5 +1,6 @@
 import Foundation
 import PetrelSASL
+import PetrelStorage
 import Synchronization
 
 /// The users a SASL listener lets in, kept in one JSON file of SCRAM credentials (no passwords) that
@@ -59,16 +60,18 @@ public final class UserStore: Sendable {
         }
     }
 
-    /// Writes the file whole, readable by its owner only, through a rename so a reader never sees half.
+    /// Writes the file whole, readable by its owner only, through a rename so a reader never sees half
+    /// and a power failure leaves the old file or the new one.
     public static func save(_ file: UsersFile, to path: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let data = try encoder.encode(file)
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
-        let temporary = path + ".tmp"
-        guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o600]),
-            rename(temporary, path) == 0
-        else { throw StoreError.unwritable(path: path, reason: String(cString: strerror(errno))) }
+        do {
+            try writeAtomically(Array(data), to: path, permissions: 0o600)
+        } catch let error as StorageError {
+            throw StoreError.unwritable(path: path, reason: error.reason)
+        }
     }
 }

@@ -32,11 +32,14 @@ enum PropertiesFile {
     }
 }
 
-/// Replaces `path` with `bytes` so that a crash leaves either the old or the new content, never a mix.
-func writeAtomically(_ bytes: [UInt8], to path: String) throws {
+/// Replaces `path` with `bytes` so that a crash or a power failure leaves either the old or the new
+/// content, never a mix: a temporary file, fsynced, renamed over `path`, then the folder fsynced.
+public func writeAtomically(_ bytes: [UInt8], to path: String, permissions: mode_t = 0o644) throws {
     let temporary = path + ".tmp"
     do {
         let file = try FileDescriptor(opening: temporary)
+        // A leftover temporary file keeps its mode: set it, so a private file never goes out readable.
+        guard fchmod(file.rawValue, permissions) == 0 else { throw StorageError("chmod", path: temporary, errno: errno) }
         try file.truncate(to: 0)
         try bytes.withUnsafeBytes { try file.write($0, at: 0) }
         try file.sync()
