@@ -1,6 +1,5 @@
 import Logging
 import NIOCore
-import NIOPosix
 import PetrelProtocol
 import ServiceLifecycle
 import Synchronization
@@ -60,8 +59,7 @@ public final class KafkaConsumer: Service, Sendable {
     /// The next record, waiting at most `timeout`; nil if none came (or the consumer stopped). Unlike
     /// racing `messages` against a timer, a record is never lost to the timeout.
     public func nextRecord(timeout: Duration) async throws -> ConsumerRecord? {
-        let nanoseconds = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
-        return try await buffer.next(timeout: .nanoseconds(nanoseconds), eventLoop: MultiThreadedEventLoopGroup.singleton.next())
+        try await buffer.next(timeout: timeout)
     }
 
     /// The partitions currently assigned to this consumer.

@@ -2,7 +2,6 @@ import Logging
 import NIOCore
 import PetrelProtocol
 import ServiceLifecycle
-import Synchronization
 
 /// Publishes records to a Kafka-protocol cluster: batching per partition with linger and size,
 /// compression, idempotence (on by default) and retries that keep each partition's order.
@@ -17,20 +16,11 @@ public final class KafkaProducer: Service, Sendable {
     public let configuration: KafkaProducerConfiguration
     let cluster: ClusterConnections
     let logger: Logger
-    private let accumulator: Mutex<RecordAccumulator>
-    private let state = Mutex(State())
-    private let wakeup = WakeupSignal()
+    /// Everything that changes, behind one lock: records, flushes, room and the sender's wake-ups.
+    private let machine: LockedStateMachine<ProducerStateMachine>
     private let reports: AsyncStream<[DeliveryReport]>.Continuation
     /// The outcome of every record given to `send(_:)`, in the order they complete.
     public let deliveryReports: DeliveryReports
-
-    private struct State {
-        var nextID: UInt64 = 1
-        var flushRequested = 0
-        var closing = false
-        var flushWaiters: [CheckedContinuation<Void, Never>] = []
-        var roomWaiters: [CheckedContinuation<Void, Never>] = []
-    }
 
     public init(configuration: KafkaProducerConfiguration, logger: Logger = Logger(label: "petrel.producer")) {
         self.configuration = configuration
@@ -38,7 +28,7 @@ public final class KafkaProducer: Service, Sendable {
         self.cluster = ClusterConnections(
             bootstrap: configuration.bootstrap, clientID: configuration.clientID,
             requestTimeout: .milliseconds(configuration.requestTimeoutMs), security: configuration.security)
-        self.accumulator = Mutex(RecordAccumulator(configuration: configuration))
+        self.machine = LockedStateMachine(ProducerStateMachine(configuration: configuration))
         (self.deliveryReports, self.reports) = DeliveryReports.makeStream()
     }
 
@@ -62,10 +52,7 @@ public final class KafkaProducer: Service, Sendable {
     @discardableResult
     public func send(_ record: ProducerRecord) async throws -> UInt64 {
         let partition = try await partition(for: record)
-        let id = state.withLock { state -> UInt64 in
-            defer { state.nextID += 1 }
-            return state.nextID
-        }
+        let id = machine.withLock { $0.takeReportID() }
         append(record, partition: partition, waiter: .report(id))
         return id
     }
@@ -81,10 +68,9 @@ public final class KafkaProducer: Service, Sendable {
     /// Picks the record's partition once there is buffer room. The common case does not suspend: the
     /// producer is open, there is room and the topic's layout is known.
     private func partition(for record: ProducerRecord) async throws -> Int32 {
-        if state.withLock({ $0.closing }) { throw KafkaClientError.invalidArgument("the producer is shutting down") }
-        if accumulator.withLock({ $0.bufferedBytes < configuration.bufferBytes }),
-            let layout = cluster.cachedLayout(of: record.topic)
-        {
+        let (closing, hasRoom) = machine.withLock { ($0.isClosing, $0.hasRoom) }
+        if closing { throw KafkaClientError.invalidArgument("the producer is shutting down") }
+        if hasRoom, let layout = cluster.cachedLayout(of: record.topic) {
             return try partition(for: record, in: layout)
         }
         try await waitForRoom()
@@ -93,10 +79,9 @@ public final class KafkaProducer: Service, Sendable {
 
     private func append(_ record: ProducerRecord, partition: Int32, waiter: DeliveryWaiter) {
         let now = wallClockMillis()
-        let wake = accumulator.withLock {
+        machine.withLock {
             $0.append(record, partition: partition, timestamp: record.timestamp ?? now, waiter: waiter, now: now)
-        }
-        if wake { wakeup.signal() }
+        }.resume()
     }
 
     private func partition(for record: ProducerRecord, in layout: TopicLayout) throws -> Int32 {
@@ -107,10 +92,10 @@ public final class KafkaProducer: Service, Sendable {
             return partition
         }
         if let key = record.key { return Partitioner.partition(forKey: key, partitionCount: layout.partitionCount) }
-        return accumulator.withLock { accumulator in
-            if let sticky = accumulator.sticky[record.topic], Int(sticky) < layout.partitionCount { return sticky }
+        return machine.withLock { state in
+            if let sticky = state.accumulator.sticky[record.topic], Int(sticky) < layout.partitionCount { return sticky }
             let chosen = Int32.random(in: 0..<Int32(layout.partitionCount))
-            accumulator.sticky[record.topic] = chosen
+            state.accumulator.sticky[record.topic] = chosen
             return chosen
         }
     }
@@ -133,40 +118,24 @@ public final class KafkaProducer: Service, Sendable {
         }
     }
 
+    /// Waits until the buffer has room (or the producer stops); a cancelled wait throws.
     private func waitForRoom() async throws {
-        while accumulator.withLock({ $0.bufferedBytes >= configuration.bufferBytes }) {
-            await withCheckedContinuation { continuation in
-                let roomNow = accumulator.withLock { $0.bufferedBytes < configuration.bufferBytes }
-                if roomNow {
-                    continuation.resume()
-                } else {
-                    state.withLock { $0.roomWaiters.append(continuation) }
-                }
-            }
-        }
+        let outcome = await machine.park(\.room) { state in state.hasRoom || state.isClosing ? () : nil }
+        if case .cancelled = outcome { throw CancellationError() }
+        if machine.withLock({ $0.isClosing }) { throw KafkaClientError.invalidArgument("the producer is shutting down") }
     }
 
     /// Sends everything queued now, without waiting for linger, and returns once all of it is
-    /// acknowledged (or has failed).
+    /// acknowledged (or has failed), or the calling task is cancelled.
     public func flush() async {
-        await withCheckedContinuation { continuation in
-            let done = accumulator.withLock { $0.isEmpty }
-            if done {
-                continuation.resume()
-                return
-            }
-            state.withLock {
-                $0.flushRequested += 1
-                $0.flushWaiters.append(continuation)
-            }
-            wakeup.signal()
-        }
+        guard let wakeups = machine.withLock({ $0.requestFlush() }) else { return }
+        wakeups.resume()
+        _ = await machine.park(\.flushes) { state in state.isEmpty ? () : nil }
     }
 
     /// Stops taking records, delivers what is queued, and lets `run()` return.
     public func shutDown() async {
-        state.withLock { $0.closing = true }
-        wakeup.signal()
+        machine.withLock { $0.close() }.resume()
         await flush()
     }
 
@@ -178,8 +147,7 @@ public final class KafkaProducer: Service, Sendable {
                 await sendUntilClosed(group: &group)
             }
         } onGracefulShutdown: {
-            self.state.withLock { $0.closing = true }
-            self.wakeup.signal()
+            self.machine.withLock { $0.close() }.resume()
         }
         await cluster.close()
         reports.finish()
@@ -188,27 +156,31 @@ public final class KafkaProducer: Service, Sendable {
     private func sendUntilClosed(group: inout DiscardingTaskGroup) async {
         if configuration.idempotence { await initProducerID() }
         while true {
-            let (closing, force) = state.withLock { ($0.closing, $0.flushRequested > 0 || $0.closing) }
-            let now = wallClockMillis()
-            let drained: (batches: [SealedBatch], nextDeadline: Int64?)
-            do {
-                drained = try accumulator.withLock { try $0.drainReady(now: now, force: force) }
-            } catch {
-                logger.error("encoding a batch failed", metadata: ["error": "\(error)"])
-                return
-            }
-            if closing && accumulator.withLock({ $0.isEmpty }) { return }
             if Task.isCancelled {
                 failEverything(KafkaClientError.connectionClosed)
                 return
             }
-            if drained.batches.isEmpty {
-                let timeout = drained.nextDeadline.map { TimeAmount.milliseconds(max(1, $0 - now)) }
-                await wakeup.wait(timeout: timeout ?? .seconds(1))
-                continue
+            let now = wallClockMillis()
+            let action: ProducerStateMachine.SenderAction
+            do {
+                action = try machine.withLock { try $0.nextSenderAction(now: now) }
+            } catch {
+                logger.error("encoding a batch failed", metadata: ["error": "\(error)"])
+                failEverything(.unexpectedResponse("encoding a batch failed: \(error)"))
+                return
             }
-            for (node, batches) in await groupByLeader(drained.batches) {
-                group.addTask { await self.deliver(batches, to: node) }
+            switch action {
+            case .finish:
+                return
+            case .wait(let until):
+                // Woken by a new batch, a finished one, a flush or shutdown; at the latest when the next
+                // batch's linger or retry backoff ends (or in a second, to look again).
+                let wait = Duration.milliseconds(until.map { max(1, $0 - now) } ?? 1000)
+                _ = await machine.park(\.sender, until: .now + wait) { $0.takeSenderWork() }
+            case .send(let batches):
+                for (node, batches) in await groupByLeader(batches) {
+                    group.addTask { await self.deliver(batches, to: node) }
+                }
             }
         }
     }
@@ -221,9 +193,9 @@ public final class KafkaProducer: Service, Sendable {
                 let response = try await cluster.any().send(
                     InitProducerIdRequest(transactionalId: nil, transactionTimeoutMs: 60_000), maximumVersion: 4)
                 if response.errorCode == 0 {
-                    accumulator.withLock {
-                        $0.producerID = response.producerId
-                        $0.producerEpoch = response.producerEpoch
+                    machine.withLock {
+                        $0.accumulator.producerID = response.producerId
+                        $0.accumulator.producerEpoch = response.producerEpoch
                     }
                     return
                 }
@@ -251,7 +223,6 @@ public final class KafkaProducer: Service, Sendable {
 
     /// One Produce request to one broker with a batch for each of its partitions.
     private func deliver(_ batches: [SealedBatch], to node: Int32) async {
-        defer { wakeup.signal() }
         let byTopic = Dictionary(grouping: batches, by: \.partition.topic)
         let request = ProduceRequest(
             acks: configuration.acks.rawValue, timeoutMs: Int32(configuration.requestTimeoutMs),
@@ -316,7 +287,7 @@ public final class KafkaProducer: Service, Sendable {
         if error.isRetriable && now < batch.deadline && !Task.isCancelled {
             let backoff = min(configuration.retryBackoffMs << min(batch.attempts, 10), configuration.maxRetryBackoffMs)
             logger.debug("retrying a batch", metadata: ["partition": "\(batch.partition)", "error": "\(error)", "attempt": "\(batch.attempts + 1)"])
-            accumulator.withLock { $0.requeue(batch, now: now, backoff: backoff) }
+            machine.withLock { $0.requeue(batch, now: now, backoff: backoff) }.resume()
             return
         }
         logger.warning("a batch could not be delivered", metadata: ["partition": "\(batch.partition)", "error": "\(error)"])
@@ -332,41 +303,14 @@ public final class KafkaProducer: Service, Sendable {
     }
 
     private func finished(_ batch: SealedBatch) {
-        let (empty, hasRoom) = accumulator.withLock {
-            $0.finish(batch)
-            return ($0.isEmpty, $0.bufferedBytes < configuration.bufferBytes)
-        }
-        let (flushed, roomed) = state.withLock { state -> ([CheckedContinuation<Void, Never>], [CheckedContinuation<Void, Never>]) in
-            var flushed: [CheckedContinuation<Void, Never>] = []
-            if empty {
-                flushed = state.flushWaiters
-                state.flushWaiters = []
-                state.flushRequested = 0
-            }
-            var roomed: [CheckedContinuation<Void, Never>] = []
-            if hasRoom {
-                roomed = state.roomWaiters
-                state.roomWaiters = []
-            }
-            return (flushed, roomed)
-        }
-        flushed.forEach { $0.resume() }
-        roomed.forEach { $0.resume() }
+        machine.withLock { $0.finished(batch) }.resume()
     }
 
-    /// When the producer stops for good: everything still queued fails.
+    /// When the producer stops for good: everything still queued fails, and every waiting task goes on.
     private func failEverything(_ error: KafkaClientError) {
-        let queued = accumulator.withLock { accumulator -> [PendingRecord] in
-            let records = accumulator.queues.values.flatMap { $0.unsent.flatMap(\.records) + $0.retries.flatMap(\.records) }
-            accumulator = RecordAccumulator(configuration: configuration)
-            return records
-        }
-        fail(queued, error)
-        let waiters = state.withLock { state in
-            defer { state.flushWaiters = []; state.roomWaiters = [] }
-            return state.flushWaiters + state.roomWaiters
-        }
-        waiters.forEach { $0.resume() }
+        let (records, wakeups) = machine.withLock { $0.failAll() }
+        fail(records, error)
+        wakeups.resume()
     }
 }
 

@@ -156,5 +156,28 @@ struct RecordAccumulator {
         // Idle queues stay: they carry the partition's next producer sequence.
     }
 
+    /// Takes every record not in flight out of the producer (it is stopping for good).
+    mutating func removeQueued() -> [PendingRecord] {
+        var removed: [PendingRecord] = []
+        var removedBytes = 0
+        for key in Array(queues.keys) {
+            modifyQueue(key) { queue in
+                for batch in queue.unsent {
+                    removed += batch.records
+                    removedBytes += batch.payloadBytes
+                }
+                for batch in queue.retries {
+                    removed += batch.records
+                    removedBytes += batch.payloadBytes
+                }
+                queue.unsent = []
+                queue.retries = []
+            }
+        }
+        bufferedBytes -= removedBytes
+        undelivered -= removed.count
+        return removed
+    }
+
     var isEmpty: Bool { undelivered == 0 }
 }

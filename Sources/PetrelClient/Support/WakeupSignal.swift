@@ -1,65 +1,30 @@
-import NIOCore
-import NIOPosix
-import Synchronization
-
-/// Wakes one waiting loop: `signal()` ends the current (or next) `wait`. Signals do not queue beyond one.
+/// Wakes one waiting loop: `signal()` ends the current wait, or the next one if none is under way.
+/// Signals do not queue beyond one. Built on `ParkingLot`, so a cancellation before the wait parks still
+/// ends it, and a wait's timer ends with the wait.
 final class WakeupSignal: Sendable {
-    private enum State {
-        case idle
-        case signalled
-        case waiting(CheckedContinuation<Void, Never>)
+    private struct State {
+        var pending = false
+        var waiters = ParkingLot<Void>()
     }
 
-    private let state = Mutex(State.idle)
-    private let eventLoop: any EventLoop
+    private let machine = LockedStateMachine(State())
 
-    init(eventLoop: any EventLoop = MultiThreadedEventLoopGroup.singleton.next()) {
-        self.eventLoop = eventLoop
-    }
+    init() {}
 
     func signal() {
-        let waiter: CheckedContinuation<Void, Never>? = state.withLock { state in
-            switch state {
-            case .idle, .signalled:
-                state = .signalled
-                return nil
-            case .waiting(let continuation):
-                state = .idle
-                return continuation
-            }
-        }
-        waiter?.resume()
+        machine.withLock { state -> Wakeups<Void> in
+            if state.waiters.parkedCount > 0 { return state.waiters.resumeAll() }
+            state.pending = true
+            return Wakeups()
+        }.resume()
     }
 
     /// Returns at the next signal, after `timeout` at the latest (nil: no limit), or on cancellation.
-    func wait(timeout: TimeAmount?) async {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let alreadySignalled = state.withLock { state -> Bool in
-                    if case .signalled = state {
-                        state = .idle
-                        return true
-                    }
-                    state = .waiting(continuation)
-                    return false
-                }
-                if alreadySignalled {
-                    continuation.resume()
-                } else if let timeout {
-                    eventLoop.scheduleTask(in: timeout) { self.wakeWaiter() }
-                }
-            }
-        } onCancel: {
-            wakeWaiter()
+    func wait(timeout: Duration?) async {
+        _ = await machine.park(\.waiters, until: timeout.map { .now + $0 }) { state in
+            guard state.pending else { return nil }
+            state.pending = false
+            return ()
         }
-    }
-
-    private func wakeWaiter() {
-        let waiter: CheckedContinuation<Void, Never>? = state.withLock { state in
-            guard case .waiting(let continuation) = state else { return nil }
-            state = .idle
-            return continuation
-        }
-        waiter?.resume()
     }
 }
