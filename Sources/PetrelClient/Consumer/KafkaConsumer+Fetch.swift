@@ -7,10 +7,9 @@ extension KafkaConsumer {
     func runFetcher() async {
         var backoff = configuration.retryBackoffMs
         while !Task.isCancelled && !isStopping {
-            let epoch = buffer.epoch
-            let positions = state.withLock { state in state.positions.filter { !state.paused.contains($0.key) } }
+            let (positions, epoch) = machine.withLock { $0.fetchable }
             if positions.isEmpty {
-                await assignmentChanged.wait(timeout: .seconds(1))
+                _ = await machine.park(\.fetcher, until: .now + .seconds(1)) { $0.takeFetcherWork() }
                 continue
             }
             var byLeader: [Int32: [(TopicPartition, Int64)]] = [:]
@@ -108,11 +107,7 @@ extension KafkaConsumer {
                     key: record.key, value: record.value, headers: record.headers)
             }
         }
-        guard await buffer.push(records, epoch: epoch) else { return true }
-        let next = max(from, last.header.nextOffset)
-        state.withLock { state in
-            if buffer.epoch == epoch, state.positions[partition] == from { state.positions[partition] = next }
-        }
+        _ = await machine.push(records, of: partition, from: from, next: last.header.nextOffset, epoch: epoch)
         return true
     }
 
@@ -122,8 +117,6 @@ extension KafkaConsumer {
         let start: KafkaConsumerConfiguration.StartOffset = configuration.offsetReset == .earliest ? .beginning : .end
         guard let offset = try? await resolve([partition: start])[partition] else { return }
         logger.info("offset out of range; reset", metadata: ["partition": "\(partition)", "from": "\(from)", "to": "\(offset)"])
-        state.withLock { state in
-            if buffer.epoch == epoch, state.positions[partition] == from { state.positions[partition] = offset }
-        }
+        machine.withLock { $0.reset(partition, from: from, to: offset, epoch: epoch) }
     }
 }

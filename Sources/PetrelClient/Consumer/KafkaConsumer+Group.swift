@@ -24,8 +24,8 @@ extension KafkaConsumer {
             } catch let reason as RejoinReason {
                 switch reason {
                 case .rebalance: break
-                case .unknownMember: state.withLock { $0.memberID = "" }
-                case .coordinatorLost: state.withLock { $0.coordinator = nil }
+                case .unknownMember: machine.withLock { $0.memberID = "" }
+                case .coordinatorLost: machine.withLock { $0.coordinator = nil }
                 }
             } catch {
                 if let error = error as? KafkaClientError, let code = error.errorCode, !code.isRetriable,
@@ -39,7 +39,7 @@ extension KafkaConsumer {
                     waitingReported = true
                     configuration.onWaitingForCluster?(failure)
                 }
-                state.withLock { $0.coordinator = nil }
+                machine.withLock { $0.coordinator = nil }
                 try? await Task.sleep(for: .milliseconds(backoff))
                 backoff = min(backoff * 2, 5_000)
             }
@@ -52,7 +52,7 @@ extension KafkaConsumer {
         guard !revoked.isEmpty else { return }
         if configuration.autoCommit { try? await commit() }
         install([:])
-        buffer.forget(Set(revoked))
+        machine.withLock { $0.forget(Set(revoked)) }
         emit(.revoked(revoked))
     }
 
@@ -66,7 +66,7 @@ extension KafkaConsumer {
 
         var joined: JoinGroupResponse
         while true {
-            let memberID = state.withLock { $0.memberID }
+            let memberID = machine.withLock { $0.memberID }
             let request = JoinGroupRequest(
                 groupId: group, sessionTimeoutMs: configuration.sessionTimeoutMs, rebalanceTimeoutMs: configuration.rebalanceTimeoutMs,
                 memberId: memberID, groupInstanceId: configuration.groupInstanceID, protocolType: "consumer",
@@ -77,13 +77,13 @@ extension KafkaConsumer {
                 timeout: .milliseconds(Int64(configuration.rebalanceTimeoutMs) + configuration.requestTimeoutMs))
             let code = ErrorCode(rawValue: joined.errorCode)
             if code == .memberIDRequired {
-                state.withLock { $0.memberID = joined.memberId }
+                machine.withLock { $0.memberID = joined.memberId }
                 continue
             }
             try check(code)
             break
         }
-        state.withLock {
+        machine.withLock {
             $0.memberID = joined.memberId
             $0.generation = joined.generationId
         }
@@ -106,7 +106,7 @@ extension KafkaConsumer {
         var starts: [TopicPartition: KafkaConsumerConfiguration.StartOffset] = [:]
         for partition in mine { starts[partition] = committed[partition].map { .offset($0) } ?? reset }
         let positions = try await resolve(starts)
-        state.withLock { state in for (partition, offset) in committed { state.committed[partition] = offset } }
+        machine.withLock { state in for (partition, offset) in committed { state.committed[partition] = offset } }
         install(positions)
         logger.debug(
             "joined group", metadata: ["group": "\(group)", "generation": "\(joined.generationId)", "partitions": "\(mine.count)"])
@@ -152,7 +152,7 @@ extension KafkaConsumer {
     private func heartbeatUntilRebalance(group: String) async throws {
         while !Task.isCancelled && !isStopping {
             try await Task.sleep(for: .milliseconds(configuration.heartbeatIntervalMs))
-            let (memberID, generation) = state.withLock { ($0.memberID, $0.generation) }
+            let (memberID, generation) = machine.withLock { ($0.memberID, $0.generation) }
             let connection = try await coordinator(for: group).connection
             let response = try await connection.send(
                 HeartbeatRequest(groupId: group, generationId: generation, memberId: memberID, groupInstanceId: configuration.groupInstanceID),
@@ -175,7 +175,7 @@ extension KafkaConsumer {
     /// Leaves the group so the others rebalance at once (static members stay: they are expected back).
     func leaveGroup() async {
         guard let group = groupID, configuration.groupInstanceID == nil else { return }
-        let memberID = state.withLock { $0.memberID }
+        let memberID = machine.withLock { $0.memberID }
         guard !memberID.isEmpty, let connection = try? await coordinator(for: group).connection else { return }
         let version = (try? connection.version(for: LeaveGroupRequest.self, maximum: 5)) ?? 0
         let request =
@@ -183,7 +183,7 @@ extension KafkaConsumer {
             ? LeaveGroupRequest(groupId: group, members: [.init(memberId: memberID, groupInstanceId: nil)])
             : LeaveGroupRequest(groupId: group, memberId: memberID)
         _ = try? await connection.send(request, version: version)
-        state.withLock {
+        machine.withLock {
             $0.memberID = ""
             $0.generation = -1
         }

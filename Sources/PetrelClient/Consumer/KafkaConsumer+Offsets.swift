@@ -47,8 +47,7 @@ extension KafkaConsumer {
 
     /// Commits the offsets after the records handed out so far (synchronously: returns once stored).
     public func commit() async throws {
-        let consumed = buffer.consumedPositions
-        let (assigned, committed) = state.withLock { (Set($0.positions.keys), $0.committed) }
+        let (consumed, assigned, committed) = machine.withLock { ($0.consumed, Set($0.positions.keys), $0.committed) }
         let pending = consumed.filter { partition, offset in assigned.contains(partition) && committed[partition] != offset }
         try await commit(pending)
     }
@@ -59,7 +58,7 @@ extension KafkaConsumer {
         guard let group = groupID else {
             throw KafkaClientError.invalidArgument("a consumer without a group has nowhere to commit")
         }
-        let (member, generation) = state.withLock { ($0.memberID, $0.generation) }
+        let (member, generation) = machine.withLock { ($0.memberID, $0.generation) }
         let connection = try await coordinator(for: group).connection
         let byTopic = Dictionary(grouping: offsets, by: \.key.topic)
         let request = OffsetCommitRequest(
@@ -75,7 +74,7 @@ extension KafkaConsumer {
                     ErrorCode(rawValue: partition.errorCode), message: "committing \(topic.name)-\(partition.partitionIndex)")
             }
         }
-        state.withLock { state in for (partition, offset) in offsets { state.committed[partition] = offset } }
+        machine.withLock { state in for (partition, offset) in offsets { state.committed[partition] = offset } }
     }
 
     /// The group's committed offsets for these partitions (absent: never committed).
@@ -85,13 +84,13 @@ extension KafkaConsumer {
 
     /// The group's coordinator, remembered until it fails.
     func coordinator(for group: String) async throws -> (node: Int32, connection: KafkaConnection) {
-        if let node = state.withLock({ $0.coordinator }) { return (node, try await cluster.node(node)) }
+        if let node = machine.withLock({ $0.coordinator }) { return (node, try await cluster.node(node)) }
         let response = try await cluster.any().send(FindCoordinatorRequest(key: group, keyType: 0), maximumVersion: 3)
         guard response.errorCode == 0 else {
             throw KafkaClientError.broker(ErrorCode(rawValue: response.errorCode), message: response.errorMessage ?? "FindCoordinator")
         }
         cluster.remember(nodeID: response.nodeId, address: BrokerAddress(host: response.host, port: Int(response.port)))
-        state.withLock { $0.coordinator = response.nodeId }
+        machine.withLock { $0.coordinator = response.nodeId }
         return (response.nodeId, try await cluster.node(response.nodeId))
     }
 

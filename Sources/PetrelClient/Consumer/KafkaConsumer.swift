@@ -2,7 +2,6 @@ import Logging
 import NIOCore
 import PetrelProtocol
 import ServiceLifecycle
-import Synchronization
 
 /// Reads records from a Kafka-protocol cluster, as a member of a consumer group (membership,
 /// rebalances and heartbeats run in the background) or from partitions it picks itself.
@@ -22,26 +21,11 @@ public final class KafkaConsumer: Service, Sendable {
     public let configuration: KafkaConsumerConfiguration
     let cluster: ClusterConnections
     let logger: Logger
-    let buffer: RecordBuffer
-    let state = Mutex(ConsumerState())
-    /// Wakes the fetcher when the assignment or positions change.
-    let assignmentChanged = WakeupSignal()
-    let stopSignal = WakeupSignal()
+    /// Everything that changes, behind one lock: assignment, membership, buffered records and waits.
+    let machine: LockedStateMachine<ConsumerStateMachine>
     private let eventContinuation: AsyncStream<KafkaConsumerEvent>.Continuation
     /// Assignments and revocations, as they happen.
     public let events: AsyncStream<KafkaConsumerEvent>
-
-    struct ConsumerState {
-        /// Assigned partitions and the next offset to fetch from each.
-        var positions: [TopicPartition: Int64] = [:]
-        var paused: Set<TopicPartition> = []
-        var memberID = ""
-        var generation: Int32 = -1
-        var coordinator: Int32?
-        var stopping = false
-        /// Offsets committed so far (to skip commits that would change nothing).
-        var committed: [TopicPartition: Int64] = [:]
-    }
 
     public init(configuration: KafkaConsumerConfiguration, logger: Logger = Logger(label: "petrel.consumer")) {
         self.configuration = configuration
@@ -49,21 +33,21 @@ public final class KafkaConsumer: Service, Sendable {
         self.cluster = ClusterConnections(
             bootstrap: configuration.bootstrap, clientID: configuration.clientID,
             requestTimeout: .milliseconds(configuration.requestTimeoutMs), security: configuration.security)
-        self.buffer = RecordBuffer(capacity: configuration.bufferedRecords)
+        self.machine = LockedStateMachine(ConsumerStateMachine(capacity: configuration.bufferedRecords))
         (self.events, self.eventContinuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1_000))
     }
 
     /// The records, in order per partition. Read them from one task.
-    public var messages: KafkaConsumerMessages { KafkaConsumerMessages(buffer: buffer) }
+    public var messages: KafkaConsumerMessages { KafkaConsumerMessages(machine: machine) }
 
     /// The next record, waiting at most `timeout`; nil if none came (or the consumer stopped). Unlike
     /// racing `messages` against a timer, a record is never lost to the timeout.
     public func nextRecord(timeout: Duration) async throws -> ConsumerRecord? {
-        try await buffer.next(timeout: timeout)
+        try await machine.nextRecord(timeout: timeout)
     }
 
     /// The partitions currently assigned to this consumer.
-    public var assignment: [TopicPartition] { state.withLock { $0.positions.keys.sorted() } }
+    public var assignment: [TopicPartition] { machine.withLock { $0.positions.keys.sorted() } }
 
     var groupID: String? {
         if case .group(let id, _) = configuration.source { return id }
@@ -88,7 +72,7 @@ public final class KafkaConsumer: Service, Sendable {
                         try await assignManually(starts)
                     }
                     group.addTask { await self.runFetcher() }
-                    group.addTask { await self.stopSignal.wait(timeout: nil) }
+                    group.addTask { _ = await self.machine.park(\.stopping) { $0.stopRequested } }
                     // The first task to end (normally the stop signal) ends them all.
                     try await group.next()
                     group.cancelAll()
@@ -100,20 +84,19 @@ public final class KafkaConsumer: Service, Sendable {
             // A cancelled run still leaves the group properly.
         } catch {
             await finishUp()
-            buffer.finish(error: error)
+            machine.withLock { $0.finish(error: error) }.resume()
             throw error
         }
         await finishUp()
-        buffer.finish()
+        machine.withLock { $0.finish(error: nil) }.resume()
     }
 
     /// Asks `run()` to finish: commit (with auto-commit), leave the group, end `messages`.
     public func stop() {
-        state.withLock { $0.stopping = true }
-        stopSignal.signal()
+        machine.withLock { $0.stop() }.resume()
     }
 
-    var isStopping: Bool { state.withLock { $0.stopping } }
+    var isStopping: Bool { machine.withLock { $0.isStopping } }
 
     private func finishUp() async {
         if groupID != nil {
@@ -142,34 +125,25 @@ public final class KafkaConsumer: Service, Sendable {
 
     /// Stops fetching these partitions (records already fetched are still handed out).
     public func pause(_ partitions: [TopicPartition]) {
-        state.withLock { $0.paused.formUnion(partitions) }
+        machine.withLock { $0.pause(partitions) }
     }
 
     public func resume(_ partitions: [TopicPartition]) {
-        state.withLock { $0.paused.subtract(partitions) }
-        assignmentChanged.signal()
+        machine.withLock { $0.resume(partitions) }.resume()
     }
 
     /// Moves a partition's position; records already buffered for it are dropped.
     public func seek(_ partition: TopicPartition, to start: KafkaConsumerConfiguration.StartOffset) async throws {
-        guard state.withLock({ $0.positions[partition] != nil }) else {
+        guard machine.withLock({ $0.positions[partition] != nil }) else {
             throw KafkaClientError.invalidArgument("\(partition) is not assigned to this consumer")
         }
         let offset = try await resolve([partition: start])[partition]!
-        state.withLock { $0.positions[partition] = offset }
-        buffer.newEpoch { $0 != partition }
-        buffer.forget([partition])
-        assignmentChanged.signal()
+        machine.withLock { $0.seek(partition, to: offset) }.resume()
     }
 
     /// Installs an assignment (after a rebalance or at start in manual mode).
     func install(_ positions: [TopicPartition: Int64]) {
-        state.withLock { state in
-            state.positions = positions
-            state.paused = state.paused.intersection(positions.keys)
-        }
-        buffer.newEpoch { positions[$0] != nil }
-        assignmentChanged.signal()
+        machine.withLock { $0.install(positions) }.resume()
     }
 
     private func assignManually(_ starts: [TopicPartition: KafkaConsumerConfiguration.StartOffset]) async throws {
