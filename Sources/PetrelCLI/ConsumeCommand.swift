@@ -85,7 +85,7 @@ struct ConsumeCommand: AsyncParsableCommand {
         var configuration = KafkaConsumerConfiguration(bootstrap: bootstrap, source: source)
         configuration.security = try connection.security()
         configuration.offsetReset = fromBeginning ? .earliest : .latest
-        configuration.sessionTimeoutMs = 10_000
+        configuration.sessionTimeout = .seconds(10)
         configuration.autoCommit = !noCommit
         configuration.onWaitingForCluster = { failure in
             let what = failure.unreachableBroker ?? "group \(group ?? ""): \(failure)"

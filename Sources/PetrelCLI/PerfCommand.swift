@@ -43,7 +43,7 @@ struct PerfCommand: AsyncParsableCommand {
             configuration.idempotence = acks.acks == .all
             configuration.compression = compression.codec
             configuration.batchBytes = batchBytes
-            configuration.lingerMs = 5
+            configuration.linger = .milliseconds(5)
             let value = ByteBuffer(repeating: UInt8(ascii: "x"), count: recordSize)
             let count = records
             let topic = self.topic

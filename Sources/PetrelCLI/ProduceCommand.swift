@@ -85,9 +85,9 @@ struct ProduceCommand: AsyncParsableCommand {
         configuration.acks = acks.acks
         configuration.idempotence = !noIdempotence && acks.acks == .all
         configuration.compression = compression.codec
-        configuration.lingerMs = lingerMs
-        configuration.deliveryTimeoutMs = 30_000
-        configuration.maxBlockMs = maxBlockMs
+        configuration.linger = .milliseconds(lingerMs)
+        configuration.deliveryTimeout = .seconds(30)
+        configuration.maxBlock = .milliseconds(maxBlockMs)
         let patience = Self.seconds(maxBlockMs)
         configuration.onWaitingForCluster = { failure in
             let what = failure.unreachableBroker ?? "the cluster: \(failure)"

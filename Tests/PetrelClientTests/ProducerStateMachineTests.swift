@@ -9,7 +9,7 @@ import Testing
 struct ProducerStateMachineTests {
     private static func configuration(buffer: Int = 1 << 20) -> KafkaProducerConfiguration {
         var configuration = KafkaProducerConfiguration(bootstrap: [])
-        configuration.lingerMs = 5
+        configuration.linger = .milliseconds(5)
         configuration.batchBytes = 1000
         configuration.bufferBytes = buffer
         configuration.idempotence = false

@@ -46,18 +46,18 @@ enum TestCluster {
 
     static func producerConfiguration(_ bootstrap: BrokerAddress) -> KafkaProducerConfiguration {
         var configuration = KafkaProducerConfiguration(bootstrap: [bootstrap])
-        configuration.lingerMs = 2
-        configuration.deliveryTimeoutMs = 30_000
+        configuration.linger = .milliseconds(2)
+        configuration.deliveryTimeout = .seconds(30)
         return configuration
     }
 
     static func consumerConfiguration(_ bootstrap: BrokerAddress, _ source: KafkaConsumerConfiguration.Source) -> KafkaConsumerConfiguration {
         var configuration = KafkaConsumerConfiguration(bootstrap: [bootstrap], source: source)
         configuration.offsetReset = .earliest
-        configuration.sessionTimeoutMs = 6_000
-        configuration.heartbeatIntervalMs = 300
-        configuration.rebalanceTimeoutMs = 10_000
-        configuration.fetchMaxWaitMs = 200
+        configuration.sessionTimeout = .seconds(6)
+        configuration.heartbeatInterval = .milliseconds(300)
+        configuration.rebalanceTimeout = .seconds(10)
+        configuration.fetchMaxWait = .milliseconds(200)
         return configuration
     }
 }

@@ -34,10 +34,10 @@ struct NotificationWorker: AsyncParsableCommand {
         configuration.clientID = name
         configuration.offsetReset = .earliest
         configuration.autoCommit = false
-        configuration.sessionTimeoutMs = 6_000
-        configuration.heartbeatIntervalMs = 500
-        configuration.rebalanceTimeoutMs = 10_000
-        configuration.fetchMaxWaitMs = 100
+        configuration.sessionTimeout = .seconds(6)
+        configuration.heartbeatInterval = .milliseconds(500)
+        configuration.rebalanceTimeout = .seconds(10)
+        configuration.fetchMaxWait = .milliseconds(100)
         let file = try AppendOnlyFile(path: out)
         var notified = Set(dedupe ? AppendOnlyFile.lines(of: out).compactMap { $0.split(separator: " ").dropFirst().first.map(String.init) } : [])
         var handled = 0

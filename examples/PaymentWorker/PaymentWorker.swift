@@ -22,7 +22,7 @@ struct PaymentWorker: AsyncParsableCommand {
         var configuration = KafkaConsumerConfiguration(bootstrap: addresses, source: .group(id: group, topics: [topic]))
         configuration.clientID = "payment-worker"
         configuration.offsetReset = .earliest
-        configuration.fetchMaxWaitMs = 100
+        configuration.fetchMaxWait = .milliseconds(100)
         let file = try AppendOnlyFile(path: out)
         var charged = 0
         try await KafkaConsumer.withConsumer(configuration) { consumer in

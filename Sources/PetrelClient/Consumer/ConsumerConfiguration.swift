@@ -31,25 +31,31 @@ public struct KafkaConsumerConfiguration: Sendable {
     /// TLS and SASL for secured listeners (Kafka's security.protocol and sasl.* settings).
     public var security: KafkaClientSecurity = .plaintext
     public var offsetReset: OffsetReset = .latest
-    /// Commit the offsets of records handed out every `autoCommitIntervalMs`, at rebalances and at close.
+    /// Commit the offsets of records handed out every `autoCommitInterval`, at rebalances and at close
+    /// (Kafka's enable.auto.commit and auto.commit.interval.ms).
     public var autoCommit: Bool = true
-    public var autoCommitIntervalMs: Int64 = 5_000
-    public var sessionTimeoutMs: Int32 = 45_000
-    public var heartbeatIntervalMs: Int64 = 3_000
+    public var autoCommitInterval: Duration = .seconds(5)
+    /// How long the group waits for a heartbeat before it drops the member (Kafka's session.timeout.ms).
+    public var sessionTimeout: Duration = .seconds(45)
+    /// Kafka's heartbeat.interval.ms.
+    public var heartbeatInterval: Duration = .seconds(3)
     /// How long the group waits for members to rejoin in a rebalance (Kafka's max.poll.interval.ms).
-    public var rebalanceTimeoutMs: Int32 = 300_000
+    public var rebalanceTimeout: Duration = .seconds(300)
     /// In order of preference; the group picks the first every member supports.
     public var assignmentStrategies: [AssignmentStrategy] = [.range, .roundRobin]
     /// Static membership (KIP-345): a restart within the session timeout keeps the assignment.
     public var groupInstanceID: String?
-    public var fetchMaxWaitMs: Int32 = 500
+    /// How long a fetch waits at the broker for `fetchMinBytes` (Kafka's fetch.max.wait.ms).
+    public var fetchMaxWait: Duration = .milliseconds(500)
     public var fetchMinBytes: Int32 = 1
     public var fetchMaxBytes: Int32 = 50 * 1024 * 1024
     public var partitionMaxBytes: Int32 = 1024 * 1024
     /// Records fetched ahead of the reader; fetching pauses while this many are waiting.
     public var bufferedRecords: Int = 10_000
-    public var requestTimeoutMs: Int64 = 30_000
-    public var retryBackoffMs: Int64 = 100
+    /// How long to wait for a broker's answer (Kafka's request.timeout.ms).
+    public var requestTimeout: Duration = .seconds(30)
+    /// The first backoff after a failure; it doubles up to 5 s (Kafka's retry.backoff.ms).
+    public var retryBackoff: Duration = .milliseconds(100)
     /// Called when a group member cannot reach its group (no broker reachable, no coordinator yet), once
     /// per stretch of failures, with the first; the consumer goes on retrying, as Kafka's does. For
     /// telling a person what is happening: the petrel CLI prints it at once.

@@ -5,7 +5,7 @@ import PetrelProtocol
 /// buffer, positions forward.
 extension KafkaConsumer {
     func runFetcher() async {
-        var backoff = configuration.retryBackoffMs
+        var backoff = configuration.retryBackoff.inMilliseconds
         while !Task.isCancelled && !isStopping {
             let (positions, epoch) = machine.withLock { $0.fetchable }
             if positions.isEmpty {
@@ -29,7 +29,7 @@ extension KafkaConsumer {
                 return await group.reduce(true) { $0 && $1 }
             }
             if healthy && !missingLeader {
-                backoff = configuration.retryBackoffMs
+                backoff = configuration.retryBackoff.inMilliseconds
             } else {
                 try? await Task.sleep(for: .milliseconds(backoff))
                 backoff = min(backoff * 2, 5_000)
@@ -41,7 +41,7 @@ extension KafkaConsumer {
     private func fetch(from node: Int32, _ partitions: [(TopicPartition, Int64)], epoch: UInt64) async -> Bool {
         let byTopic = Dictionary(grouping: partitions, by: \.0.topic)
         let request = FetchRequest(
-            replicaId: -1, maxWaitMs: configuration.fetchMaxWaitMs, minBytes: configuration.fetchMinBytes,
+            replicaId: -1, maxWaitMs: Int32(clamping: configuration.fetchMaxWait.inMilliseconds), minBytes: configuration.fetchMinBytes,
             maxBytes: configuration.fetchMaxBytes, isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
             topics: byTopic.keys.sorted().map { topic in
                 .init(
@@ -58,7 +58,7 @@ extension KafkaConsumer {
             guard version >= 4 else { throw KafkaClientError.unsupportedVersion(.fetch) }
             response = try await connection.send(
                 request, version: version,
-                timeout: .milliseconds(configuration.requestTimeoutMs + Int64(configuration.fetchMaxWaitMs)))
+                timeout: (configuration.requestTimeout + configuration.fetchMaxWait).timeAmount)
         } catch {
             logger.debug("fetch failed", metadata: ["node": "\(node)", "error": "\(error)"])
             for topic in byTopic.keys { cluster.invalidate(topic: topic) }

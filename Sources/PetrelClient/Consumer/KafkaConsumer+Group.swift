@@ -11,12 +11,12 @@ extension KafkaConsumer {
     }
 
     func runMembership(group: String, topics: [String]) async throws {
-        var backoff = configuration.retryBackoffMs
+        var backoff = configuration.retryBackoff.inMilliseconds
         var waitingReported = false
         while !Task.isCancelled && !isStopping {
             do {
                 try await joinAndSync(group: group, topics: topics)
-                backoff = configuration.retryBackoffMs
+                backoff = configuration.retryBackoff.inMilliseconds
                 waitingReported = false
                 try await heartbeatUntilRebalance(group: group)
             } catch is CancellationError {
@@ -68,13 +68,14 @@ extension KafkaConsumer {
         while true {
             let memberID = machine.withLock { $0.memberID }
             let request = JoinGroupRequest(
-                groupId: group, sessionTimeoutMs: configuration.sessionTimeoutMs, rebalanceTimeoutMs: configuration.rebalanceTimeoutMs,
+                groupId: group, sessionTimeoutMs: Int32(clamping: configuration.sessionTimeout.inMilliseconds),
+                rebalanceTimeoutMs: Int32(clamping: configuration.rebalanceTimeout.inMilliseconds),
                 memberId: memberID, groupInstanceId: configuration.groupInstanceID, protocolType: "consumer",
                 protocols: configuration.assignmentStrategies.map { .init(name: $0.rawValue, metadata: metadata) })
             // The join phase may wait for the other members as long as the rebalance timeout.
             joined = try await connection.send(
                 request, maximumVersion: 7,
-                timeout: .milliseconds(Int64(configuration.rebalanceTimeoutMs) + configuration.requestTimeoutMs))
+                timeout: (configuration.rebalanceTimeout + configuration.requestTimeout).timeAmount)
             let code = ErrorCode(rawValue: joined.errorCode)
             if code == .memberIDRequired {
                 machine.withLock { $0.memberID = joined.memberId }
@@ -98,7 +99,7 @@ extension KafkaConsumer {
                 groupInstanceId: configuration.groupInstanceID, protocolType: "consumer", protocolName: joined.protocolName,
                 assignments: assignments),
             maximumVersion: 5,
-            timeout: .milliseconds(Int64(configuration.rebalanceTimeoutMs) + configuration.requestTimeoutMs))
+            timeout: (configuration.rebalanceTimeout + configuration.requestTimeout).timeAmount)
         try check(ErrorCode(rawValue: synced.errorCode))
         let mine = Self.decodeAssignment(synced.assignment)
         let committed = mine.isEmpty ? [:] : try await committedOffsets(group: group, partitions: mine)
@@ -151,7 +152,7 @@ extension KafkaConsumer {
 
     private func heartbeatUntilRebalance(group: String) async throws {
         while !Task.isCancelled && !isStopping {
-            try await Task.sleep(for: .milliseconds(configuration.heartbeatIntervalMs))
+            try await Task.sleep(for: configuration.heartbeatInterval)
             let (memberID, generation) = machine.withLock { ($0.memberID, $0.generation) }
             let connection = try await coordinator(for: group).connection
             let response = try await connection.send(

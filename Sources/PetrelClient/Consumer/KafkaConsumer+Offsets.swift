@@ -94,10 +94,10 @@ extension KafkaConsumer {
         return (response.nodeId, try await cluster.node(response.nodeId))
     }
 
-    /// Commits what was read, every `autoCommitIntervalMs`, until cancelled.
+    /// Commits what was read, every `autoCommitInterval`, until cancelled.
     func runAutoCommit() async {
         while !Task.isCancelled {
-            try? await Task.sleep(for: .milliseconds(configuration.autoCommitIntervalMs))
+            try? await Task.sleep(for: configuration.autoCommitInterval)
             if Task.isCancelled { return }
             do {
                 try await commit()

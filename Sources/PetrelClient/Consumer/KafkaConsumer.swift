@@ -32,7 +32,7 @@ public final class KafkaConsumer: Service, Sendable {
         self.logger = logger
         self.cluster = ClusterConnections(
             bootstrap: configuration.bootstrap, clientID: configuration.clientID,
-            requestTimeout: .milliseconds(configuration.requestTimeoutMs), security: configuration.security)
+            requestTimeout: configuration.requestTimeout.timeAmount, security: configuration.security)
         self.machine = LockedStateMachine(ConsumerStateMachine(capacity: configuration.bufferedRecords))
         (self.events, self.eventContinuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1_000))
     }

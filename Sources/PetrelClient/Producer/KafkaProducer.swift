@@ -27,7 +27,7 @@ public final class KafkaProducer: Service, Sendable {
         self.logger = logger
         self.cluster = ClusterConnections(
             bootstrap: configuration.bootstrap, clientID: configuration.clientID,
-            requestTimeout: .milliseconds(configuration.requestTimeoutMs), security: configuration.security)
+            requestTimeout: configuration.requestTimeout.timeAmount, security: configuration.security)
         self.machine = LockedStateMachine(ProducerStateMachine(configuration: configuration))
         (self.deliveryReports, self.reports) = DeliveryReports.makeStream()
     }
@@ -101,9 +101,9 @@ public final class KafkaProducer: Service, Sendable {
     }
 
     /// The topic's layout. A topic just auto-created may need a moment before it has leaders, and a
-    /// broker may be restarting: retriable failures are retried for up to `maxBlockMs`.
+    /// broker may be restarting: retriable failures are retried for up to `maxBlock`.
     private func topicLayout(_ topic: String) async throws -> TopicLayout {
-        let deadline = wallClockMillis() + configuration.maxBlockMs
+        let deadline = wallClockMillis() + configuration.maxBlock.inMilliseconds
         var attempt = 0
         while true {
             do {
@@ -112,7 +112,8 @@ public final class KafkaProducer: Service, Sendable {
                 attempt += 1
                 guard let failure = error as? KafkaClientError, failure.isRetriable, wallClockMillis() < deadline else { throw error }
                 if attempt == 1 { configuration.onWaitingForCluster?(failure) }
-                let backoff = min(configuration.retryBackoffMs << min(attempt - 1, 6), configuration.maxRetryBackoffMs)
+                let backoff = min(
+                    configuration.retryBackoff.inMilliseconds << min(attempt - 1, 6), configuration.maxRetryBackoff.inMilliseconds)
                 try await Task.sleep(for: .milliseconds(backoff))
             }
         }
@@ -187,7 +188,7 @@ public final class KafkaProducer: Service, Sendable {
 
     /// Gets a producer id and epoch for idempotence, retrying until the cluster answers.
     private func initProducerID() async {
-        var backoff = configuration.retryBackoffMs
+        var backoff = configuration.retryBackoff.inMilliseconds
         while !Task.isCancelled {
             do {
                 let response = try await cluster.any().send(
@@ -204,7 +205,7 @@ public final class KafkaProducer: Service, Sendable {
                 logger.warning("InitProducerId failed", metadata: ["error": "\(error)"])
             }
             try? await Task.sleep(for: .milliseconds(backoff))
-            backoff = min(backoff * 2, configuration.maxRetryBackoffMs)
+            backoff = min(backoff * 2, configuration.maxRetryBackoff.inMilliseconds)
         }
     }
 
@@ -225,7 +226,7 @@ public final class KafkaProducer: Service, Sendable {
     private func deliver(_ batches: [SealedBatch], to node: Int32) async {
         let byTopic = Dictionary(grouping: batches, by: \.partition.topic)
         let request = ProduceRequest(
-            acks: configuration.acks.rawValue, timeoutMs: Int32(configuration.requestTimeoutMs),
+            acks: configuration.acks.rawValue, timeoutMs: Int32(clamping: configuration.requestTimeout.inMilliseconds),
             topicData: byTopic.keys.sorted().map { topic in
                 .init(name: topic, partitionData: byTopic[topic]!.map { .init(index: $0.partition.partition, records: $0.bytes) })
             })
@@ -285,7 +286,8 @@ public final class KafkaProducer: Service, Sendable {
     private func retryOrFail(_ batch: SealedBatch, error: KafkaClientError) {
         let now = wallClockMillis()
         if error.isRetriable && now < batch.deadline && !Task.isCancelled {
-            let backoff = min(configuration.retryBackoffMs << min(batch.attempts, 10), configuration.maxRetryBackoffMs)
+            let backoff = min(
+                configuration.retryBackoff.inMilliseconds << min(batch.attempts, 10), configuration.maxRetryBackoff.inMilliseconds)
             logger.debug("retrying a batch", metadata: ["partition": "\(batch.partition)", "error": "\(error)", "attempt": "\(batch.attempts + 1)"])
             machine.withLock { $0.requeue(batch, now: now, backoff: backoff) }.resume()
             return

@@ -19,21 +19,24 @@ public struct KafkaProducerConfiguration: Sendable {
     /// Broker-side deduplication of retries (KIP-98): on by default, as in Kafka 3.0+; needs acks=all.
     public var idempotence: Bool = true
     public var compression: CompressionCodec = .none
-    /// How long a batch waits for more records before it is sent.
-    public var lingerMs: Int64 = 5
+    /// How long a batch waits for more records before it is sent (Kafka's linger.ms).
+    public var linger: Duration = .milliseconds(5)
     /// A batch is sent once its records reach this many bytes.
     public var batchBytes: Int = 16 * 1024
-    /// How long a record may take from send to acknowledgement, retries included.
-    public var deliveryTimeoutMs: Int64 = 120_000
-    /// The first retry backoff; it doubles up to `maxRetryBackoffMs`.
-    public var retryBackoffMs: Int64 = 100
-    public var maxRetryBackoffMs: Int64 = 1_000
-    public var requestTimeoutMs: Int64 = 30_000
+    /// How long a record may take from send to acknowledgement, retries included (Kafka's
+    /// delivery.timeout.ms).
+    public var deliveryTimeout: Duration = .seconds(120)
+    /// The first retry backoff (Kafka's retry.backoff.ms); it doubles up to `maxRetryBackoff`
+    /// (retry.backoff.max.ms).
+    public var retryBackoff: Duration = .milliseconds(100)
+    public var maxRetryBackoff: Duration = .seconds(1)
+    /// How long to wait for a broker's answer (Kafka's request.timeout.ms).
+    public var requestTimeout: Duration = .seconds(30)
     /// How long `send` may wait for topic metadata (a broker restarting, a topic being created) before
     /// it fails (Kafka's max.block.ms).
-    public var maxBlockMs: Int64 = 60_000
+    public var maxBlock: Duration = .seconds(60)
     /// Called when `send` starts waiting for the cluster (no broker reachable yet, a topic without a
-    /// leader yet), once per wait, with the first failure; the wait goes on for up to `maxBlockMs`. For
+    /// leader yet), once per wait, with the first failure; the wait goes on for up to `maxBlock`. For
     /// telling a person what is happening: the petrel CLI prints it at once.
     public var onWaitingForCluster: (@Sendable (KafkaClientError) -> Void)?
     /// Create topics that do not exist yet through Metadata (if the broker allows it).

@@ -114,7 +114,7 @@ struct RecordAccumulator {
                     return
                 }
                 guard let oldest = queue.unsent.first else { return }
-                let lingerEnds = oldest.openedAt + configuration.lingerMs
+                let lingerEnds = oldest.openedAt + configuration.linger.inMilliseconds
                 let complete = queue.unsent.count > 1 || oldest.builder.uncompressedBytes >= configuration.batchBytes
                 guard force || complete || now >= lingerEnds else {
                     consider(lingerEnds)
@@ -131,7 +131,7 @@ struct RecordAccumulator {
                 ready.append(
                     SealedBatch(
                         partition: key, bytes: try batch.builder.build(), records: batch.records, payloadBytes: batch.payloadBytes,
-                        deadline: batch.openedAt + configuration.deliveryTimeoutMs))
+                        deadline: batch.openedAt + configuration.deliveryTimeout.inMilliseconds))
                 queue.inFlight = true
             }
             if ready.last?.partition == key, sticky[key.topic] == key.partition { sticky[key.topic] = nil }
