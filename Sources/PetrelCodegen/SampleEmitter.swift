@@ -60,6 +60,7 @@ struct SampleEmitter {
             let fallback = Int(field.defaultText.flatMap { Int($0) } ?? 0)
             let value = seed == fallback ? seed + 1 : seed
             return "\(value)"
+        case .errorCode: return "ErrorCode(rawValue: \(seed == 0 ? 1 : seed))"
         case .float64: return "\(Double(seed) + 0.5)"
         case .bool: return field.defaultText == "true" ? "false" : "true"
         case .string: return "\"\(field.name)-\(seed)\""

@@ -85,6 +85,8 @@ struct SchemaError: Error, CustomStringConvertible {
 /// The wire type of a field.
 indirect enum FieldType {
     case int8, int16, uint16, int32, int64, float64, bool, string, bytes, records, uuid
+    /// An int16 field named ...ErrorCode: typed as PetrelProtocol's `ErrorCode` in Swift.
+    case errorCode
     case array(FieldType)
     case structure(String)
 
@@ -121,6 +123,7 @@ indirect enum FieldType {
         switch self {
         case .int8: "Int8"
         case .int16: "Int16"
+        case .errorCode: "ErrorCode"
         case .uint16: "UInt16"
         case .int32: "Int32"
         case .int64: "Int64"
@@ -154,6 +157,7 @@ struct Field {
         }
         self.name = name
         self.type = FieldType(parsing: type)
+        if case .int16 = self.type, name.hasSuffix("ErrorCode") { self.type = .errorCode }
         self.versions = try VersionRange(parsing: json["versions"] as? String ?? "none")
         self.nullableVersions = try (json["nullableVersions"] as? String).map(VersionRange.init(parsing:)) ?? .none
         self.taggedVersions = try (json["taggedVersions"] as? String).map(VersionRange.init(parsing:)) ?? .none

@@ -103,13 +103,13 @@ struct SwiftEmitter {
     /// Responses can list every error code they carry, at any depth, without allocating: the broker
     /// counts failed requests by code from this.
     private mutating func emitErrorCodeWalk(_ fields: [Field]) {
-        block("public func forEachErrorCode(_ body: (Int16) -> Void)") { e in
+        block("public func forEachErrorCode(_ body: (ErrorCode) -> Void)") { e in
             var any = false
             for field in fields {
                 let name = e.swiftName(field)
                 let optional = e.swiftType(field).hasSuffix("?")
                 switch field.type {
-                case .int16 where field.name.hasSuffix("ErrorCode"):
+                case .errorCode:
                     e.line(optional ? "if let code = self.\(name) { body(code) }" : "body(self.\(name))")
                     any = true
                 case .array(.structure):
@@ -292,6 +292,7 @@ struct SwiftEmitter {
         switch type {
         case .int8, .int16, .uint16, .int32, .int64:
             return "try \(buffer).readKafkaInteger(as: \(type.swiftType).self)"
+        case .errorCode: return "ErrorCode(rawValue: try \(buffer).readKafkaInteger(as: Int16.self))"
         case .float64: return "try \(buffer).readKafkaFloat64()"
         case .bool: return "try \(buffer).readKafkaBool()"
         case .uuid: return "try \(buffer).readKafkaUUID()"
@@ -333,6 +334,7 @@ struct SwiftEmitter {
     private func writeStatement(_ type: FieldType, value: String, nullable: Bool, buffer: String, depth: Int) -> String {
         switch type {
         case .int8, .int16, .uint16, .int32, .int64: return "\(buffer).writeInteger(\(value))"
+        case .errorCode: return "\(buffer).writeInteger(\(value).rawValue)"
         case .float64: return "\(buffer).writeKafkaFloat64(\(value))"
         case .bool: return "\(buffer).writeKafkaBool(\(value))"
         case .uuid: return "\(buffer).writeKafkaUUID(\(value))"
@@ -396,6 +398,7 @@ struct SwiftEmitter {
             case .string: return "\"\(text)\""
             case .bool, .float64: return text
             case let type where type.isInteger: return text
+            case .errorCode: return "ErrorCode(rawValue: \(text))"
             default: break
             }
         }
@@ -406,6 +409,7 @@ struct SwiftEmitter {
     private func nonNullDefault(_ type: FieldType) -> String {
         switch type {
         case .int8, .int16, .uint16, .int32, .int64, .float64: "0"
+        case .errorCode: ".none"
         case .bool: "false"
         case .string: "\"\""
         case .bytes, .records: "ByteBuffer()"

@@ -24,7 +24,7 @@ struct ApiVersionsTests {
             #expect(Dictionary(uniqueKeysWithValues: broker.servedAPIs.map { ($0.key, $0.versions) }) == Self.expected)
             for version: Int16 in 0...4 {
                 let response = try await connection.send(ApiVersionsRequest(), version: version)
-                #expect(response.errorCode == 0)
+                #expect(response.errorCode == ErrorCode.none)
                 let advertised = Dictionary(uniqueKeysWithValues: response.apiKeys.map { (APIKey(rawValue: $0.apiKey), $0.minVersion...$0.maxVersion) })
                 #expect(advertised == Self.expected, "ApiVersions v\(version)")
             }
@@ -33,7 +33,7 @@ struct ApiVersionsTests {
 
     @Test("the v3 response leaves out default-valued tagged fields (librdkafka 2.0.2 cannot skip them)")
     func noTaggedFields() async throws {
-        let response = ApiVersionsResponse(errorCode: 0, apiKeys: [.init(apiKey: 18, minVersion: 0, maxVersion: 4)], throttleTimeMs: 0)
+        let response = ApiVersionsResponse(errorCode: .none, apiKeys: [.init(apiKey: 18, minVersion: 0, maxVersion: 4)], throttleTimeMs: 0)
         var bytes = response.encoded(version: 3)
         // error code, compact array of one entry (3 int16 + its empty tag section), throttle time, empty tag section
         #expect(bytes.readableBytes == 2 + 1 + 7 + 4 + 1)
@@ -49,9 +49,9 @@ struct ApiVersionsTests {
             // The client sends v7; the broker answers in v0 form, which is how a client reads any error answer.
             let request = ApiVersionsRequest(clientSoftwareName: "future", clientSoftwareVersion: "9")
             let answer = try await connection.send(UnknownVersionApiVersions(inner: request), version: 7)
-            #expect(answer.errorCode == ErrorCode.unsupportedVersion.rawValue)
+            #expect(answer.errorCode == ErrorCode.unsupportedVersion)
             #expect(answer.apiKeys == [.init(apiKey: 18, minVersion: 0, maxVersion: 4)])
-            #expect(try await connection.send(ApiVersionsRequest(), version: 3).errorCode == 0)
+            #expect(try await connection.send(ApiVersionsRequest(), version: 3).errorCode == ErrorCode.none)
         }
     }
 
@@ -91,7 +91,7 @@ struct ApiVersionsV0Answer: KafkaResponse {
     static let apiKey = APIKey.apiVersions
     static let validVersions: ClosedRange<Int16> = 0...7
     static let firstFlexibleVersion: Int16? = 3
-    var errorCode: Int16
+    var errorCode: ErrorCode
     var apiKeys: [ApiVersionsResponse.ApiVersion]
 
     init(from buffer: inout ByteBuffer, version: Int16) throws {
@@ -101,5 +101,5 @@ struct ApiVersionsV0Answer: KafkaResponse {
     }
 
     func write(to buffer: inout ByteBuffer, version: Int16) {}
-    func forEachErrorCode(_ body: (Int16) -> Void) { body(errorCode) }
+    func forEachErrorCode(_ body: (ErrorCode) -> Void) { body(errorCode) }
 }

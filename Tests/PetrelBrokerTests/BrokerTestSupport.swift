@@ -15,8 +15,8 @@ func connect(_ port: Int) async throws -> KafkaConnection {
 func createTopic(_ connection: KafkaConnection, _ name: String, partitions: Int32 = 1) async throws {
     let response = try await connection.send(
         CreateTopicsRequest(topics: [.init(name: name, numPartitions: partitions, replicationFactor: 1)], timeoutMs: 5000))
-    guard response.topics.first?.errorCode == 0 else {
-        throw KafkaClientError.broker(ErrorCode(rawValue: response.topics.first?.errorCode ?? -1))
+    guard response.topics.first?.errorCode == ErrorCode.none else {
+        throw KafkaClientError.broker(response.topics.first?.errorCode ?? .unknownServerError)
     }
 }
 

@@ -42,7 +42,7 @@ struct ClassicGroupTests {
     {
         let (_, first) = join(&group, input(client: client), at: now, effects: &effects)
         let memberID = first!.memberId
-        #expect(first?.errorCode == ErrorCode.memberIDRequired.rawValue)
+        #expect(first?.errorCode == ErrorCode.memberIDRequired)
         #expect(memberID.hasPrefix("\(client)-"))
         let (waiter, _) = join(&group, input(memberID), at: now, effects: &effects)
         return (memberID, waiter)
@@ -89,7 +89,7 @@ struct ClassicGroupTests {
         #expect(group.state == .completingRebalance)
         #expect(group.generation == 1)
         let answer = effects.joins.first { $0.0 == waiter }?.1
-        #expect(answer?.errorCode == 0)
+        #expect(answer?.errorCode == ErrorCode.none)
         #expect(answer?.leader == id && answer?.memberId == id)
         #expect(answer?.protocolName == "range")
         #expect(answer?.members.map(\.memberId) == [id])
@@ -138,7 +138,7 @@ struct ClassicGroupTests {
         _ = join(&group, input(ids[0], version: 3), at: 200, effects: &effects)
         #expect(group.state == .preparingRebalance)
         #expect(group.heartbeat(memberID: ids[1], instanceID: nil, generation: 1, now: 300) == .rebalanceInProgress)
-        #expect(sync(&group, ids[1], generation: 1, at: 300, effects: &effects)?.errorCode == ErrorCode.rebalanceInProgress.rawValue)
+        #expect(sync(&group, ids[1], generation: 1, at: 300, effects: &effects)?.errorCode == ErrorCode.rebalanceInProgress)
     }
 
     @Test("a member that stops heartbeating is evicted after its session timeout, and the rest rebalance")
@@ -214,7 +214,7 @@ struct ClassicGroupTests {
         // The follower restarts: an empty member id, the same instance id.
         let (_, answer) = join(&group, input(instance: "worker-2", client: "follower", version: 5), at: 5_000, effects: &effects)
         let newID = answer!.memberId
-        #expect(answer?.errorCode == 0)
+        #expect(answer?.errorCode == ErrorCode.none)
         #expect(newID != follower)
         #expect(group.state == .stable)
         #expect(group.generation == generation)
@@ -256,12 +256,12 @@ struct ClassicGroupTests {
     mutating func refusals() {
         var group = ClassicGroup(groupID: "g", config: config)
         var effects = GroupEffects()
-        #expect(join(&group, input(session: 1_000), at: 0, effects: &effects).1?.errorCode == ErrorCode.invalidSessionTimeout.rawValue)
-        #expect(join(&group, input("ghost"), at: 0, effects: &effects).1?.errorCode == ErrorCode.unknownMemberID.rawValue)
+        #expect(join(&group, input(session: 1_000), at: 0, effects: &effects).1?.errorCode == ErrorCode.invalidSessionTimeout)
+        #expect(join(&group, input("ghost"), at: 0, effects: &effects).1?.errorCode == ErrorCode.unknownMemberID)
         _ = joinNew(&group, at: 0, effects: &effects)
-        #expect(join(&group, input(type: "connect"), at: 0, effects: &effects).1?.errorCode == ErrorCode.inconsistentGroupProtocol.rawValue)
+        #expect(join(&group, input(type: "connect"), at: 0, effects: &effects).1?.errorCode == ErrorCode.inconsistentGroupProtocol)
         let other = GroupMember.SupportedProtocol(name: "sticky", metadata: ByteBuffer())
-        #expect(join(&group, input(protocols: [other]), at: 0, effects: &effects).1?.errorCode == ErrorCode.inconsistentGroupProtocol.rawValue)
+        #expect(join(&group, input(protocols: [other]), at: 0, effects: &effects).1?.errorCode == ErrorCode.inconsistentGroupProtocol)
     }
 
     @Test("the protocol every member supports that most prefer is chosen")
@@ -282,7 +282,7 @@ struct ClassicGroupTests {
         var (group, ids) = stableGroup(members: 1)
         var effects = GroupEffects()
         let (_, required) = join(&group, input(session: 6_000), at: 100, effects: &effects)
-        #expect(required?.errorCode == ErrorCode.memberIDRequired.rawValue)
+        #expect(required?.errorCode == ErrorCode.memberIDRequired)
         _ = join(&group, input(ids[0], version: 4), at: 200, effects: &effects)
         #expect(group.state == .preparingRebalance, "the pending newcomer may still join")
         group.tick(now: 6_101, effects: &effects)

@@ -18,7 +18,7 @@ struct ConnectionLimitsTests {
             await socket.close()
             // A frame within the limit is still served.
             let connection = try await connect(port)
-            #expect(try await connection.send(ApiVersionsRequest()).errorCode == 0)
+            #expect(try await connection.send(ApiVersionsRequest()).errorCode == ErrorCode.none)
             await connection.close()
         }
     }
@@ -37,7 +37,7 @@ struct ConnectionLimitsTests {
             await socket.close()
             #expect(broker.renderMetrics().contains(#"petrel_request_errors_total{api="Metadata",error="CONNECTION_CLOSED"} 1"#))
             let connection = try await connect(port)
-            #expect(try await connection.send(ApiVersionsRequest()).errorCode == 0)
+            #expect(try await connection.send(ApiVersionsRequest()).errorCode == ErrorCode.none)
             await connection.close()
         }
     }
@@ -48,7 +48,7 @@ struct ConnectionLimitsTests {
             var open: [KafkaConnection] = []
             for _ in 0..<3 {
                 let connection = try await connect(port)
-                #expect(try await connection.send(ApiVersionsRequest()).errorCode == 0)
+                #expect(try await connection.send(ApiVersionsRequest()).errorCode == ErrorCode.none)
                 open.append(connection)
             }
             let extra = try await RawSocket(port: port)
@@ -61,7 +61,7 @@ struct ConnectionLimitsTests {
             var admitted = false
             for _ in 0..<50 where !admitted {
                 if let connection = try? await connect(port),
-                    (try? await connection.send(ApiVersionsRequest()).errorCode) == 0
+                    (try? await connection.send(ApiVersionsRequest()).errorCode) == ErrorCode.none
                 {
                     admitted = true
                     open.append(connection)
@@ -91,7 +91,7 @@ struct ConnectionLimitsTests {
             let request = fetchRequest("quiet", offset: 0, maxWaitMs: 6000, minBytes: 1)
             let polling = try await connect(port)
             let response = try await polling.send(request)
-            #expect(response.errorCode == 0)
+            #expect(response.errorCode == ErrorCode.none)
             #expect(try values(in: response).isEmpty)
             await polling.close()
             #expect(broker.renderMetrics().contains("petrel_connections_idle_closed_total 1"))

@@ -41,13 +41,13 @@ struct FetchResponseWriterTests {
         }
 
         let expected = FetchResponse(
-            throttleTimeMs: 0, errorCode: 0, sessionId: 0,
+            throttleTimeMs: 0, errorCode: .none, sessionId: 0,
             responses: [
                 .init(
                     topic: "t",
                     partitions: [
-                        .init(partitionIndex: 0, errorCode: 0, highWatermark: 6, lastStableOffset: 6, logStartOffset: 0, records: try slice.readBytes()),
-                        .init(partitionIndex: 1, errorCode: 1, highWatermark: 9, lastStableOffset: 9, logStartOffset: 2, records: ByteBuffer()),
+                        .init(partitionIndex: 0, errorCode: .none, highWatermark: 6, lastStableOffset: 6, logStartOffset: 0, records: try slice.readBytes()),
+                        .init(partitionIndex: 1, errorCode: .offsetOutOfRange, highWatermark: 9, lastStableOffset: 9, logStartOffset: 2, records: ByteBuffer()),
                     ]),
                 .init(topic: "u", partitions: [.init(partitionIndex: 3, highWatermark: 0, lastStableOffset: 0, logStartOffset: 0, records: ByteBuffer())]),
             ])

@@ -29,7 +29,7 @@ struct GracefulShutdownTests {
             let busy = try await connect(port)
             let idle = try await connect(port)
             try await createTopic(busy, "orders")
-            #expect(try await produce(busy, "orders", ["kept"]).errorCode == 0)
+            #expect(try await produce(busy, "orders", ["kept"]).errorCode == ErrorCode.none)
             _ = try await idle.send(MetadataRequest(topics: []), version: 12)
 
             // A long poll for data that never comes is in flight when the shutdown begins.
@@ -42,7 +42,7 @@ struct GracefulShutdownTests {
 
             // It is answered (empty, without error) at once, not cut off and not after its 20 s wait.
             let answer = try await parked.value
-            #expect(answer.responses.first?.partitions.first?.errorCode == 0)
+            #expect(answer.responses.first?.partitions.first?.errorCode == ErrorCode.none)
             #expect(answer.responses.first?.partitions.first?.highWatermark == 1)
             #expect(ContinuousClock.now - started < .seconds(10))
             try await group.next()

@@ -8,7 +8,7 @@ import Testing
 @Suite("Committed offsets and group admin")
 struct GroupOffsetsTests {
     func commit(_ connection: KafkaConnection, group: String, topic: String, offsets: [Int32: Int64], generation: Int32 = -1, member: String = "")
-        async throws -> [Int16]
+        async throws -> [ErrorCode]
     {
         let request = OffsetCommitRequest(
             groupId: group, generationIdOrMemberEpoch: generation, memberId: member,
@@ -31,9 +31,9 @@ struct GroupOffsetsTests {
             defer { Task { await connection.close() } }
             try await createTopic(connection, "kept", partitions: 2)
             try await createTopic(connection, "doomed")
-            #expect(try await commit(connection, group: "admins", topic: "kept", offsets: [0: 5, 1: 7]) == [0, 0])
-            #expect(try await commit(connection, group: "admins", topic: "doomed", offsets: [0: 3]) == [0])
-            #expect(try await commit(connection, group: "admins", topic: "nope", offsets: [0: 3]) == [ErrorCode.unknownTopicOrPartition.rawValue])
+            #expect(try await commit(connection, group: "admins", topic: "kept", offsets: [0: 5, 1: 7]) == [.none, .none])
+            #expect(try await commit(connection, group: "admins", topic: "doomed", offsets: [0: 3]) == [.none])
+            #expect(try await commit(connection, group: "admins", topic: "nope", offsets: [0: 3]) == [ErrorCode.unknownTopicOrPartition])
             #expect(try await fetch(connection, group: "admins", topic: "kept", partitions: [0, 1, 2]) == [5, 7, -1])
         }
         try await withBroker(dataDirectory: data.path) { _, port in
@@ -61,7 +61,7 @@ struct GroupOffsetsTests {
             try await createTopic(connection, "t")
             _ = try await commit(connection, group: "old", topic: "t", offsets: [0: 1])
             let response = try await connection.send(DeleteGroupsRequest(groupsNames: ["old", "never"]), version: 2)
-            #expect(response.results.map(\.errorCode) == [0, ErrorCode.groupIDNotFound.rawValue])
+            #expect(response.results.map(\.errorCode) == [.none, ErrorCode.groupIDNotFound])
             #expect(try await fetch(connection, group: "old", topic: "t", partitions: [0]) == [-1])
             let described = try await connection.send(DescribeGroupsRequest(groups: ["old"]), version: 5)
             #expect(described.groups.first?.groupState == "Dead")
@@ -78,22 +78,22 @@ struct GroupOffsetsTests {
             let first = try await connection.send(
                 JoinGroupRequest(groupId: "crew", sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000, memberId: "", protocolType: "consumer", protocols: protocols),
                 version: 7)
-            #expect(first.errorCode == ErrorCode.memberIDRequired.rawValue)
+            #expect(first.errorCode == ErrorCode.memberIDRequired)
             let joined = try await connection.send(
                 JoinGroupRequest(groupId: "crew", sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000, memberId: first.memberId, protocolType: "consumer", protocols: protocols),
                 version: 7)
-            #expect(joined.errorCode == 0 && joined.generationId == 1 && joined.leader == first.memberId)
+            #expect(joined.errorCode == ErrorCode.none && joined.generationId == 1 && joined.leader == first.memberId)
             #expect(joined.protocolType == "consumer" && joined.protocolName == "range")
             let synced = try await connection.send(
                 SyncGroupRequest(groupId: "crew", generationId: 1, memberId: first.memberId, protocolType: "consumer", protocolName: "range",
                                  assignments: [.init(memberId: first.memberId, assignment: ByteBuffer(string: "everything"))]),
                 version: 5)
-            #expect(synced.errorCode == 0 && synced.assignment == ByteBuffer(string: "everything"))
+            #expect(synced.errorCode == ErrorCode.none && synced.assignment == ByteBuffer(string: "everything"))
             let beat = try await connection.send(HeartbeatRequest(groupId: "crew", generationId: 1, memberId: first.memberId), version: 4)
-            #expect(beat.errorCode == 0)
-            #expect(try await commit(connection, group: "crew", topic: "work", offsets: [0: 9], generation: 1, member: first.memberId) == [0])
-            #expect(try await commit(connection, group: "crew", topic: "work", offsets: [0: 9]) == [ErrorCode.unknownMemberID.rawValue])
-            #expect(try await commit(connection, group: "crew", topic: "work", offsets: [0: 9], generation: 5, member: first.memberId) == [ErrorCode.illegalGeneration.rawValue])
+            #expect(beat.errorCode == ErrorCode.none)
+            #expect(try await commit(connection, group: "crew", topic: "work", offsets: [0: 9], generation: 1, member: first.memberId) == [.none])
+            #expect(try await commit(connection, group: "crew", topic: "work", offsets: [0: 9]) == [ErrorCode.unknownMemberID])
+            #expect(try await commit(connection, group: "crew", topic: "work", offsets: [0: 9], generation: 5, member: first.memberId) == [ErrorCode.illegalGeneration])
             let described = try await connection.send(DescribeGroupsRequest(groups: ["crew"]), version: 5).groups[0]
             #expect(described.groupState == "Stable" && described.protocolData == "range")
             #expect(described.members.map(\.memberId) == [first.memberId])
@@ -101,12 +101,12 @@ struct GroupOffsetsTests {
             #expect(described.members.first?.memberAssignment == ByteBuffer(string: "everything"))
             let left = try await connection.send(
                 LeaveGroupRequest(groupId: "crew", members: [.init(memberId: first.memberId)]), version: 5)
-            #expect(left.errorCode == 0 && left.members.map(\.errorCode) == [0])
+            #expect(left.errorCode == ErrorCode.none && left.members.map(\.errorCode) == [.none])
             #expect(try await connection.send(DescribeGroupsRequest(groups: ["crew"]), version: 5).groups[0].groupState == "Empty")
             let coordinator = try await connection.send(FindCoordinatorRequest(key: "crew", keyType: 0), version: 3)
-            #expect(coordinator.errorCode == 0 && coordinator.port == Int32(port))
+            #expect(coordinator.errorCode == ErrorCode.none && coordinator.port == Int32(port))
             let transactional = try await connection.send(FindCoordinatorRequest(key: "tx", keyType: 1), version: 3)
-            #expect(transactional.errorCode != 0)
+            #expect(transactional.errorCode != ErrorCode.none)
         }
     }
 }

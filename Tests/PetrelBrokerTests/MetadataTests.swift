@@ -18,7 +18,7 @@ struct MetadataTests {
                 #expect(response.brokers.map(\.host) == ["127.0.0.1"])
                 #expect(response.brokers.map(\.port) == [Int32(port)])
                 let topic = try #require(response.topics.first)
-                #expect(topic.errorCode == 0, "Metadata v\(version)")
+                #expect(topic.errorCode == ErrorCode.none, "Metadata v\(version)")
                 #expect(topic.name == name)
                 #expect(topic.partitions.map(\.leaderId) == [1])
                 if version >= 10 { #expect(topic.topicId != .zero) }
@@ -33,15 +33,15 @@ struct MetadataTests {
             let connection = try await connect(port)
             defer { Task { await connection.close() } }
             let refused = try await connection.send(MetadataRequest(topics: [.init(name: "ghost")], allowAutoTopicCreation: true))
-            #expect(refused.topics[0].errorCode == ErrorCode.unknownTopicOrPartition.rawValue)
+            #expect(refused.topics[0].errorCode == ErrorCode.unknownTopicOrPartition)
         }
         try await withBroker { _, port in
             let connection = try await connect(port)
             defer { Task { await connection.close() } }
             let declined = try await connection.send(MetadataRequest(topics: [.init(name: "ghost")], allowAutoTopicCreation: false))
-            #expect(declined.topics[0].errorCode == ErrorCode.unknownTopicOrPartition.rawValue)
+            #expect(declined.topics[0].errorCode == ErrorCode.unknownTopicOrPartition)
             let illegal = try await connection.send(MetadataRequest(topics: [.init(name: "bad name!")], allowAutoTopicCreation: true))
-            #expect(illegal.topics[0].errorCode == ErrorCode.invalidTopic.rawValue)
+            #expect(illegal.topics[0].errorCode == ErrorCode.invalidTopic)
         }
     }
 
@@ -74,16 +74,16 @@ struct MetadataTests {
                     .init(name: "dflt", numPartitions: -1, replicationFactor: -1),
                 ], timeoutMs: 1000)
             let response = try await connection.send(request, version: 7)
-            let codes = Dictionary(uniqueKeysWithValues: response.topics.map { ($0.name, ErrorCode(rawValue: $0.errorCode)) })
+            let codes = Dictionary(uniqueKeysWithValues: response.topics.map { ($0.name, $0.errorCode) })
             #expect(codes == ["ok": .none, "rf": .invalidReplicationFactor, "zero": .invalidPartitions, "cfg": .invalidConfig, "dflt": .none])
             #expect(response.topics[0].topicId != .zero)
             #expect(response.topics[0].configs?.first { $0.name == "retention.ms" }?.value == "60000")
             let again = try await connection.send(CreateTopicsRequest(topics: [.init(name: "ok", numPartitions: 1, replicationFactor: 1)]), version: 4)
-            #expect(again.topics[0].errorCode == ErrorCode.topicAlreadyExists.rawValue)
+            #expect(again.topics[0].errorCode == ErrorCode.topicAlreadyExists)
             let dry = try await connection.send(
                 CreateTopicsRequest(topics: [.init(name: "dry", numPartitions: 1, replicationFactor: 1)], validateOnly: true), version: 4)
-            #expect(dry.topics[0].errorCode == 0)
-            #expect(try await connection.send(MetadataRequest(topics: [.init(name: "dry")], allowAutoTopicCreation: false)).topics[0].errorCode == 3)
+            #expect(dry.topics[0].errorCode == ErrorCode.none)
+            #expect(try await connection.send(MetadataRequest(topics: [.init(name: "dry")], allowAutoTopicCreation: false)).topics[0].errorCode == .unknownTopicOrPartition)
         }
     }
 
@@ -95,7 +95,7 @@ struct MetadataTests {
             try await createTopic(connection, "cycle")
             _ = try await produce(connection, "cycle", ["old-1", "old-2"])
             let deleted = try await connection.send(DeleteTopicsRequest(topicNames: ["cycle", "never"], timeoutMs: 1000), version: 4)
-            #expect(deleted.responses.map(\.errorCode) == [0, ErrorCode.unknownTopicOrPartition.rawValue])
+            #expect(deleted.responses.map(\.errorCode) == [.none, ErrorCode.unknownTopicOrPartition])
             try await createTopic(connection, "cycle")
             let fresh = try await produce(connection, "cycle", ["new"])
             #expect(fresh.baseOffset == 0)
@@ -104,7 +104,7 @@ struct MetadataTests {
             let byID = try await connection.send(MetadataRequest(topics: [.init(name: "cycle")]), version: 12).topics[0].topicId
             let deletedByID = try await connection.send(DeleteTopicsRequest(topics: [.init(name: nil, topicId: byID)], timeoutMs: 1000), version: 6)
             #expect(deletedByID.responses.first?.name == "cycle")
-            #expect(deletedByID.responses.first?.errorCode == 0)
+            #expect(deletedByID.responses.first?.errorCode == ErrorCode.none)
         }
     }
 }

@@ -24,8 +24,8 @@ struct MetricsTests {
             let connection = try await connect(port)
             defer { Task { await connection.close() } }
             try await createTopic(connection, "orders", partitions: 2)
-            for _ in 0..<3 { #expect(try await produce(connection, "orders", ["a", "b", "c", "d"]).errorCode == 0) }
-            #expect(try await produce(connection, "orders", partition: 7, ["lost"]).errorCode == ErrorCode.unknownTopicOrPartition.rawValue)
+            for _ in 0..<3 { #expect(try await produce(connection, "orders", ["a", "b", "c", "d"]).errorCode == ErrorCode.none) }
+            #expect(try await produce(connection, "orders", partition: 7, ["lost"]).errorCode == ErrorCode.unknownTopicOrPartition)
             let fetched = try await connection.send(fetchRequest("orders", offset: 0), version: 12)
             #expect(try values(in: fetched).count == 12)
 
@@ -58,7 +58,7 @@ struct MetricsTests {
             let commit = OffsetCommitRequest(
                 groupId: "billing", generationIdOrMemberEpoch: -1, memberId: "",
                 topics: [.init(name: "orders", partitions: [.init(partitionIndex: 0, committedOffset: 4), .init(partitionIndex: 1, committedOffset: 5)])])
-            #expect(try await connection.send(commit, version: 8).topics.flatMap(\.partitions).map(\.errorCode) == [0, 0])
+            #expect(try await connection.send(commit, version: 8).topics.flatMap(\.partitions).map(\.errorCode) == [.none, .none])
 
             let text = try await httpGet(port: metricsPort, path: "/metrics").body
             #expect(sampleValue(text, #"petrel_consumer_group_lag{group="billing",topic="orders",partition="0"}"#) == 6)
@@ -70,7 +70,7 @@ struct MetricsTests {
             #expect(sampleValue(broker.renderMetrics(), #"petrel_consumer_group_lag{group="billing",topic="orders",partition="1"}"#) == 2)
 
             let deleted = try await connection.send(DeleteGroupsRequest(groupsNames: ["billing"]), version: 2)
-            #expect(deleted.results.map(\.errorCode) == [0])
+            #expect(deleted.results.map(\.errorCode) == [.none])
             #expect(!broker.renderMetrics().contains(#"group="billing""#))
         }
     }

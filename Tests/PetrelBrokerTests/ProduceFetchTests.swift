@@ -17,13 +17,13 @@ struct ProduceFetchTests {
             let first = try await produce(connection, "orders", ["a", "b", "c"])
             let second = try await produce(connection, "orders", ["d"], version: 3)
             let other = try await produce(connection, "orders", partition: 1, ["x"])
-            #expect(first.errorCode == 0 && first.baseOffset == 0)
-            #expect(second.errorCode == 0 && second.baseOffset == 3)
-            #expect(other.errorCode == 0 && other.baseOffset == 0)
+            #expect(first.errorCode == ErrorCode.none && first.baseOffset == 0)
+            #expect(second.errorCode == ErrorCode.none && second.baseOffset == 3)
+            #expect(other.errorCode == ErrorCode.none && other.baseOffset == 0)
             for version in FetchRequest.validVersions.clamped(to: 4...12) {
                 let response = try await connection.send(fetchRequest("orders", offset: 1), version: version)
                 let partition = response.responses[0].partitions[0]
-                #expect(partition.errorCode == 0)
+                #expect(partition.errorCode == ErrorCode.none)
                 #expect(partition.highWatermark == 4)
                 // Whole batches: the one holding offset 1 starts at 0.
                 #expect(try values(in: response) == ["a", "b", "c", "d"], "Fetch v\(version)")
@@ -50,15 +50,15 @@ struct ProduceFetchTests {
             defer { Task { await connection.close() } }
             try await createTopic(connection, "strict")
             let badAcks = try await connection.send(produceRequest("strict", records: try batch(["x"]), acks: 2), version: 9)
-            #expect(badAcks.responses[0].partitionResponses[0].errorCode == ErrorCode.invalidRequiredAcks.rawValue)
+            #expect(badAcks.responses[0].partitionResponses[0].errorCode == ErrorCode.invalidRequiredAcks)
             let unknown = try await produce(connection, "nope", ["x"])
-            #expect(unknown.errorCode == ErrorCode.unknownTopicOrPartition.rawValue)
+            #expect(unknown.errorCode == ErrorCode.unknownTopicOrPartition)
             let noPartition = try await produce(connection, "strict", partition: 5, ["x"])
-            #expect(noPartition.errorCode == ErrorCode.unknownTopicOrPartition.rawValue)
+            #expect(noPartition.errorCode == ErrorCode.unknownTopicOrPartition)
             var corrupt = try batch(["payload"])
             corrupt.setInteger(UInt8(0x55), at: corrupt.writerIndex - 2)
             let corrupted = try await connection.send(produceRequest("strict", records: corrupt), version: 9)
-            #expect(corrupted.responses[0].partitionResponses[0].errorCode == ErrorCode.corruptMessage.rawValue)
+            #expect(corrupted.responses[0].partitionResponses[0].errorCode == ErrorCode.corruptMessage)
             let offsets = try await connection.send(
                 ListOffsetsRequest(replicaId: -1, topics: [.init(name: "strict", partitions: [.init(partitionIndex: 0, timestamp: -1)])]))
             #expect(offsets.topics[0].partitions[0].offset == 0)
@@ -98,15 +98,15 @@ struct ProduceFetchTests {
             let response = try await connection.send(request, version: 11)
             #expect(response.responses.map(\.topic) == ["f", "missing"])
             #expect(response.responses[0].partitions.map(\.partitionIndex) == [0, 1, 2])
-            #expect(response.responses[0].partitions[0].errorCode == ErrorCode.offsetOutOfRange.rawValue)
+            #expect(response.responses[0].partitions[0].errorCode == ErrorCode.offsetOutOfRange)
             #expect(response.responses[0].partitions[0].highWatermark == 1)
-            #expect(response.responses[0].partitions[1].errorCode == 0)
-            #expect(response.responses[1].partitions[0].errorCode == ErrorCode.unknownTopicOrPartition.rawValue)
+            #expect(response.responses[0].partitions[1].errorCode == ErrorCode.none)
+            #expect(response.responses[1].partitions[0].errorCode == ErrorCode.unknownTopicOrPartition)
 
             var session = fetchRequest("f", offset: 0)
             session.sessionId = 77
             let refused = try await connection.send(session, version: 12)
-            #expect(refused.errorCode == ErrorCode.fetchSessionIDNotFound.rawValue)
+            #expect(refused.errorCode == ErrorCode.fetchSessionIDNotFound)
         }
     }
 
@@ -125,7 +125,7 @@ struct ProduceFetchTests {
             for version in ListOffsetsRequest.validVersions.clamped(to: 1...7) {
                 func offset(_ timestamp: Int64) async throws -> (Int64, Int64) {
                     let partition = try await connection.send(request(timestamp), version: version).topics[0].partitions[0]
-                    #expect(partition.errorCode == 0)
+                    #expect(partition.errorCode == ErrorCode.none)
                     return (partition.offset, partition.timestamp)
                 }
                 #expect(try await offset(-2) == (0, -1))
@@ -147,17 +147,17 @@ struct ProduceFetchTests {
             defer { Task { await connection.close() } }
             let first = try await connection.send(InitProducerIdRequest(transactionalId: nil, transactionTimeoutMs: 60000))
             let second = try await connection.send(InitProducerIdRequest(transactionalId: nil, transactionTimeoutMs: 60000), version: 0)
-            #expect(first.errorCode == 0 && second.errorCode == 0)
+            #expect(first.errorCode == ErrorCode.none && second.errorCode == ErrorCode.none)
             #expect(first.producerId != second.producerId)
             #expect(first.producerEpoch == 0)
             let transactional = try await connection.send(InitProducerIdRequest(transactionalId: "tx", transactionTimeoutMs: 60000))
-            #expect(transactional.errorCode != 0)
+            #expect(transactional.errorCode != ErrorCode.none)
 
             try await createTopic(connection, "idem")
             var builder = RecordBatchBuilder(producerID: first.producerId, producerEpoch: 0, baseSequence: 0)
             builder.append(key: nil, value: ByteBuffer(string: "once"), timestamp: 1)
             let answer = try await connection.send(produceRequest("idem", records: try builder.build()), version: 9)
-            #expect(answer.responses[0].partitionResponses[0].errorCode == 0)
+            #expect(answer.responses[0].partitionResponses[0].errorCode == ErrorCode.none)
         }
     }
 }

@@ -28,17 +28,17 @@ struct ProducerGuaranteesTests {
             defer { Task { await connection.close() } }
             // The topic comes from Metadata's auto-creation, as a client would get it.
             let metadata = try await connection.send(MetadataRequest(topics: [.init(name: "idem")], allowAutoTopicCreation: true))
-            #expect(metadata.topics[0].errorCode == 0)
+            #expect(metadata.topics[0].errorCode == ErrorCode.none)
             let producer = try await connection.send(InitProducerIdRequest(transactionalId: nil, transactionTimeoutMs: 60_000)).producerId
             _ = try await send(connection, "idem", try batch(["before"]))
             let batch = try idempotentBatch(producer: producer, sequence: 0, values: ["a", "b", "c"])
             let first = try await send(connection, "idem", batch)
             let second = try await send(connection, "idem", batch)
-            #expect(first.errorCode == 0 && second.errorCode == 0)
+            #expect(first.errorCode == ErrorCode.none && second.errorCode == ErrorCode.none)
             #expect(first.baseOffset == 1 && second.baseOffset == 1)
             let gap = try await send(connection, "idem", try idempotentBatch(producer: producer, sequence: 9, values: ["x"]))
-            #expect(gap.errorCode == ErrorCode.outOfOrderSequenceNumber.rawValue)
-            #expect(gap.errorCode == 45)
+            #expect(gap.errorCode == ErrorCode.outOfOrderSequenceNumber)
+            #expect(gap.errorCode == .outOfOrderSequenceNumber)
             #expect(try await fetchAllValues(connection, "idem") == ["before", "a", "b", "c"])
             return producer
         }
@@ -46,9 +46,9 @@ struct ProducerGuaranteesTests {
             let connection = try await connect(port)
             defer { Task { await connection.close() } }
             let retried = try await send(connection, "idem", try idempotentBatch(producer: producerID, sequence: 0, values: ["a", "b", "c"]))
-            #expect(retried.errorCode == 0 && retried.baseOffset == 1)
+            #expect(retried.errorCode == ErrorCode.none && retried.baseOffset == 1)
             let next = try await send(connection, "idem", try idempotentBatch(producer: producerID, sequence: 3, values: ["d"]))
-            #expect(next.errorCode == 0 && next.baseOffset == 4)
+            #expect(next.errorCode == ErrorCode.none && next.baseOffset == 4)
             #expect(try await fetchAllValues(connection, "idem") == ["before", "a", "b", "c", "d"])
             // Producer ids stay unique across restarts.
             let fresh = try await connection.send(InitProducerIdRequest(transactionalId: nil, transactionTimeoutMs: 60_000)).producerId
@@ -63,14 +63,14 @@ struct ProducerGuaranteesTests {
             defer { Task { await connection.close() } }
             try await createTopic(connection, "limited")
             let big = try await send(connection, "limited", try batch([String(repeating: "x", count: 3_000)]))
-            #expect(big.errorCode == ErrorCode.messageTooLarge.rawValue)
+            #expect(big.errorCode == ErrorCode.messageTooLarge)
             let small = try await send(connection, "limited", try batch(["fits"]))
-            #expect(small.errorCode == 0 && small.baseOffset == 0)
+            #expect(small.errorCode == ErrorCode.none && small.baseOffset == 0)
             // A topic can allow more than the broker default.
             let created = try await connection.send(
                 CreateTopicsRequest(topics: [.init(name: "roomy", numPartitions: 1, replicationFactor: 1, configs: [.init(name: "max.message.bytes", value: "10000")])]))
-            #expect(created.topics[0].errorCode == 0)
-            #expect(try await send(connection, "roomy", try batch([String(repeating: "x", count: 3_000)])).errorCode == 0)
+            #expect(created.topics[0].errorCode == ErrorCode.none)
+            #expect(try await send(connection, "roomy", try batch([String(repeating: "x", count: 3_000)])).errorCode == ErrorCode.none)
         }
     }
 
@@ -87,14 +87,14 @@ struct ProducerGuaranteesTests {
 
             var flipped = good
             flipped.setInteger(flipped.getInteger(at: flipped.writerIndex - 3, as: UInt8.self)! ^ 0xFF, at: flipped.writerIndex - 3)
-            #expect(try await send(connection, "packed", flipped).errorCode == ErrorCode.corruptMessage.rawValue)
+            #expect(try await send(connection, "packed", flipped).errorCode == ErrorCode.corruptMessage)
 
             // Cut short, with the length and CRC made to match: only decompression can tell.
             var truncated = good.getSlice(at: 0, length: good.readableBytes - 6)!
             truncated.setInteger(Int32(truncated.readableBytes - 12), at: 8)
             truncated.setInteger(
                 CRC32C.checksum(truncated, at: 21, length: truncated.readableBytes - 21), at: RecordBatchHeader.crcOffset)
-            #expect(try await send(connection, "packed", truncated).errorCode == ErrorCode.corruptMessage.rawValue)
+            #expect(try await send(connection, "packed", truncated).errorCode == ErrorCode.corruptMessage)
 
             let end = try await connection.send(
                 ListOffsetsRequest(replicaId: -1, topics: [.init(name: "packed", partitions: [.init(partitionIndex: 0, timestamp: -1)])]))
@@ -103,7 +103,7 @@ struct ProducerGuaranteesTests {
             if codec == .zstd {
                 var zstd = RecordBatchBuilder(compression: .zstd)
                 zstd.append(key: nil, value: ByteBuffer(string: "new"), timestamp: 1)
-                #expect(try await send(connection, "packed", try zstd.build(), version: 6).errorCode == ErrorCode.unsupportedCompressionType.rawValue)
+                #expect(try await send(connection, "packed", try zstd.build(), version: 6).errorCode == ErrorCode.unsupportedCompressionType)
             }
         }
     }

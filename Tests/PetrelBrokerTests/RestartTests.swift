@@ -18,7 +18,7 @@ struct RestartTests {
             var offsets: [Int64] = []
             for round in 0..<20 {
                 let answer = try await produce(connection, "durable", partition: Int32(round % 2), ["r\(round)-a", "r\(round)-b"])
-                #expect(answer.errorCode == 0)
+                #expect(answer.errorCode == ErrorCode.none)
                 offsets.append(answer.baseOffset)
             }
             return offsets

@@ -16,7 +16,7 @@ struct BrokerRetentionTests {
                 CreateTopicsRequest(
                     topics: [.init(name: "short-lived", numPartitions: 1, replicationFactor: 1, configs: [.init(name: "retention.ms", value: "60000")])]),
                 version: 5)
-            #expect(created.topics[0].errorCode == 0)
+            #expect(created.topics[0].errorCode == ErrorCode.none)
             // Records stamped in 1970 are long past a one-minute retention.
             _ = try await connection.send(produceRequest("short-lived", records: try batch(["a", "b", "c"], timestamp: 1_000)), version: 9)
             let earliest = { () async throws -> Int64 in
@@ -30,7 +30,7 @@ struct BrokerRetentionTests {
             }
             #expect(start == 3)
             let stale = try await connection.send(fetchRequest("short-lived", offset: 0), version: 12)
-            #expect(stale.responses[0].partitions[0].errorCode == ErrorCode.offsetOutOfRange.rawValue)
+            #expect(stale.responses[0].partitions[0].errorCode == ErrorCode.offsetOutOfRange)
             #expect(stale.responses[0].partitions[0].logStartOffset == 3)
             // Offsets carry on after the deleted ones.
             #expect(try await produce(connection, "short-lived", ["fresh"]).baseOffset == 3)
@@ -49,7 +49,7 @@ struct BrokerRetentionTests {
                         let producer = try await connect(port)
                         defer { Task { await producer.close() } }
                         let answer = try await produce(producer, "synced", partition: Int32(index % 2), ["v\(index)"])
-                        #expect(answer.errorCode == 0)
+                        #expect(answer.errorCode == ErrorCode.none)
                         return answer.baseOffset
                     }
                 }

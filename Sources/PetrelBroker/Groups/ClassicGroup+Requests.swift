@@ -21,18 +21,18 @@ extension ClassicGroup {
 
     mutating func sync(_ input: SyncInput, waiter: WaiterID, now: Int64, effects: inout GroupEffects) -> SyncOutcome {
         if let error = memberCheck(memberID: input.memberID, instanceID: input.instanceID, generation: input.generation) {
-            return .respond(SyncGroupResponse(errorCode: error.rawValue))
+            return .respond(SyncGroupResponse(errorCode: error))
         }
         if let type = input.protocolType, type != protocolType {
-            return .respond(SyncGroupResponse(errorCode: ErrorCode.inconsistentGroupProtocol.rawValue))
+            return .respond(SyncGroupResponse(errorCode: ErrorCode.inconsistentGroupProtocol))
         }
         if let name = input.protocolName, name != protocolName {
-            return .respond(SyncGroupResponse(errorCode: ErrorCode.inconsistentGroupProtocol.rawValue))
+            return .respond(SyncGroupResponse(errorCode: ErrorCode.inconsistentGroupProtocol))
         }
         members[input.memberID]?.lastSeen = now
         switch state {
         case .preparingRebalance:
-            return .respond(SyncGroupResponse(errorCode: ErrorCode.rebalanceInProgress.rawValue))
+            return .respond(SyncGroupResponse(errorCode: ErrorCode.rebalanceInProgress))
         case .completingRebalance:
             members[input.memberID]?.syncWaiter = waiter
             if input.memberID == leaderID {
@@ -48,13 +48,13 @@ extension ClassicGroup {
         case .stable:
             return .respond(syncResponse(for: members[input.memberID]!))
         case .empty, .dead:
-            return .respond(SyncGroupResponse(errorCode: ErrorCode.unknownMemberID.rawValue))
+            return .respond(SyncGroupResponse(errorCode: ErrorCode.unknownMemberID))
         }
     }
 
     private func syncResponse(for member: GroupMember) -> SyncGroupResponse {
         SyncGroupResponse(
-            errorCode: ErrorCode.none.rawValue, protocolType: protocolType, protocolName: protocolName,
+            errorCode: ErrorCode.none, protocolType: protocolType, protocolName: protocolName,
             assignment: member.assignment)
     }
 

@@ -160,7 +160,7 @@ struct ClassicGroup {
             effects.joins.append((oldJoin.id, Self.joinError(.fencedInstanceID, memberID: old.memberID)))
         }
         if let oldSync = old.syncWaiter {
-            effects.syncs.append((oldSync, SyncGroupResponse(errorCode: ErrorCode.fencedInstanceID.rawValue)))
+            effects.syncs.append((oldSync, SyncGroupResponse(errorCode: ErrorCode.fencedInstanceID)))
         }
         let member = GroupMember(
             memberID: newID, instanceID: input.instanceID, clientID: input.clientID, clientHost: input.clientHost,
@@ -222,7 +222,7 @@ struct ClassicGroup {
         if state == .completingRebalance {
             for id in memberOrder {
                 if let sync = members[id]?.syncWaiter {
-                    effects.syncs.append((sync, SyncGroupResponse(errorCode: ErrorCode.rebalanceInProgress.rawValue)))
+                    effects.syncs.append((sync, SyncGroupResponse(errorCode: ErrorCode.rebalanceInProgress)))
                     members[id]?.syncWaiter = nil
                 }
             }
@@ -310,7 +310,7 @@ struct ClassicGroup {
     func joinResponse(for memberID: String) -> JoinGroupResponse {
         let isLeader = memberID == leaderID
         return JoinGroupResponse(
-            errorCode: ErrorCode.none.rawValue, generationId: generation, protocolType: protocolType,
+            errorCode: ErrorCode.none, generationId: generation, protocolType: protocolType,
             protocolName: protocolName, leader: leaderID ?? "", memberId: memberID,
             members: isLeader
                 ? orderedMembers.map { .init(memberId: $0.memberID, groupInstanceId: $0.instanceID, metadata: $0.metadata(for: protocolName)) }
@@ -318,7 +318,7 @@ struct ClassicGroup {
     }
 
     static func joinError(_ code: ErrorCode, memberID: String) -> JoinGroupResponse {
-        JoinGroupResponse(errorCode: code.rawValue, generationId: -1, protocolName: nil, leader: "", memberId: memberID)
+        JoinGroupResponse(errorCode: code, generationId: -1, protocolName: nil, leader: "", memberId: memberID)
     }
 
     static func newMemberID(clientID: String) -> String {
@@ -334,7 +334,7 @@ struct ClassicGroup {
         if let instance = member.instanceID, staticMembers[instance] == memberID { staticMembers[instance] = nil }
         if let join = member.joinWaiter { effects.joins.append((join.id, Self.joinError(.unknownMemberID, memberID: memberID))) }
         if let sync = member.syncWaiter {
-            effects.syncs.append((sync, SyncGroupResponse(errorCode: ErrorCode.unknownMemberID.rawValue)))
+            effects.syncs.append((sync, SyncGroupResponse(errorCode: ErrorCode.unknownMemberID)))
         }
         if leaderID == memberID { leaderID = nil }
     }

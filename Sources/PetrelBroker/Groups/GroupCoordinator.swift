@@ -63,13 +63,13 @@ final class GroupCoordinator: Sendable {
     }
 
     func sync(groupID: String, _ input: ClassicGroup.SyncInput) async -> SyncGroupResponse {
-        guard !groupID.isEmpty else { return SyncGroupResponse(errorCode: ErrorCode.invalidGroupID.rawValue) }
+        guard !groupID.isEmpty else { return SyncGroupResponse(errorCode: ErrorCode.invalidGroupID) }
         let waiter = state.withLock { $0.newWaiter() }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<SyncGroupResponse, Never>) in
                 let (immediate, effects) = state.withLock { state -> (SyncGroupResponse?, GroupEffects) in
                     guard var group = state.groups[groupID] else {
-                        return (SyncGroupResponse(errorCode: ErrorCode.unknownMemberID.rawValue), GroupEffects())
+                        return (SyncGroupResponse(errorCode: ErrorCode.unknownMemberID), GroupEffects())
                     }
                     var effects = GroupEffects()
                     let outcome = group.sync(input, waiter: waiter, now: clock(), effects: &effects)
@@ -86,7 +86,7 @@ final class GroupCoordinator: Sendable {
                 state.groups[groupID]?.abandonWaiter(waiter)
                 return state.parkedSyncs.removeValue(forKey: waiter)
             }
-            parked?.resume(returning: SyncGroupResponse(errorCode: ErrorCode.rebalanceInProgress.rawValue))
+            parked?.resume(returning: SyncGroupResponse(errorCode: ErrorCode.rebalanceInProgress))
         }
     }
 
@@ -101,7 +101,7 @@ final class GroupCoordinator: Sendable {
             return (Array(state.parkedJoins.values), Array(state.parkedSyncs.values))
         }
         for join in joins { join.resume(returning: ClassicGroup.joinError(.coordinatorNotAvailable, memberID: "")) }
-        for sync in syncs { sync.resume(returning: SyncGroupResponse(errorCode: ErrorCode.coordinatorNotAvailable.rawValue)) }
+        for sync in syncs { sync.resume(returning: SyncGroupResponse(errorCode: ErrorCode.coordinatorNotAvailable)) }
     }
 
     /// Answers the parked requests a state change released.

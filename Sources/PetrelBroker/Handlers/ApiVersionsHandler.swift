@@ -8,7 +8,7 @@ struct ApiVersionsHandler: RequestHandler {
 
     func handle(_ request: ApiVersionsRequest, context: RequestContext) async throws -> ApiVersionsResponse? {
         ApiVersionsResponse(
-            errorCode: ErrorCode.none.rawValue,
+            errorCode: ErrorCode.none,
             apiKeys: advertised.map {
                 .init(apiKey: $0.key.rawValue, minVersion: $0.versions.lowerBound, maxVersion: $0.versions.upperBound)
             },

@@ -55,7 +55,7 @@ struct CreateTopicsHandler: RequestHandler {
             let created = try broker.logs.createTopic(
                 name: topic.name, partitionCount: partitions, configOverrides: overrides, validateOnly: validateOnly)
             return .init(
-                name: topic.name, topicId: created.id, errorCode: ErrorCode.none.rawValue, errorMessage: nil,
+                name: topic.name, topicId: created.id, errorCode: ErrorCode.none, errorMessage: nil,
                 numPartitions: Int32(partitions), replicationFactor: 1, configs: effectiveConfigs(overrides))
         } catch let error as TopicError {
             switch error {
@@ -99,6 +99,6 @@ struct CreateTopicsHandler: RequestHandler {
     }
 
     private func failure(_ name: String, _ code: ErrorCode, _ message: String) -> CreateTopicsResponse.CreatableTopicResult {
-        .init(name: name, errorCode: code.rawValue, errorMessage: message, numPartitions: -1, replicationFactor: -1, configs: nil)
+        .init(name: name, errorCode: code, errorMessage: message, numPartitions: -1, replicationFactor: -1, configs: nil)
     }
 }

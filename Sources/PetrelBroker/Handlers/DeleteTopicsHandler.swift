@@ -12,7 +12,7 @@ struct DeleteTopicsHandler: RequestHandler {
         var results: [DeleteTopicsResponse.DeletableTopicResult] = []
         for target in targets {
             let result = delete(name: target.name, id: target.id, context: context)
-            if result.errorCode == 0, let name = result.name {
+            if result.errorCode == ErrorCode.none, let name = result.name {
                 // Offsets committed for a topic that no longer exists would only confuse a topic created later.
                 do {
                     try await broker.groups.offsets.deleteTopic(name)
@@ -28,18 +28,18 @@ struct DeleteTopicsHandler: RequestHandler {
     private func delete(name: String?, id: KafkaUUID, context: RequestContext) -> DeleteTopicsResponse.DeletableTopicResult {
         let resolved = name ?? broker.logs.allTopics.first(where: { $0.id == id })?.name
         guard let resolved else {
-            return .init(name: nil, topicId: id, errorCode: ErrorCode.unknownTopicID.rawValue, errorMessage: "no topic has id \(id)")
+            return .init(name: nil, topicId: id, errorCode: ErrorCode.unknownTopicID, errorMessage: "no topic has id \(id)")
         }
         do {
             let deleted = try broker.logs.deleteTopic(name: resolved)
-            return .init(name: resolved, topicId: deleted.id, errorCode: ErrorCode.none.rawValue)
+            return .init(name: resolved, topicId: deleted.id, errorCode: ErrorCode.none)
         } catch TopicError.unknownTopic {
             return .init(
-                name: resolved, topicId: id, errorCode: ErrorCode.unknownTopicOrPartition.rawValue,
+                name: resolved, topicId: id, errorCode: ErrorCode.unknownTopicOrPartition,
                 errorMessage: "topic \(resolved) does not exist")
         } catch {
             context.logger.error("deleting a topic failed", metadata: ["topic": "\(resolved)", "error": "\(error)"])
-            return .init(name: resolved, topicId: id, errorCode: ErrorCode.kafkaStorageError.rawValue, errorMessage: "\(error)")
+            return .init(name: resolved, topicId: id, errorCode: ErrorCode.kafkaStorageError, errorMessage: "\(error)")
         }
     }
 }

@@ -25,7 +25,7 @@ enum FetchResponseWriter {
         let flexible = FetchResponse.isFlexible(version: version)
         var buffer = allocator.buffer(capacity: 64 + topics.reduce(0) { $0 + 32 + $1.name.utf8.count + 64 * $1.partitions.count })
         var splits: [(at: Int, slice: LogSlice)] = []
-        var firstError = errorCode.rawValue
+        var firstError = errorCode
         buffer.writeInteger(Int32(0))  // frame length, set below
         ResponseHeader(correlationID: correlationID).write(to: &buffer, headerVersion: FetchResponse.headerVersion(for: version))
         buffer.writeInteger(Int32(0))  // throttle time (v1+)
@@ -38,7 +38,7 @@ enum FetchResponseWriter {
             buffer.writeKafkaArray(topic.partitions, flexible: flexible) { buffer, partition in
                 buffer.writeInteger(partition.index)
                 buffer.writeInteger(partition.errorCode.rawValue)
-                if firstError == 0 { firstError = partition.errorCode.rawValue }
+                if firstError == ErrorCode.none { firstError = partition.errorCode }
                 buffer.writeInteger(partition.highWatermark)
                 buffer.writeInteger(partition.highWatermark)  // last stable offset: no transactions
                 if version >= 5 { buffer.writeInteger(partition.logStartOffset) }

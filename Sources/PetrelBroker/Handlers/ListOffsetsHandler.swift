@@ -28,7 +28,7 @@ struct ListOffsetsHandler: RequestHandler {
     ) -> ListOffsetsResponse.ListOffsetsTopicResponse.ListOffsetsPartitionResponse {
         typealias Response = ListOffsetsResponse.ListOffsetsTopicResponse.ListOffsetsPartitionResponse
         func failure(_ code: ErrorCode) -> Response {
-            Response(partitionIndex: partition.partitionIndex, errorCode: code.rawValue, timestamp: -1, offset: -1)
+            Response(partitionIndex: partition.partitionIndex, errorCode: code, timestamp: -1, offset: -1)
         }
         guard let log = broker.logs.partition(topic: topic, partition: partition.partitionIndex) else {
             return failure(.unknownTopicOrPartition)
@@ -52,11 +52,11 @@ struct ListOffsetsHandler: RequestHandler {
         }
         guard let found else {
             return Response(
-                partitionIndex: partition.partitionIndex, errorCode: ErrorCode.none.rawValue, oldStyleOffsets: [], timestamp: -1,
+                partitionIndex: partition.partitionIndex, errorCode: ErrorCode.none, oldStyleOffsets: [], timestamp: -1,
                 offset: -1, leaderEpoch: -1)
         }
         return Response(
-            partitionIndex: partition.partitionIndex, errorCode: ErrorCode.none.rawValue, oldStyleOffsets: [found.offset],
+            partitionIndex: partition.partitionIndex, errorCode: ErrorCode.none, oldStyleOffsets: [found.offset],
             timestamp: found.timestamp, offset: found.offset, leaderEpoch: PartitionLog.leaderEpoch)
     }
 }

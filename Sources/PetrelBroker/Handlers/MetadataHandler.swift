@@ -41,36 +41,36 @@ struct MetadataHandler: RequestHandler {
         guard let name = requested.name else {
             // v10+: a topic asked for by id alone.
             if let topic = broker.logs.allTopics.first(where: { $0.id == requested.topicId }) { return topicMetadata(topic) }
-            return .init(errorCode: ErrorCode.unknownTopicID.rawValue, name: nil, topicId: requested.topicId)
+            return .init(errorCode: ErrorCode.unknownTopicID, name: nil, topicId: requested.topicId)
         }
         if let topic = broker.logs.topic(named: name) { return topicMetadata(topic) }
         if TopicName.invalidityReason(name) != nil {
-            return .init(errorCode: ErrorCode.invalidTopic.rawValue, name: name)
+            return .init(errorCode: ErrorCode.invalidTopic, name: name)
         }
-        guard mayCreate else { return .init(errorCode: ErrorCode.unknownTopicOrPartition.rawValue, name: name) }
+        guard mayCreate else { return .init(errorCode: ErrorCode.unknownTopicOrPartition, name: name) }
         do {
             let created = try broker.logs.createTopic(name: name, partitionCount: broker.configuration.defaultPartitions)
             return topicMetadata(created)
         } catch TopicError.alreadyExists {
             // Another client created it at the same moment.
             if let topic = broker.logs.topic(named: name) { return topicMetadata(topic) }
-            return .init(errorCode: ErrorCode.leaderNotAvailable.rawValue, name: name)
+            return .init(errorCode: ErrorCode.leaderNotAvailable, name: name)
         } catch {
             context.logger.error("auto-creating a topic failed", metadata: ["topic": "\(name)", "error": "\(error)"])
-            return .init(errorCode: ErrorCode.leaderNotAvailable.rawValue, name: name)
+            return .init(errorCode: ErrorCode.leaderNotAvailable, name: name)
         }
     }
 
     private func topicMetadata(_ topic: TopicDescription) -> MetadataResponse.MetadataResponseTopic {
         let nodeID = broker.identity.nodeID
         return .init(
-            errorCode: ErrorCode.none.rawValue,
+            errorCode: ErrorCode.none,
             name: topic.name,
             topicId: topic.id,
             isInternal: false,
             partitions: (0..<Int32(topic.partitionCount)).map { partition in
                 .init(
-                    errorCode: ErrorCode.none.rawValue, partitionIndex: partition, leaderId: nodeID,
+                    errorCode: ErrorCode.none, partitionIndex: partition, leaderId: nodeID,
                     leaderEpoch: PartitionLog.leaderEpoch, replicaNodes: [nodeID], isrNodes: [nodeID], offlineReplicas: [])
             },
             topicAuthorizedOperations: Self.operationsNotProvided)

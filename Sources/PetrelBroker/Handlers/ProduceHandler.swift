@@ -43,7 +43,7 @@ struct ProduceHandler: RequestHandler {
         }
         if request.acks == 0 {
             let failures = responses.flatMap { topic in
-                topic.partitionResponses.filter { $0.errorCode != 0 }.map { "\(topic.name)-\($0.index): \($0.errorMessage ?? "")" }
+                topic.partitionResponses.filter { $0.errorCode != ErrorCode.none }.map { "\(topic.name)-\($0.index): \($0.errorMessage ?? "")" }
             }
             if !failures.isEmpty { throw UnacknowledgedProduceFailed(description: failures.joined(separator: "; ")) }
             return nil
@@ -74,7 +74,7 @@ struct ProduceHandler: RequestHandler {
                 broker.metrics.producedRecords.increment(by: Int64(header.lastOffsetDelta) + 1)
             }
             let result = ProduceResponse.TopicProduceResponse.PartitionProduceResponse(
-                index: data.index, errorCode: ErrorCode.none.rawValue, baseOffset: appended.baseOffset, logAppendTimeMs: -1,
+                index: data.index, errorCode: ErrorCode.none, baseOffset: appended.baseOffset, logAppendTimeMs: -1,
                 logStartOffset: appended.logStartOffset)
             return (result, (log, appended.lastOffset))
         } catch let error as PartitionLog.ProducerSequenceError {
@@ -92,6 +92,6 @@ struct ProduceHandler: RequestHandler {
     private func failure(
         _ index: Int32, _ code: ErrorCode, _ message: String
     ) -> ProduceResponse.TopicProduceResponse.PartitionProduceResponse {
-        .init(index: index, errorCode: code.rawValue, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1, errorMessage: message)
+        .init(index: index, errorCode: code, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1, errorMessage: message)
     }
 }

@@ -9,7 +9,7 @@ struct SaslAuthenticateHandler: FrameRequestHandler {
     let broker: BrokerState
 
     func respond(to request: SaslAuthenticateRequest, context: RequestContext) async throws -> ResponseFrame {
-        var response = SaslAuthenticateResponse(errorCode: 0, errorMessage: nil)
+        var response = SaslAuthenticateResponse(errorCode: .none, errorMessage: nil)
         var closes = false
         if let session = context.connection.sasl {
             switch session.authenticate(Array(request.authBytes.readableBytesView)) {
@@ -20,14 +20,14 @@ struct SaslAuthenticateHandler: FrameRequestHandler {
                 broker.metrics.recordAuthentication(succeeded: true)
                 context.logger.debug("authenticated", metadata: ["user": "\(user)"])
             case .rejected(let code, let message):
-                response.errorCode = code.rawValue
+                response.errorCode = code
                 response.errorMessage = message
                 closes = true
                 broker.metrics.recordAuthentication(succeeded: false)
                 context.logger.notice("authentication failed; closing the connection", metadata: ["reason": "\(message)"])
             }
         } else {
-            response.errorCode = ErrorCode.illegalSASLState.rawValue
+            response.errorCode = ErrorCode.illegalSASLState
             response.errorMessage = "this listener does not use SASL"
             closes = true
         }

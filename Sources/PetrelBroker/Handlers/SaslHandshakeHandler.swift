@@ -10,16 +10,16 @@ struct SaslHandshakeHandler: RequestHandler {
     func handle(_ request: SaslHandshakeRequest, context: RequestContext) async throws -> SaslHandshakeResponse? {
         guard let session = context.connection.sasl else {
             // A listener without SASL, as in Kafka: the handshake is out of place here.
-            return SaslHandshakeResponse(errorCode: ErrorCode.illegalSASLState.rawValue, mechanisms: [])
+            return SaslHandshakeResponse(errorCode: ErrorCode.illegalSASLState, mechanisms: [])
         }
         guard context.apiVersion >= 1 else {
             context.logger.notice("SASL handshake v0 (bare tokens) is not supported; use v1 with SaslAuthenticate")
-            return SaslHandshakeResponse(errorCode: ErrorCode.illegalSASLState.rawValue, mechanisms: session.mechanisms.map(\.rawValue))
+            return SaslHandshakeResponse(errorCode: ErrorCode.illegalSASLState, mechanisms: session.mechanisms.map(\.rawValue))
         }
         let code = session.handshake(mechanism: request.mechanism)
-        if code != .none {
+        if code != ErrorCode.none {
             context.logger.notice("SASL handshake refused", metadata: ["mechanism": "\(request.mechanism)", "error": "\(code.name)"])
         }
-        return SaslHandshakeResponse(errorCode: code.rawValue, mechanisms: session.mechanisms.map(\.rawValue))
+        return SaslHandshakeResponse(errorCode: code, mechanisms: session.mechanisms.map(\.rawValue))
     }
 }

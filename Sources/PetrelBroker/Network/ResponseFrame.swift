@@ -14,14 +14,14 @@ struct ResponseFrame: Sendable {
 
     var parts: [Part]
     /// The first non-zero error code the response carries, 0 if none (counted as a failed request).
-    var errorCode: Int16
+    var errorCode: ErrorCode
 
     /// Completed once everything written before it has gone to the socket (a barrier frame's reason to be).
     var written: EventLoopPromise<Void>?
     /// The connection closes once this response is out (a failed authentication).
     var closesConnection = false
 
-    init(parts: [Part], errorCode: Int16 = 0) {
+    init(parts: [Part], errorCode: ErrorCode = .none) {
         self.parts = parts
         self.errorCode = errorCode
     }
@@ -29,7 +29,7 @@ struct ResponseFrame: Sendable {
     /// Sends nothing; `written` completes when every earlier frame has been written out.
     init(barrier written: EventLoopPromise<Void>) {
         self.parts = []
-        self.errorCode = 0
+        self.errorCode = .none
         self.written = written
     }
 
@@ -44,9 +44,9 @@ struct ResponseFrame: Sendable {
         response.write(to: &buffer, version: version)
         buffer.setInteger(Int32(buffer.readableBytes - 4), at: buffer.readerIndex)
         self.parts = [.bytes(buffer)]
-        var firstError: Int16 = 0
+        var firstError = ErrorCode.none
         response.forEachErrorCode { code in
-            if firstError == 0 { firstError = code }
+            if firstError == ErrorCode.none { firstError = code }
         }
         self.errorCode = firstError
     }

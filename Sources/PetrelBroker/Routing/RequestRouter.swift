@@ -92,12 +92,12 @@ struct RequestRouter: Sendable {
         do {
             try RequestHeader.skipTaggedFields(from: &frame, headerVersion: route.headerVersion(header.apiVersion))
             let response = try await route.respond(frame, context)
-            if let response, response.errorCode != 0 { route.metrics.recordError(ErrorCode(rawValue: response.errorCode)) }
+            if let response, response.errorCode != ErrorCode.none { route.metrics.recordError(response.errorCode) }
             if connection.logger.logLevel <= .trace {
                 context.logger.trace(
                     "served request",
                     metadata: [
-                        "error": "\(ErrorCode(rawValue: response?.errorCode ?? 0).name)",
+                        "error": "\((response?.errorCode ?? ErrorCode.none).name)",
                         "duration": "\(ContinuousClock.now - started)",
                     ])
             }
@@ -121,7 +121,7 @@ struct RequestRouter: Sendable {
     private func unsupportedApiVersionsFrame(header: RequestHeader, allocator: ByteBufferAllocator) -> ResponseFrame {
         let range = routes[.apiVersions]!.versions
         let response = ApiVersionsResponse(
-            errorCode: ErrorCode.unsupportedVersion.rawValue,
+            errorCode: ErrorCode.unsupportedVersion,
             apiKeys: [.init(apiKey: APIKey.apiVersions.rawValue, minVersion: range.lowerBound, maxVersion: range.upperBound)])
         return ResponseFrame(response, version: 0, correlationID: header.correlationID, allocator: allocator)
     }

@@ -28,8 +28,8 @@ extension KafkaAdmin {
         let connection = controller >= 0 ? try await cluster.node(controller) : try await cluster.any()
         let response = try await connection.send(request, maximumVersion: 7)
         guard let result = response.topics.first else { throw KafkaClientError.unexpectedResponse("CreateTopics answered nothing") }
-        if result.errorCode != 0 {
-            throw KafkaClientError.broker(ErrorCode(rawValue: result.errorCode), message: result.errorMessage)
+        if result.errorCode != ErrorCode.none {
+            throw KafkaClientError.broker(result.errorCode, message: result.errorMessage)
         }
         cluster.invalidate(topic: name)
     }
@@ -45,8 +45,8 @@ extension KafkaAdmin {
             : DeleteTopicsRequest(topicNames: [name], timeoutMs: 30_000)
         let response = try await connection.send(request, version: version)
         guard let result = response.responses.first else { throw KafkaClientError.unexpectedResponse("DeleteTopics answered nothing") }
-        if result.errorCode != 0 {
-            throw KafkaClientError.broker(ErrorCode(rawValue: result.errorCode), message: result.errorMessage ?? "topic \(name)")
+        if result.errorCode != ErrorCode.none {
+            throw KafkaClientError.broker(result.errorCode, message: result.errorMessage ?? "topic \(name)")
         }
         cluster.invalidate(topic: name)
     }
@@ -54,7 +54,7 @@ extension KafkaAdmin {
     /// Every topic clients can see, by name.
     public func listTopics() async throws -> [TopicInfo] {
         let response = try await cluster.metadata(topics: nil)
-        return response.topics.filter { $0.errorCode == 0 }.map(Self.info).sorted { $0.name < $1.name }
+        return response.topics.filter { $0.errorCode == ErrorCode.none }.map(Self.info).sorted { $0.name < $1.name }
     }
 
     public func describeTopic(_ name: String) async throws -> TopicInfo {
@@ -62,8 +62,8 @@ extension KafkaAdmin {
         guard let topic = response.topics.first(where: { $0.name == name }) else {
             throw KafkaClientError.unexpectedResponse("Metadata did not mention \(name)")
         }
-        guard topic.errorCode == 0 else {
-            throw KafkaClientError.broker(ErrorCode(rawValue: topic.errorCode), message: "topic \(name)")
+        guard topic.errorCode == ErrorCode.none else {
+            throw KafkaClientError.broker(topic.errorCode, message: "topic \(name)")
         }
         return Self.info(topic)
     }

@@ -82,7 +82,7 @@ public final class KafkaAdmin: Sendable {
     public func deleteGroup(_ groupID: String) async throws {
         let coordinator = try await coordinatorConnection(for: groupID)
         let response = try await coordinator.send(DeleteGroupsRequest(groupsNames: [groupID]), maximumVersion: 2)
-        try check(response.results.first?.errorCode ?? -1, "DeleteGroups")
+        try check(response.results.first?.errorCode ?? .unknownServerError, "DeleteGroups")
     }
 
     // MARK: - Helpers
@@ -122,9 +122,9 @@ public final class KafkaAdmin: Sendable {
         return results
     }
 
-    private func check(_ code: Int16, _ what: String, message: String? = nil) throws {
-        guard code != 0 else { return }
-        throw KafkaClientError.broker(ErrorCode(rawValue: code), message: message ?? "\(what) failed")
+    private func check(_ code: ErrorCode, _ what: String, message: String? = nil) throws {
+        guard code != ErrorCode.none else { return }
+        throw KafkaClientError.broker(code, message: message ?? "\(what) failed")
     }
 
     /// The partitions in a consumer-protocol assignment (empty for other protocol types or bad bytes).

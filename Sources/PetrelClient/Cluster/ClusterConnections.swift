@@ -99,13 +99,13 @@ final class ClusterConnections: Sendable {
         guard let entry = response.topics.first(where: { $0.name == topic }) else {
             throw KafkaClientError.unexpectedResponse("Metadata did not mention \(topic)")
         }
-        let code = ErrorCode(rawValue: entry.errorCode)
-        guard code == .none, !entry.partitions.isEmpty else {
-            throw KafkaClientError.broker(code == .none ? .leaderNotAvailable : code, message: "topic \(topic)")
+        let code = entry.errorCode
+        guard code == ErrorCode.none, !entry.partitions.isEmpty else {
+            throw KafkaClientError.broker(code == ErrorCode.none ? .leaderNotAvailable : code, message: "topic \(topic)")
         }
         var leaders = [Int32](repeating: -1, count: entry.partitions.count)
         for partition in entry.partitions where Int(partition.partitionIndex) < leaders.count {
-            leaders[Int(partition.partitionIndex)] = partition.errorCode == 0 ? partition.leaderId : -1
+            leaders[Int(partition.partitionIndex)] = partition.errorCode == ErrorCode.none ? partition.leaderId : -1
         }
         let layout = TopicLayout(name: topic, id: entry.topicId, leaders: leaders)
         state.withLock { $0.topics[topic] = layout }

@@ -41,7 +41,7 @@ enum OffsetFetching {
         return offsets
     }
 
-    private static func check(_ code: Int16) throws {
-        if code != 0 { throw KafkaClientError.broker(ErrorCode(rawValue: code), message: "OffsetFetch") }
+    private static func check(_ code: ErrorCode) throws {
+        if code != ErrorCode.none { throw KafkaClientError.broker(code, message: "OffsetFetch") }
     }
 }

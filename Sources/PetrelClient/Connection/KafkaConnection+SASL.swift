@@ -7,10 +7,10 @@ extension KafkaConnection {
     /// login throws `KafkaClientError.authenticationFailed` with the broker's message.
     func authenticate(_ credentials: KafkaClientSecurity.Credentials) async throws {
         let handshake = try await send(SaslHandshakeRequest(mechanism: credentials.mechanism.rawValue), version: 1)
-        guard handshake.errorCode == ErrorCode.none.rawValue else {
+        guard handshake.errorCode == ErrorCode.none else {
             let offered = handshake.mechanisms.joined(separator: ", ")
             throw KafkaClientError.authenticationFailed(
-                "\(ErrorCode(rawValue: handshake.errorCode)): the broker offers \(offered.isEmpty ? "no SASL mechanism" : offered)")
+                "\(handshake.errorCode): the broker offers \(offered.isEmpty ? "no SASL mechanism" : offered)")
         }
         let version = try version(for: SaslAuthenticateRequest.self, maximum: 2)
         switch credentials.mechanism {
@@ -31,9 +31,9 @@ extension KafkaConnection {
     /// One SaslAuthenticate round trip: our bytes out, the broker's back, or its refusal.
     private func step(_ bytes: [UInt8], version: Int16) async throws -> [UInt8] {
         let response = try await send(SaslAuthenticateRequest(authBytes: ByteBuffer(bytes: bytes)), version: version)
-        guard response.errorCode == ErrorCode.none.rawValue else {
+        guard response.errorCode == ErrorCode.none else {
             throw KafkaClientError.authenticationFailed(
-                "\(ErrorCode(rawValue: response.errorCode)): \(response.errorMessage ?? "no message")")
+                "\(response.errorCode): \(response.errorMessage ?? "no message")")
         }
         return Array(response.authBytes.readableBytesView)
     }

@@ -90,11 +90,11 @@ public final class KafkaConnection: Sendable {
     public func negotiateVersions() async throws -> [APIKey: ClosedRange<Int16>] {
         let request = ApiVersionsRequest(clientSoftwareName: "petrel-swift", clientSoftwareVersion: "0.1.0")
         var response = try await send(request, version: 3)
-        if response.errorCode == ErrorCode.unsupportedVersion.rawValue {
+        if response.errorCode == .unsupportedVersion {
             response = try await send(request, version: 0)
         }
-        guard response.errorCode == ErrorCode.none.rawValue else {
-            throw KafkaClientError.broker(ErrorCode(rawValue: response.errorCode), message: "ApiVersions failed")
+        guard response.errorCode == ErrorCode.none else {
+            throw KafkaClientError.broker(response.errorCode, message: "ApiVersions failed")
         }
         var versions: [APIKey: ClosedRange<Int16>] = [:]
         for api in response.apiKeys where api.minVersion <= api.maxVersion {

@@ -64,8 +64,8 @@ extension KafkaConsumer {
             for topic in byTopic.keys { cluster.invalidate(topic: topic) }
             return false
         }
-        if response.errorCode != 0 {
-            logger.debug("fetch refused", metadata: ["error": "\(ErrorCode(rawValue: response.errorCode))"])
+        if response.errorCode != ErrorCode.none {
+            logger.debug("fetch refused", metadata: ["error": "\(response.errorCode)"])
             return false
         }
         let requested = Dictionary(uniqueKeysWithValues: partitions.map { ($0.0, $0.1) })
@@ -74,7 +74,7 @@ extension KafkaConsumer {
             for data in topic.partitions {
                 let partition = TopicPartition(topic.topic, data.partitionIndex)
                 guard let from = requested[partition] else { continue }
-                switch ErrorCode(rawValue: data.errorCode) {
+                switch data.errorCode {
                 case .none:
                     if !(await accept(data.records ?? ByteBuffer(), of: partition, from: from, epoch: epoch)) { healthy = false }
                 case .offsetOutOfRange:

@@ -76,7 +76,7 @@ extension KafkaConsumer {
             joined = try await connection.send(
                 request, maximumVersion: 7,
                 timeout: (configuration.rebalanceTimeout + configuration.requestTimeout).timeAmount)
-            let code = ErrorCode(rawValue: joined.errorCode)
+            let code = joined.errorCode
             if code == .memberIDRequired {
                 machine.withLock { $0.memberID = joined.memberId }
                 continue
@@ -100,7 +100,7 @@ extension KafkaConsumer {
                 assignments: assignments),
             maximumVersion: 5,
             timeout: (configuration.rebalanceTimeout + configuration.requestTimeout).timeAmount)
-        try check(ErrorCode(rawValue: synced.errorCode))
+        try check(synced.errorCode)
         let mine = Self.decodeAssignment(synced.assignment)
         let committed = mine.isEmpty ? [:] : try await committedOffsets(group: group, partitions: mine)
         let reset: KafkaConsumerConfiguration.StartOffset = configuration.offsetReset == .earliest ? .beginning : .end
@@ -158,7 +158,7 @@ extension KafkaConsumer {
             let response = try await connection.send(
                 HeartbeatRequest(groupId: group, generationId: generation, memberId: memberID, groupInstanceId: configuration.groupInstanceID),
                 maximumVersion: 4)
-            try check(ErrorCode(rawValue: response.errorCode))
+            try check(response.errorCode)
         }
     }
 

@@ -31,8 +31,8 @@ extension KafkaConsumer {
             for topic in response.topics {
                 for partition in topic.partitions {
                     let key = TopicPartition(topic.name, partition.partitionIndex)
-                    guard partition.errorCode == 0 else {
-                        throw KafkaClientError.broker(ErrorCode(rawValue: partition.errorCode), message: "ListOffsets for \(key)")
+                    guard partition.errorCode == ErrorCode.none else {
+                        throw KafkaClientError.broker(partition.errorCode, message: "ListOffsets for \(key)")
                     }
                     if partition.offset >= 0 { resolved[key] = partition.offset } else { unresolved.append(key) }
                 }
@@ -69,9 +69,9 @@ extension KafkaConsumer {
             })
         let response = try await connection.send(request, maximumVersion: 8)
         for topic in response.topics {
-            for partition in topic.partitions where partition.errorCode != 0 {
+            for partition in topic.partitions where partition.errorCode != ErrorCode.none {
                 throw KafkaClientError.broker(
-                    ErrorCode(rawValue: partition.errorCode), message: "committing \(topic.name)-\(partition.partitionIndex)")
+                    partition.errorCode, message: "committing \(topic.name)-\(partition.partitionIndex)")
             }
         }
         machine.withLock { state in for (partition, offset) in offsets { state.committed[partition] = offset } }
@@ -86,8 +86,8 @@ extension KafkaConsumer {
     func coordinator(for group: String) async throws -> (node: Int32, connection: KafkaConnection) {
         if let node = machine.withLock({ $0.coordinator }) { return (node, try await cluster.node(node)) }
         let response = try await cluster.any().send(FindCoordinatorRequest(key: group, keyType: 0), maximumVersion: 3)
-        guard response.errorCode == 0 else {
-            throw KafkaClientError.broker(ErrorCode(rawValue: response.errorCode), message: response.errorMessage ?? "FindCoordinator")
+        guard response.errorCode == ErrorCode.none else {
+            throw KafkaClientError.broker(response.errorCode, message: response.errorMessage ?? "FindCoordinator")
         }
         cluster.remember(nodeID: response.nodeId, address: BrokerAddress(host: response.host, port: Int(response.port)))
         machine.withLock { $0.coordinator = response.nodeId }

@@ -193,14 +193,14 @@ public final class KafkaProducer: Service, Sendable {
             do {
                 let response = try await cluster.any().send(
                     InitProducerIdRequest(transactionalId: nil, transactionTimeoutMs: 60_000), maximumVersion: 4)
-                if response.errorCode == 0 {
+                if response.errorCode == ErrorCode.none {
                     machine.withLock {
                         $0.accumulator.producerID = response.producerId
                         $0.accumulator.producerEpoch = response.producerEpoch
                     }
                     return
                 }
-                logger.warning("InitProducerId failed", metadata: ["error": "\(ErrorCode(rawValue: response.errorCode))"])
+                logger.warning("InitProducerId failed", metadata: ["error": "\(response.errorCode)"])
             } catch {
                 logger.warning("InitProducerId failed", metadata: ["error": "\(error)"])
             }
@@ -250,7 +250,7 @@ public final class KafkaProducer: Service, Sendable {
                     retryOrFail(batch, error: .unexpectedResponse("no answer for \(batch.partition)"))
                     continue
                 }
-                let code = ErrorCode(rawValue: answer.errorCode)
+                let code = answer.errorCode
                 switch code {
                 case .none:
                     complete(batch, baseOffset: answer.baseOffset)

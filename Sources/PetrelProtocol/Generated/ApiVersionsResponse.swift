@@ -5,7 +5,7 @@ import NIOCore
 
 public struct ApiVersionsResponse: Sendable, Hashable {
     /// The top-level error code.
-    public var errorCode: Int16
+    public var errorCode: ErrorCode
     /// The APIs supported by the broker.
     public var apiKeys: [ApiVersion]
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
@@ -20,7 +20,7 @@ public struct ApiVersionsResponse: Sendable, Hashable {
     public var zkMigrationReady: Bool
 
     public init(
-        errorCode: Int16 = 0,
+        errorCode: ErrorCode = .none,
         apiKeys: [ApiVersion] = [],
         throttleTimeMs: Int32 = 0,
         supportedFeatures: [SupportedFeatureKey] = [],
@@ -76,7 +76,7 @@ public struct ApiVersionsResponse: Sendable, Hashable {
             }
         }
 
-        public func forEachErrorCode(_ body: (Int16) -> Void) {
+        public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
             _ = body
         }
     }
@@ -124,7 +124,7 @@ public struct ApiVersionsResponse: Sendable, Hashable {
             }
         }
 
-        public func forEachErrorCode(_ body: (Int16) -> Void) {
+        public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
             _ = body
         }
     }
@@ -172,7 +172,7 @@ public struct ApiVersionsResponse: Sendable, Hashable {
             }
         }
 
-        public func forEachErrorCode(_ body: (Int16) -> Void) {
+        public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
             _ = body
         }
     }
@@ -180,7 +180,7 @@ public struct ApiVersionsResponse: Sendable, Hashable {
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         self.init()
         let flexible = version >= 3
-        self.errorCode = try buffer.readKafkaInteger(as: Int16.self)
+        self.errorCode = ErrorCode(rawValue: try buffer.readKafkaInteger(as: Int16.self))
         self.apiKeys = try buffer.readKafkaArray(flexible: flexible) { element0 in try ApiVersion(from: &element0, version: version) }
         if version >= 1 {
             self.throttleTimeMs = try buffer.readKafkaInteger(as: Int32.self)
@@ -205,7 +205,7 @@ public struct ApiVersionsResponse: Sendable, Hashable {
 
     public func write(to buffer: inout ByteBuffer, version: Int16) {
         let flexible = version >= 3
-        buffer.writeInteger(self.errorCode)
+        buffer.writeInteger(self.errorCode.rawValue)
         buffer.writeKafkaArray(self.apiKeys, flexible: flexible) { out0, element0 in element0.write(to: &out0, version: version) }
         if version >= 1 {
             buffer.writeInteger(self.throttleTimeMs)
@@ -240,7 +240,7 @@ public struct ApiVersionsResponse: Sendable, Hashable {
         }
     }
 
-    public func forEachErrorCode(_ body: (Int16) -> Void) {
+    public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
         body(self.errorCode)
         for element in self.apiKeys { element.forEachErrorCode(body) }
         for element in self.supportedFeatures { element.forEachErrorCode(body) }

@@ -23,11 +23,11 @@ public struct CreateTopicsResponse: Sendable, Hashable {
         /// The unique topic ID
         public var topicId: KafkaUUID
         /// The error code, or 0 if there was no error.
-        public var errorCode: Int16
+        public var errorCode: ErrorCode
         /// The error message, or null if there was no error.
         public var errorMessage: String?
         /// Optional topic config error returned if configs are not returned in the response.
-        public var topicConfigErrorCode: Int16
+        public var topicConfigErrorCode: ErrorCode
         /// Number of partitions of the topic.
         public var numPartitions: Int32
         /// Replication factor of the topic.
@@ -38,9 +38,9 @@ public struct CreateTopicsResponse: Sendable, Hashable {
         public init(
             name: String = "",
             topicId: KafkaUUID = .zero,
-            errorCode: Int16 = 0,
+            errorCode: ErrorCode = .none,
             errorMessage: String? = "",
-            topicConfigErrorCode: Int16 = 0,
+            topicConfigErrorCode: ErrorCode = .none,
             numPartitions: Int32 = -1,
             replicationFactor: Int16 = -1,
             configs: [CreatableTopicConfigs]? = []
@@ -110,7 +110,7 @@ public struct CreateTopicsResponse: Sendable, Hashable {
                 }
             }
 
-            public func forEachErrorCode(_ body: (Int16) -> Void) {
+            public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
                 _ = body
             }
         }
@@ -122,7 +122,7 @@ public struct CreateTopicsResponse: Sendable, Hashable {
             if version >= 7 {
                 self.topicId = try buffer.readKafkaUUID()
             }
-            self.errorCode = try buffer.readKafkaInteger(as: Int16.self)
+            self.errorCode = ErrorCode(rawValue: try buffer.readKafkaInteger(as: Int16.self))
             if version >= 1 {
                 self.errorMessage = try buffer.readKafkaNullableString(flexible: flexible)
             }
@@ -135,7 +135,7 @@ public struct CreateTopicsResponse: Sendable, Hashable {
                 try buffer.readKafkaTaggedFields { tag, field in
                     switch tag {
                     case 0 where version >= 5:
-                        self.topicConfigErrorCode = try field.readKafkaInteger(as: Int16.self)
+                        self.topicConfigErrorCode = ErrorCode(rawValue: try field.readKafkaInteger(as: Int16.self))
                     default:
                         break  // unknown tagged fields are skipped, as the protocol requires
                     }
@@ -149,7 +149,7 @@ public struct CreateTopicsResponse: Sendable, Hashable {
             if version >= 7 {
                 buffer.writeKafkaUUID(self.topicId)
             }
-            buffer.writeInteger(self.errorCode)
+            buffer.writeInteger(self.errorCode.rawValue)
             if version >= 1 {
                 buffer.writeKafkaNullableString(self.errorMessage, flexible: flexible)
             }
@@ -160,17 +160,17 @@ public struct CreateTopicsResponse: Sendable, Hashable {
             }
             if flexible {
                 var taggedCount: UInt32 = 0
-                if version >= 5 && self.topicConfigErrorCode != 0 { taggedCount += 1 }
+                if version >= 5 && self.topicConfigErrorCode != .none { taggedCount += 1 }
                 buffer.writeUnsignedVarint(taggedCount)
-                if version >= 5 && self.topicConfigErrorCode != 0 {
+                if version >= 5 && self.topicConfigErrorCode != .none {
                     buffer.writeKafkaTaggedField(tag: 0) { field in
-                        field.writeInteger(self.topicConfigErrorCode)
+                        field.writeInteger(self.topicConfigErrorCode.rawValue)
                     }
                 }
             }
         }
 
-        public func forEachErrorCode(_ body: (Int16) -> Void) {
+        public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
             body(self.errorCode)
             body(self.topicConfigErrorCode)
             for element in (self.configs ?? []) { element.forEachErrorCode(body) }
@@ -200,7 +200,7 @@ public struct CreateTopicsResponse: Sendable, Hashable {
         }
     }
 
-    public func forEachErrorCode(_ body: (Int16) -> Void) {
+    public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
         for element in self.topics { element.forEachErrorCode(body) }
     }
 }

@@ -21,11 +21,11 @@ public struct DeleteGroupsResponse: Sendable, Hashable {
         /// The group id
         public var groupId: String
         /// The deletion error, or 0 if the deletion succeeded.
-        public var errorCode: Int16
+        public var errorCode: ErrorCode
 
         public init(
             groupId: String = "",
-            errorCode: Int16 = 0
+            errorCode: ErrorCode = .none
         ) {
             self.groupId = groupId
             self.errorCode = errorCode
@@ -35,7 +35,7 @@ public struct DeleteGroupsResponse: Sendable, Hashable {
             self.init()
             let flexible = version >= 2
             self.groupId = try buffer.readKafkaString(flexible: flexible)
-            self.errorCode = try buffer.readKafkaInteger(as: Int16.self)
+            self.errorCode = ErrorCode(rawValue: try buffer.readKafkaInteger(as: Int16.self))
             if flexible {
                 try buffer.skipKafkaTaggedFields()
             }
@@ -44,13 +44,13 @@ public struct DeleteGroupsResponse: Sendable, Hashable {
         public func write(to buffer: inout ByteBuffer, version: Int16) {
             let flexible = version >= 2
             buffer.writeKafkaString(self.groupId, flexible: flexible)
-            buffer.writeInteger(self.errorCode)
+            buffer.writeInteger(self.errorCode.rawValue)
             if flexible {
                 buffer.writeEmptyKafkaTaggedFields()
             }
         }
 
-        public func forEachErrorCode(_ body: (Int16) -> Void) {
+        public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
             body(self.errorCode)
         }
     }
@@ -74,7 +74,7 @@ public struct DeleteGroupsResponse: Sendable, Hashable {
         }
     }
 
-    public func forEachErrorCode(_ body: (Int16) -> Void) {
+    public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
         for element in self.results { element.forEachErrorCode(body) }
     }
 }

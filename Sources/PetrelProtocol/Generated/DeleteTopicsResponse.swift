@@ -23,14 +23,14 @@ public struct DeleteTopicsResponse: Sendable, Hashable {
         /// the unique topic ID
         public var topicId: KafkaUUID
         /// The deletion error, or 0 if the deletion succeeded.
-        public var errorCode: Int16
+        public var errorCode: ErrorCode
         /// The error message, or null if there was no error.
         public var errorMessage: String?
 
         public init(
             name: String? = "",
             topicId: KafkaUUID = .zero,
-            errorCode: Int16 = 0,
+            errorCode: ErrorCode = .none,
             errorMessage: String? = nil
         ) {
             self.name = name
@@ -50,7 +50,7 @@ public struct DeleteTopicsResponse: Sendable, Hashable {
             if version >= 6 {
                 self.topicId = try buffer.readKafkaUUID()
             }
-            self.errorCode = try buffer.readKafkaInteger(as: Int16.self)
+            self.errorCode = ErrorCode(rawValue: try buffer.readKafkaInteger(as: Int16.self))
             if version >= 5 {
                 self.errorMessage = try buffer.readKafkaNullableString(flexible: flexible)
             }
@@ -69,7 +69,7 @@ public struct DeleteTopicsResponse: Sendable, Hashable {
             if version >= 6 {
                 buffer.writeKafkaUUID(self.topicId)
             }
-            buffer.writeInteger(self.errorCode)
+            buffer.writeInteger(self.errorCode.rawValue)
             if version >= 5 {
                 buffer.writeKafkaNullableString(self.errorMessage, flexible: flexible)
             }
@@ -78,7 +78,7 @@ public struct DeleteTopicsResponse: Sendable, Hashable {
             }
         }
 
-        public func forEachErrorCode(_ body: (Int16) -> Void) {
+        public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
             body(self.errorCode)
         }
     }
@@ -106,7 +106,7 @@ public struct DeleteTopicsResponse: Sendable, Hashable {
         }
     }
 
-    public func forEachErrorCode(_ body: (Int16) -> Void) {
+    public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
         for element in self.responses { element.forEachErrorCode(body) }
     }
 }

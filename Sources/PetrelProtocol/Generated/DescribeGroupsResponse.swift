@@ -19,7 +19,7 @@ public struct DescribeGroupsResponse: Sendable, Hashable {
 
     public struct DescribedGroup: Sendable, Hashable {
         /// The describe error, or 0 if there was no error.
-        public var errorCode: Int16
+        public var errorCode: ErrorCode
         /// The group ID string.
         public var groupId: String
         /// The group state string, or the empty string.
@@ -34,7 +34,7 @@ public struct DescribeGroupsResponse: Sendable, Hashable {
         public var authorizedOperations: Int32
 
         public init(
-            errorCode: Int16 = 0,
+            errorCode: ErrorCode = .none,
             groupId: String = "",
             groupState: String = "",
             protocolType: String = "",
@@ -112,7 +112,7 @@ public struct DescribeGroupsResponse: Sendable, Hashable {
                 }
             }
 
-            public func forEachErrorCode(_ body: (Int16) -> Void) {
+            public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
                 _ = body
             }
         }
@@ -120,7 +120,7 @@ public struct DescribeGroupsResponse: Sendable, Hashable {
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
             let flexible = version >= 5
-            self.errorCode = try buffer.readKafkaInteger(as: Int16.self)
+            self.errorCode = ErrorCode(rawValue: try buffer.readKafkaInteger(as: Int16.self))
             self.groupId = try buffer.readKafkaString(flexible: flexible)
             self.groupState = try buffer.readKafkaString(flexible: flexible)
             self.protocolType = try buffer.readKafkaString(flexible: flexible)
@@ -136,7 +136,7 @@ public struct DescribeGroupsResponse: Sendable, Hashable {
 
         public func write(to buffer: inout ByteBuffer, version: Int16) {
             let flexible = version >= 5
-            buffer.writeInteger(self.errorCode)
+            buffer.writeInteger(self.errorCode.rawValue)
             buffer.writeKafkaString(self.groupId, flexible: flexible)
             buffer.writeKafkaString(self.groupState, flexible: flexible)
             buffer.writeKafkaString(self.protocolType, flexible: flexible)
@@ -150,7 +150,7 @@ public struct DescribeGroupsResponse: Sendable, Hashable {
             }
         }
 
-        public func forEachErrorCode(_ body: (Int16) -> Void) {
+        public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
             body(self.errorCode)
             for element in self.members { element.forEachErrorCode(body) }
         }
@@ -179,7 +179,7 @@ public struct DescribeGroupsResponse: Sendable, Hashable {
         }
     }
 
-    public func forEachErrorCode(_ body: (Int16) -> Void) {
+    public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
         for element in self.groups { element.forEachErrorCode(body) }
     }
 }

@@ -7,7 +7,7 @@ public struct FetchResponse: Sendable, Hashable {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32
     /// The top level response error code.
-    public var errorCode: Int16
+    public var errorCode: ErrorCode
     /// The fetch session ID, or 0 if this is not part of a fetch session.
     public var sessionId: Int32
     /// The response topics.
@@ -17,7 +17,7 @@ public struct FetchResponse: Sendable, Hashable {
 
     public init(
         throttleTimeMs: Int32 = 0,
-        errorCode: Int16 = 0,
+        errorCode: ErrorCode = .none,
         sessionId: Int32 = 0,
         responses: [FetchableTopicResponse] = [],
         nodeEndpoints: [NodeEndpoint] = []
@@ -51,7 +51,7 @@ public struct FetchResponse: Sendable, Hashable {
             /// The partition index.
             public var partitionIndex: Int32
             /// The error code, or 0 if there was no fetch error.
-            public var errorCode: Int16
+            public var errorCode: ErrorCode
             /// The current high water mark.
             public var highWatermark: Int64
             /// The last stable offset (or LSO) of the partition. This is the last offset such that the state of all transactional records prior to this offset have been decided (ABORTED or COMMITTED)
@@ -72,7 +72,7 @@ public struct FetchResponse: Sendable, Hashable {
 
             public init(
                 partitionIndex: Int32 = 0,
-                errorCode: Int16 = 0,
+                errorCode: ErrorCode = .none,
                 highWatermark: Int64 = 0,
                 lastStableOffset: Int64 = -1,
                 logStartOffset: Int64 = -1,
@@ -131,7 +131,7 @@ public struct FetchResponse: Sendable, Hashable {
                     }
                 }
 
-                public func forEachErrorCode(_ body: (Int16) -> Void) {
+                public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
                     _ = body
                 }
             }
@@ -173,7 +173,7 @@ public struct FetchResponse: Sendable, Hashable {
                     }
                 }
 
-                public func forEachErrorCode(_ body: (Int16) -> Void) {
+                public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
                     _ = body
                 }
             }
@@ -209,7 +209,7 @@ public struct FetchResponse: Sendable, Hashable {
                     }
                 }
 
-                public func forEachErrorCode(_ body: (Int16) -> Void) {
+                public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
                     _ = body
                 }
             }
@@ -251,7 +251,7 @@ public struct FetchResponse: Sendable, Hashable {
                     }
                 }
 
-                public func forEachErrorCode(_ body: (Int16) -> Void) {
+                public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
                     _ = body
                 }
             }
@@ -260,7 +260,7 @@ public struct FetchResponse: Sendable, Hashable {
                 self.init()
                 let flexible = version >= 12
                 self.partitionIndex = try buffer.readKafkaInteger(as: Int32.self)
-                self.errorCode = try buffer.readKafkaInteger(as: Int16.self)
+                self.errorCode = ErrorCode(rawValue: try buffer.readKafkaInteger(as: Int16.self))
                 self.highWatermark = try buffer.readKafkaInteger(as: Int64.self)
                 if version >= 4 {
                     self.lastStableOffset = try buffer.readKafkaInteger(as: Int64.self)
@@ -294,7 +294,7 @@ public struct FetchResponse: Sendable, Hashable {
             public func write(to buffer: inout ByteBuffer, version: Int16) {
                 let flexible = version >= 12
                 buffer.writeInteger(self.partitionIndex)
-                buffer.writeInteger(self.errorCode)
+                buffer.writeInteger(self.errorCode.rawValue)
                 buffer.writeInteger(self.highWatermark)
                 if version >= 4 {
                     buffer.writeInteger(self.lastStableOffset)
@@ -333,7 +333,7 @@ public struct FetchResponse: Sendable, Hashable {
                 }
             }
 
-            public func forEachErrorCode(_ body: (Int16) -> Void) {
+            public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
                 body(self.errorCode)
                 self.divergingEpoch.forEachErrorCode(body)
                 self.currentLeader.forEachErrorCode(body)
@@ -371,7 +371,7 @@ public struct FetchResponse: Sendable, Hashable {
             }
         }
 
-        public func forEachErrorCode(_ body: (Int16) -> Void) {
+        public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
             for element in self.partitions { element.forEachErrorCode(body) }
         }
     }
@@ -425,7 +425,7 @@ public struct FetchResponse: Sendable, Hashable {
             }
         }
 
-        public func forEachErrorCode(_ body: (Int16) -> Void) {
+        public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
             _ = body
         }
     }
@@ -437,7 +437,7 @@ public struct FetchResponse: Sendable, Hashable {
             self.throttleTimeMs = try buffer.readKafkaInteger(as: Int32.self)
         }
         if version >= 7 {
-            self.errorCode = try buffer.readKafkaInteger(as: Int16.self)
+            self.errorCode = ErrorCode(rawValue: try buffer.readKafkaInteger(as: Int16.self))
             self.sessionId = try buffer.readKafkaInteger(as: Int32.self)
         }
         self.responses = try buffer.readKafkaArray(flexible: flexible) { element0 in try FetchableTopicResponse(from: &element0, version: version) }
@@ -459,7 +459,7 @@ public struct FetchResponse: Sendable, Hashable {
             buffer.writeInteger(self.throttleTimeMs)
         }
         if version >= 7 {
-            buffer.writeInteger(self.errorCode)
+            buffer.writeInteger(self.errorCode.rawValue)
             buffer.writeInteger(self.sessionId)
         }
         buffer.writeKafkaArray(self.responses, flexible: flexible) { out0, element0 in element0.write(to: &out0, version: version) }
@@ -475,7 +475,7 @@ public struct FetchResponse: Sendable, Hashable {
         }
     }
 
-    public func forEachErrorCode(_ body: (Int16) -> Void) {
+    public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
         body(self.errorCode)
         for element in self.responses { element.forEachErrorCode(body) }
         for element in self.nodeEndpoints { element.forEachErrorCode(body) }

@@ -7,7 +7,7 @@ public struct FindCoordinatorResponse: Sendable, Hashable {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32
     /// The error code, or 0 if there was no error.
-    public var errorCode: Int16
+    public var errorCode: ErrorCode
     /// The error message, or null if there was no error.
     public var errorMessage: String?
     /// The node id.
@@ -21,7 +21,7 @@ public struct FindCoordinatorResponse: Sendable, Hashable {
 
     public init(
         throttleTimeMs: Int32 = 0,
-        errorCode: Int16 = 0,
+        errorCode: ErrorCode = .none,
         errorMessage: String? = "",
         nodeId: Int32 = 0,
         host: String = "",
@@ -47,7 +47,7 @@ public struct FindCoordinatorResponse: Sendable, Hashable {
         /// The port.
         public var port: Int32
         /// The error code, or 0 if there was no error.
-        public var errorCode: Int16
+        public var errorCode: ErrorCode
         /// The error message, or null if there was no error.
         public var errorMessage: String?
 
@@ -56,7 +56,7 @@ public struct FindCoordinatorResponse: Sendable, Hashable {
             nodeId: Int32 = 0,
             host: String = "",
             port: Int32 = 0,
-            errorCode: Int16 = 0,
+            errorCode: ErrorCode = .none,
             errorMessage: String? = ""
         ) {
             self.key = key
@@ -75,7 +75,7 @@ public struct FindCoordinatorResponse: Sendable, Hashable {
                 self.nodeId = try buffer.readKafkaInteger(as: Int32.self)
                 self.host = try buffer.readKafkaString(flexible: flexible)
                 self.port = try buffer.readKafkaInteger(as: Int32.self)
-                self.errorCode = try buffer.readKafkaInteger(as: Int16.self)
+                self.errorCode = ErrorCode(rawValue: try buffer.readKafkaInteger(as: Int16.self))
                 self.errorMessage = try buffer.readKafkaNullableString(flexible: flexible)
             }
             if flexible {
@@ -90,7 +90,7 @@ public struct FindCoordinatorResponse: Sendable, Hashable {
                 buffer.writeInteger(self.nodeId)
                 buffer.writeKafkaString(self.host, flexible: flexible)
                 buffer.writeInteger(self.port)
-                buffer.writeInteger(self.errorCode)
+                buffer.writeInteger(self.errorCode.rawValue)
                 buffer.writeKafkaNullableString(self.errorMessage, flexible: flexible)
             }
             if flexible {
@@ -98,7 +98,7 @@ public struct FindCoordinatorResponse: Sendable, Hashable {
             }
         }
 
-        public func forEachErrorCode(_ body: (Int16) -> Void) {
+        public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
             body(self.errorCode)
         }
     }
@@ -110,7 +110,7 @@ public struct FindCoordinatorResponse: Sendable, Hashable {
             self.throttleTimeMs = try buffer.readKafkaInteger(as: Int32.self)
         }
         if version <= 3 {
-            self.errorCode = try buffer.readKafkaInteger(as: Int16.self)
+            self.errorCode = ErrorCode(rawValue: try buffer.readKafkaInteger(as: Int16.self))
         }
         if (1...3).contains(version) {
             self.errorMessage = try buffer.readKafkaNullableString(flexible: flexible)
@@ -134,7 +134,7 @@ public struct FindCoordinatorResponse: Sendable, Hashable {
             buffer.writeInteger(self.throttleTimeMs)
         }
         if version <= 3 {
-            buffer.writeInteger(self.errorCode)
+            buffer.writeInteger(self.errorCode.rawValue)
         }
         if (1...3).contains(version) {
             buffer.writeKafkaNullableString(self.errorMessage, flexible: flexible)
@@ -152,7 +152,7 @@ public struct FindCoordinatorResponse: Sendable, Hashable {
         }
     }
 
-    public func forEachErrorCode(_ body: (Int16) -> Void) {
+    public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
         body(self.errorCode)
         for element in self.coordinators { element.forEachErrorCode(body) }
     }

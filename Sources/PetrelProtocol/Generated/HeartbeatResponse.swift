@@ -7,11 +7,11 @@ public struct HeartbeatResponse: Sendable, Hashable {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32
     /// The error code, or 0 if there was no error.
-    public var errorCode: Int16
+    public var errorCode: ErrorCode
 
     public init(
         throttleTimeMs: Int32 = 0,
-        errorCode: Int16 = 0
+        errorCode: ErrorCode = .none
     ) {
         self.throttleTimeMs = throttleTimeMs
         self.errorCode = errorCode
@@ -23,7 +23,7 @@ public struct HeartbeatResponse: Sendable, Hashable {
         if version >= 1 {
             self.throttleTimeMs = try buffer.readKafkaInteger(as: Int32.self)
         }
-        self.errorCode = try buffer.readKafkaInteger(as: Int16.self)
+        self.errorCode = ErrorCode(rawValue: try buffer.readKafkaInteger(as: Int16.self))
         if flexible {
             try buffer.skipKafkaTaggedFields()
         }
@@ -34,13 +34,13 @@ public struct HeartbeatResponse: Sendable, Hashable {
         if version >= 1 {
             buffer.writeInteger(self.throttleTimeMs)
         }
-        buffer.writeInteger(self.errorCode)
+        buffer.writeInteger(self.errorCode.rawValue)
         if flexible {
             buffer.writeEmptyKafkaTaggedFields()
         }
     }
 
-    public func forEachErrorCode(_ body: (Int16) -> Void) {
+    public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
         body(self.errorCode)
     }
 }

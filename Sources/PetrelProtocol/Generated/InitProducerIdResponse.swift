@@ -7,7 +7,7 @@ public struct InitProducerIdResponse: Sendable, Hashable {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32
     /// The error code, or 0 if there was no error.
-    public var errorCode: Int16
+    public var errorCode: ErrorCode
     /// The current producer id.
     public var producerId: Int64
     /// The current epoch associated with the producer id.
@@ -15,7 +15,7 @@ public struct InitProducerIdResponse: Sendable, Hashable {
 
     public init(
         throttleTimeMs: Int32 = 0,
-        errorCode: Int16 = 0,
+        errorCode: ErrorCode = .none,
         producerId: Int64 = 0,
         producerEpoch: Int16 = 0
     ) {
@@ -29,7 +29,7 @@ public struct InitProducerIdResponse: Sendable, Hashable {
         self.init()
         let flexible = version >= 2
         self.throttleTimeMs = try buffer.readKafkaInteger(as: Int32.self)
-        self.errorCode = try buffer.readKafkaInteger(as: Int16.self)
+        self.errorCode = ErrorCode(rawValue: try buffer.readKafkaInteger(as: Int16.self))
         self.producerId = try buffer.readKafkaInteger(as: Int64.self)
         self.producerEpoch = try buffer.readKafkaInteger(as: Int16.self)
         if flexible {
@@ -40,7 +40,7 @@ public struct InitProducerIdResponse: Sendable, Hashable {
     public func write(to buffer: inout ByteBuffer, version: Int16) {
         let flexible = version >= 2
         buffer.writeInteger(self.throttleTimeMs)
-        buffer.writeInteger(self.errorCode)
+        buffer.writeInteger(self.errorCode.rawValue)
         buffer.writeInteger(self.producerId)
         buffer.writeInteger(self.producerEpoch)
         if flexible {
@@ -48,7 +48,7 @@ public struct InitProducerIdResponse: Sendable, Hashable {
         }
     }
 
-    public func forEachErrorCode(_ body: (Int16) -> Void) {
+    public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
         body(self.errorCode)
     }
 }

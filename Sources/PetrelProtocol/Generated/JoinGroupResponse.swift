@@ -7,7 +7,7 @@ public struct JoinGroupResponse: Sendable, Hashable {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32
     /// The error code, or 0 if there was no error.
-    public var errorCode: Int16
+    public var errorCode: ErrorCode
     /// The generation ID of the group.
     public var generationId: Int32
     /// The group protocol name.
@@ -24,7 +24,7 @@ public struct JoinGroupResponse: Sendable, Hashable {
 
     public init(
         throttleTimeMs: Int32 = 0,
-        errorCode: Int16 = 0,
+        errorCode: ErrorCode = .none,
         generationId: Int32 = -1,
         protocolType: String? = nil,
         protocolName: String? = "",
@@ -87,7 +87,7 @@ public struct JoinGroupResponse: Sendable, Hashable {
             }
         }
 
-        public func forEachErrorCode(_ body: (Int16) -> Void) {
+        public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
             _ = body
         }
     }
@@ -98,7 +98,7 @@ public struct JoinGroupResponse: Sendable, Hashable {
         if version >= 2 {
             self.throttleTimeMs = try buffer.readKafkaInteger(as: Int32.self)
         }
-        self.errorCode = try buffer.readKafkaInteger(as: Int16.self)
+        self.errorCode = ErrorCode(rawValue: try buffer.readKafkaInteger(as: Int16.self))
         self.generationId = try buffer.readKafkaInteger(as: Int32.self)
         if version >= 7 {
             self.protocolType = try buffer.readKafkaNullableString(flexible: flexible)
@@ -124,7 +124,7 @@ public struct JoinGroupResponse: Sendable, Hashable {
         if version >= 2 {
             buffer.writeInteger(self.throttleTimeMs)
         }
-        buffer.writeInteger(self.errorCode)
+        buffer.writeInteger(self.errorCode.rawValue)
         buffer.writeInteger(self.generationId)
         if version >= 7 {
             buffer.writeKafkaNullableString(self.protocolType, flexible: flexible)
@@ -145,7 +145,7 @@ public struct JoinGroupResponse: Sendable, Hashable {
         }
     }
 
-    public func forEachErrorCode(_ body: (Int16) -> Void) {
+    public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
         body(self.errorCode)
         for element in self.members { element.forEachErrorCode(body) }
     }

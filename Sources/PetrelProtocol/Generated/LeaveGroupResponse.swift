@@ -7,13 +7,13 @@ public struct LeaveGroupResponse: Sendable, Hashable {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32
     /// The error code, or 0 if there was no error.
-    public var errorCode: Int16
+    public var errorCode: ErrorCode
     /// List of leaving member responses.
     public var members: [MemberResponse]
 
     public init(
         throttleTimeMs: Int32 = 0,
-        errorCode: Int16 = 0,
+        errorCode: ErrorCode = .none,
         members: [MemberResponse] = []
     ) {
         self.throttleTimeMs = throttleTimeMs
@@ -27,12 +27,12 @@ public struct LeaveGroupResponse: Sendable, Hashable {
         /// The group instance ID to remove from the group.
         public var groupInstanceId: String?
         /// The error code, or 0 if there was no error.
-        public var errorCode: Int16
+        public var errorCode: ErrorCode
 
         public init(
             memberId: String = "",
             groupInstanceId: String? = "",
-            errorCode: Int16 = 0
+            errorCode: ErrorCode = .none
         ) {
             self.memberId = memberId
             self.groupInstanceId = groupInstanceId
@@ -45,7 +45,7 @@ public struct LeaveGroupResponse: Sendable, Hashable {
             if version >= 3 {
                 self.memberId = try buffer.readKafkaString(flexible: flexible)
                 self.groupInstanceId = try buffer.readKafkaNullableString(flexible: flexible)
-                self.errorCode = try buffer.readKafkaInteger(as: Int16.self)
+                self.errorCode = ErrorCode(rawValue: try buffer.readKafkaInteger(as: Int16.self))
             }
             if flexible {
                 try buffer.skipKafkaTaggedFields()
@@ -57,14 +57,14 @@ public struct LeaveGroupResponse: Sendable, Hashable {
             if version >= 3 {
                 buffer.writeKafkaString(self.memberId, flexible: flexible)
                 buffer.writeKafkaNullableString(self.groupInstanceId, flexible: flexible)
-                buffer.writeInteger(self.errorCode)
+                buffer.writeInteger(self.errorCode.rawValue)
             }
             if flexible {
                 buffer.writeEmptyKafkaTaggedFields()
             }
         }
 
-        public func forEachErrorCode(_ body: (Int16) -> Void) {
+        public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
             body(self.errorCode)
         }
     }
@@ -75,7 +75,7 @@ public struct LeaveGroupResponse: Sendable, Hashable {
         if version >= 1 {
             self.throttleTimeMs = try buffer.readKafkaInteger(as: Int32.self)
         }
-        self.errorCode = try buffer.readKafkaInteger(as: Int16.self)
+        self.errorCode = ErrorCode(rawValue: try buffer.readKafkaInteger(as: Int16.self))
         if version >= 3 {
             self.members = try buffer.readKafkaArray(flexible: flexible) { element0 in try MemberResponse(from: &element0, version: version) }
         }
@@ -89,7 +89,7 @@ public struct LeaveGroupResponse: Sendable, Hashable {
         if version >= 1 {
             buffer.writeInteger(self.throttleTimeMs)
         }
-        buffer.writeInteger(self.errorCode)
+        buffer.writeInteger(self.errorCode.rawValue)
         if version >= 3 {
             buffer.writeKafkaArray(self.members, flexible: flexible) { out0, element0 in element0.write(to: &out0, version: version) }
         }
@@ -98,7 +98,7 @@ public struct LeaveGroupResponse: Sendable, Hashable {
         }
     }
 
-    public func forEachErrorCode(_ body: (Int16) -> Void) {
+    public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
         body(self.errorCode)
         for element in self.members { element.forEachErrorCode(body) }
     }

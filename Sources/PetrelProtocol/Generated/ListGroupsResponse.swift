@@ -7,13 +7,13 @@ public struct ListGroupsResponse: Sendable, Hashable {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32
     /// The error code, or 0 if there was no error.
-    public var errorCode: Int16
+    public var errorCode: ErrorCode
     /// Each group in the response.
     public var groups: [ListedGroup]
 
     public init(
         throttleTimeMs: Int32 = 0,
-        errorCode: Int16 = 0,
+        errorCode: ErrorCode = .none,
         groups: [ListedGroup] = []
     ) {
         self.throttleTimeMs = throttleTimeMs
@@ -74,7 +74,7 @@ public struct ListGroupsResponse: Sendable, Hashable {
             }
         }
 
-        public func forEachErrorCode(_ body: (Int16) -> Void) {
+        public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
             _ = body
         }
     }
@@ -85,7 +85,7 @@ public struct ListGroupsResponse: Sendable, Hashable {
         if version >= 1 {
             self.throttleTimeMs = try buffer.readKafkaInteger(as: Int32.self)
         }
-        self.errorCode = try buffer.readKafkaInteger(as: Int16.self)
+        self.errorCode = ErrorCode(rawValue: try buffer.readKafkaInteger(as: Int16.self))
         self.groups = try buffer.readKafkaArray(flexible: flexible) { element0 in try ListedGroup(from: &element0, version: version) }
         if flexible {
             try buffer.skipKafkaTaggedFields()
@@ -97,14 +97,14 @@ public struct ListGroupsResponse: Sendable, Hashable {
         if version >= 1 {
             buffer.writeInteger(self.throttleTimeMs)
         }
-        buffer.writeInteger(self.errorCode)
+        buffer.writeInteger(self.errorCode.rawValue)
         buffer.writeKafkaArray(self.groups, flexible: flexible) { out0, element0 in element0.write(to: &out0, version: version) }
         if flexible {
             buffer.writeEmptyKafkaTaggedFields()
         }
     }
 
-    public func forEachErrorCode(_ body: (Int16) -> Void) {
+    public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
         body(self.errorCode)
         for element in self.groups { element.forEachErrorCode(body) }
     }

@@ -35,7 +35,7 @@ public struct ListOffsetsResponse: Sendable, Hashable {
             /// The partition index.
             public var partitionIndex: Int32
             /// The partition error code, or 0 if there was no error.
-            public var errorCode: Int16
+            public var errorCode: ErrorCode
             /// The result offsets.
             public var oldStyleOffsets: [Int64]
             /// The timestamp associated with the returned offset.
@@ -46,7 +46,7 @@ public struct ListOffsetsResponse: Sendable, Hashable {
 
             public init(
                 partitionIndex: Int32 = 0,
-                errorCode: Int16 = 0,
+                errorCode: ErrorCode = .none,
                 oldStyleOffsets: [Int64] = [],
                 timestamp: Int64 = -1,
                 offset: Int64 = -1,
@@ -64,7 +64,7 @@ public struct ListOffsetsResponse: Sendable, Hashable {
                 self.init()
                 let flexible = version >= 6
                 self.partitionIndex = try buffer.readKafkaInteger(as: Int32.self)
-                self.errorCode = try buffer.readKafkaInteger(as: Int16.self)
+                self.errorCode = ErrorCode(rawValue: try buffer.readKafkaInteger(as: Int16.self))
                 if version <= 0 {
                     self.oldStyleOffsets = try buffer.readKafkaArray(flexible: flexible) { element0 in try element0.readKafkaInteger(as: Int64.self) }
                 }
@@ -83,7 +83,7 @@ public struct ListOffsetsResponse: Sendable, Hashable {
             public func write(to buffer: inout ByteBuffer, version: Int16) {
                 let flexible = version >= 6
                 buffer.writeInteger(self.partitionIndex)
-                buffer.writeInteger(self.errorCode)
+                buffer.writeInteger(self.errorCode.rawValue)
                 if version <= 0 {
                     buffer.writeKafkaArray(self.oldStyleOffsets, flexible: flexible) { out0, element0 in out0.writeInteger(element0) }
                 }
@@ -99,7 +99,7 @@ public struct ListOffsetsResponse: Sendable, Hashable {
                 }
             }
 
-            public func forEachErrorCode(_ body: (Int16) -> Void) {
+            public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
                 body(self.errorCode)
             }
         }
@@ -123,7 +123,7 @@ public struct ListOffsetsResponse: Sendable, Hashable {
             }
         }
 
-        public func forEachErrorCode(_ body: (Int16) -> Void) {
+        public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
             for element in self.partitions { element.forEachErrorCode(body) }
         }
     }
@@ -151,7 +151,7 @@ public struct ListOffsetsResponse: Sendable, Hashable {
         }
     }
 
-    public func forEachErrorCode(_ body: (Int16) -> Void) {
+    public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
         for element in self.topics { element.forEachErrorCode(body) }
     }
 }

@@ -82,14 +82,14 @@ public struct MetadataResponse: Sendable, Hashable {
             }
         }
 
-        public func forEachErrorCode(_ body: (Int16) -> Void) {
+        public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
             _ = body
         }
     }
 
     public struct MetadataResponseTopic: Sendable, Hashable {
         /// The topic error, or 0 if there was no error.
-        public var errorCode: Int16
+        public var errorCode: ErrorCode
         /// The topic name. Null for non-existing topics queried by ID. This is never null when ErrorCode is zero. One of Name and TopicId is always populated.
         public var name: String?
         /// The topic id. Zero for non-existing topics queried by name. This is never zero when ErrorCode is zero. One of Name and TopicId is always populated.
@@ -102,7 +102,7 @@ public struct MetadataResponse: Sendable, Hashable {
         public var topicAuthorizedOperations: Int32
 
         public init(
-            errorCode: Int16 = 0,
+            errorCode: ErrorCode = .none,
             name: String? = "",
             topicId: KafkaUUID = .zero,
             isInternal: Bool = false,
@@ -119,7 +119,7 @@ public struct MetadataResponse: Sendable, Hashable {
 
         public struct MetadataResponsePartition: Sendable, Hashable {
             /// The partition error, or 0 if there was no error.
-            public var errorCode: Int16
+            public var errorCode: ErrorCode
             /// The partition index.
             public var partitionIndex: Int32
             /// The ID of the leader broker.
@@ -134,7 +134,7 @@ public struct MetadataResponse: Sendable, Hashable {
             public var offlineReplicas: [Int32]
 
             public init(
-                errorCode: Int16 = 0,
+                errorCode: ErrorCode = .none,
                 partitionIndex: Int32 = 0,
                 leaderId: Int32 = 0,
                 leaderEpoch: Int32 = -1,
@@ -154,7 +154,7 @@ public struct MetadataResponse: Sendable, Hashable {
             public init(from buffer: inout ByteBuffer, version: Int16) throws {
                 self.init()
                 let flexible = version >= 9
-                self.errorCode = try buffer.readKafkaInteger(as: Int16.self)
+                self.errorCode = ErrorCode(rawValue: try buffer.readKafkaInteger(as: Int16.self))
                 self.partitionIndex = try buffer.readKafkaInteger(as: Int32.self)
                 self.leaderId = try buffer.readKafkaInteger(as: Int32.self)
                 if version >= 7 {
@@ -172,7 +172,7 @@ public struct MetadataResponse: Sendable, Hashable {
 
             public func write(to buffer: inout ByteBuffer, version: Int16) {
                 let flexible = version >= 9
-                buffer.writeInteger(self.errorCode)
+                buffer.writeInteger(self.errorCode.rawValue)
                 buffer.writeInteger(self.partitionIndex)
                 buffer.writeInteger(self.leaderId)
                 if version >= 7 {
@@ -188,7 +188,7 @@ public struct MetadataResponse: Sendable, Hashable {
                 }
             }
 
-            public func forEachErrorCode(_ body: (Int16) -> Void) {
+            public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
                 body(self.errorCode)
             }
         }
@@ -196,7 +196,7 @@ public struct MetadataResponse: Sendable, Hashable {
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
             let flexible = version >= 9
-            self.errorCode = try buffer.readKafkaInteger(as: Int16.self)
+            self.errorCode = ErrorCode(rawValue: try buffer.readKafkaInteger(as: Int16.self))
             if version >= 12 {
                 self.name = try buffer.readKafkaNullableString(flexible: flexible)
             } else {
@@ -219,7 +219,7 @@ public struct MetadataResponse: Sendable, Hashable {
 
         public func write(to buffer: inout ByteBuffer, version: Int16) {
             let flexible = version >= 9
-            buffer.writeInteger(self.errorCode)
+            buffer.writeInteger(self.errorCode.rawValue)
             if version >= 12 {
                 buffer.writeKafkaNullableString(self.name, flexible: flexible)
             } else {
@@ -240,7 +240,7 @@ public struct MetadataResponse: Sendable, Hashable {
             }
         }
 
-        public func forEachErrorCode(_ body: (Int16) -> Void) {
+        public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
             body(self.errorCode)
             for element in self.partitions { element.forEachErrorCode(body) }
         }
@@ -289,7 +289,7 @@ public struct MetadataResponse: Sendable, Hashable {
         }
     }
 
-    public func forEachErrorCode(_ body: (Int16) -> Void) {
+    public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
         for element in self.brokers { element.forEachErrorCode(body) }
         for element in self.topics { element.forEachErrorCode(body) }
     }

@@ -35,11 +35,11 @@ public struct OffsetCommitResponse: Sendable, Hashable {
             /// The partition index.
             public var partitionIndex: Int32
             /// The error code, or 0 if there was no error.
-            public var errorCode: Int16
+            public var errorCode: ErrorCode
 
             public init(
                 partitionIndex: Int32 = 0,
-                errorCode: Int16 = 0
+                errorCode: ErrorCode = .none
             ) {
                 self.partitionIndex = partitionIndex
                 self.errorCode = errorCode
@@ -49,7 +49,7 @@ public struct OffsetCommitResponse: Sendable, Hashable {
                 self.init()
                 let flexible = version >= 8
                 self.partitionIndex = try buffer.readKafkaInteger(as: Int32.self)
-                self.errorCode = try buffer.readKafkaInteger(as: Int16.self)
+                self.errorCode = ErrorCode(rawValue: try buffer.readKafkaInteger(as: Int16.self))
                 if flexible {
                     try buffer.skipKafkaTaggedFields()
                 }
@@ -58,13 +58,13 @@ public struct OffsetCommitResponse: Sendable, Hashable {
             public func write(to buffer: inout ByteBuffer, version: Int16) {
                 let flexible = version >= 8
                 buffer.writeInteger(self.partitionIndex)
-                buffer.writeInteger(self.errorCode)
+                buffer.writeInteger(self.errorCode.rawValue)
                 if flexible {
                     buffer.writeEmptyKafkaTaggedFields()
                 }
             }
 
-            public func forEachErrorCode(_ body: (Int16) -> Void) {
+            public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
                 body(self.errorCode)
             }
         }
@@ -88,7 +88,7 @@ public struct OffsetCommitResponse: Sendable, Hashable {
             }
         }
 
-        public func forEachErrorCode(_ body: (Int16) -> Void) {
+        public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
             for element in self.partitions { element.forEachErrorCode(body) }
         }
     }
@@ -116,7 +116,7 @@ public struct OffsetCommitResponse: Sendable, Hashable {
         }
     }
 
-    public func forEachErrorCode(_ body: (Int16) -> Void) {
+    public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
         for element in self.topics { element.forEachErrorCode(body) }
     }
 }

@@ -9,14 +9,14 @@ public struct OffsetFetchResponse: Sendable, Hashable {
     /// The responses per topic.
     public var topics: [OffsetFetchResponseTopic]
     /// The top-level error code, or 0 if there was no error.
-    public var errorCode: Int16
+    public var errorCode: ErrorCode
     /// The responses per group id.
     public var groups: [OffsetFetchResponseGroup]
 
     public init(
         throttleTimeMs: Int32 = 0,
         topics: [OffsetFetchResponseTopic] = [],
-        errorCode: Int16 = 0,
+        errorCode: ErrorCode = ErrorCode(rawValue: 0),
         groups: [OffsetFetchResponseGroup] = []
     ) {
         self.throttleTimeMs = throttleTimeMs
@@ -49,14 +49,14 @@ public struct OffsetFetchResponse: Sendable, Hashable {
             /// The partition metadata.
             public var metadata: String?
             /// The error code, or 0 if there was no error.
-            public var errorCode: Int16
+            public var errorCode: ErrorCode
 
             public init(
                 partitionIndex: Int32 = 0,
                 committedOffset: Int64 = 0,
                 committedLeaderEpoch: Int32 = -1,
                 metadata: String? = "",
-                errorCode: Int16 = 0
+                errorCode: ErrorCode = .none
             ) {
                 self.partitionIndex = partitionIndex
                 self.committedOffset = committedOffset
@@ -77,7 +77,7 @@ public struct OffsetFetchResponse: Sendable, Hashable {
                 }
                 if version <= 7 {
                     self.metadata = try buffer.readKafkaNullableString(flexible: flexible)
-                    self.errorCode = try buffer.readKafkaInteger(as: Int16.self)
+                    self.errorCode = ErrorCode(rawValue: try buffer.readKafkaInteger(as: Int16.self))
                 }
                 if flexible {
                     try buffer.skipKafkaTaggedFields()
@@ -95,14 +95,14 @@ public struct OffsetFetchResponse: Sendable, Hashable {
                 }
                 if version <= 7 {
                     buffer.writeKafkaNullableString(self.metadata, flexible: flexible)
-                    buffer.writeInteger(self.errorCode)
+                    buffer.writeInteger(self.errorCode.rawValue)
                 }
                 if flexible {
                     buffer.writeEmptyKafkaTaggedFields()
                 }
             }
 
-            public func forEachErrorCode(_ body: (Int16) -> Void) {
+            public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
                 body(self.errorCode)
             }
         }
@@ -130,7 +130,7 @@ public struct OffsetFetchResponse: Sendable, Hashable {
             }
         }
 
-        public func forEachErrorCode(_ body: (Int16) -> Void) {
+        public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
             for element in self.partitions { element.forEachErrorCode(body) }
         }
     }
@@ -141,12 +141,12 @@ public struct OffsetFetchResponse: Sendable, Hashable {
         /// The responses per topic.
         public var topics: [OffsetFetchResponseTopics]
         /// The group-level error code, or 0 if there was no error.
-        public var errorCode: Int16
+        public var errorCode: ErrorCode
 
         public init(
             groupId: String = "",
             topics: [OffsetFetchResponseTopics] = [],
-            errorCode: Int16 = 0
+            errorCode: ErrorCode = ErrorCode(rawValue: 0)
         ) {
             self.groupId = groupId
             self.topics = topics
@@ -177,14 +177,14 @@ public struct OffsetFetchResponse: Sendable, Hashable {
                 /// The partition metadata.
                 public var metadata: String?
                 /// The partition-level error code, or 0 if there was no error.
-                public var errorCode: Int16
+                public var errorCode: ErrorCode
 
                 public init(
                     partitionIndex: Int32 = 0,
                     committedOffset: Int64 = 0,
                     committedLeaderEpoch: Int32 = -1,
                     metadata: String? = "",
-                    errorCode: Int16 = 0
+                    errorCode: ErrorCode = .none
                 ) {
                     self.partitionIndex = partitionIndex
                     self.committedOffset = committedOffset
@@ -201,7 +201,7 @@ public struct OffsetFetchResponse: Sendable, Hashable {
                         self.committedOffset = try buffer.readKafkaInteger(as: Int64.self)
                         self.committedLeaderEpoch = try buffer.readKafkaInteger(as: Int32.self)
                         self.metadata = try buffer.readKafkaNullableString(flexible: flexible)
-                        self.errorCode = try buffer.readKafkaInteger(as: Int16.self)
+                        self.errorCode = ErrorCode(rawValue: try buffer.readKafkaInteger(as: Int16.self))
                     }
                     if flexible {
                         try buffer.skipKafkaTaggedFields()
@@ -215,14 +215,14 @@ public struct OffsetFetchResponse: Sendable, Hashable {
                         buffer.writeInteger(self.committedOffset)
                         buffer.writeInteger(self.committedLeaderEpoch)
                         buffer.writeKafkaNullableString(self.metadata, flexible: flexible)
-                        buffer.writeInteger(self.errorCode)
+                        buffer.writeInteger(self.errorCode.rawValue)
                     }
                     if flexible {
                         buffer.writeEmptyKafkaTaggedFields()
                     }
                 }
 
-                public func forEachErrorCode(_ body: (Int16) -> Void) {
+                public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
                     body(self.errorCode)
                 }
             }
@@ -250,7 +250,7 @@ public struct OffsetFetchResponse: Sendable, Hashable {
                 }
             }
 
-            public func forEachErrorCode(_ body: (Int16) -> Void) {
+            public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
                 for element in self.partitions { element.forEachErrorCode(body) }
             }
         }
@@ -261,7 +261,7 @@ public struct OffsetFetchResponse: Sendable, Hashable {
             if version >= 8 {
                 self.groupId = try buffer.readKafkaString(flexible: flexible)
                 self.topics = try buffer.readKafkaArray(flexible: flexible) { element0 in try OffsetFetchResponseTopics(from: &element0, version: version) }
-                self.errorCode = try buffer.readKafkaInteger(as: Int16.self)
+                self.errorCode = ErrorCode(rawValue: try buffer.readKafkaInteger(as: Int16.self))
             }
             if flexible {
                 try buffer.skipKafkaTaggedFields()
@@ -273,14 +273,14 @@ public struct OffsetFetchResponse: Sendable, Hashable {
             if version >= 8 {
                 buffer.writeKafkaString(self.groupId, flexible: flexible)
                 buffer.writeKafkaArray(self.topics, flexible: flexible) { out0, element0 in element0.write(to: &out0, version: version) }
-                buffer.writeInteger(self.errorCode)
+                buffer.writeInteger(self.errorCode.rawValue)
             }
             if flexible {
                 buffer.writeEmptyKafkaTaggedFields()
             }
         }
 
-        public func forEachErrorCode(_ body: (Int16) -> Void) {
+        public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
             for element in self.topics { element.forEachErrorCode(body) }
             body(self.errorCode)
         }
@@ -296,7 +296,7 @@ public struct OffsetFetchResponse: Sendable, Hashable {
             self.topics = try buffer.readKafkaArray(flexible: flexible) { element0 in try OffsetFetchResponseTopic(from: &element0, version: version) }
         }
         if (2...7).contains(version) {
-            self.errorCode = try buffer.readKafkaInteger(as: Int16.self)
+            self.errorCode = ErrorCode(rawValue: try buffer.readKafkaInteger(as: Int16.self))
         }
         if version >= 8 {
             self.groups = try buffer.readKafkaArray(flexible: flexible) { element0 in try OffsetFetchResponseGroup(from: &element0, version: version) }
@@ -315,7 +315,7 @@ public struct OffsetFetchResponse: Sendable, Hashable {
             buffer.writeKafkaArray(self.topics, flexible: flexible) { out0, element0 in element0.write(to: &out0, version: version) }
         }
         if (2...7).contains(version) {
-            buffer.writeInteger(self.errorCode)
+            buffer.writeInteger(self.errorCode.rawValue)
         }
         if version >= 8 {
             buffer.writeKafkaArray(self.groups, flexible: flexible) { out0, element0 in element0.write(to: &out0, version: version) }
@@ -325,7 +325,7 @@ public struct OffsetFetchResponse: Sendable, Hashable {
         }
     }
 
-    public func forEachErrorCode(_ body: (Int16) -> Void) {
+    public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
         for element in self.topics { element.forEachErrorCode(body) }
         body(self.errorCode)
         for element in self.groups { element.forEachErrorCode(body) }

@@ -33,7 +33,7 @@ public struct OffsetForLeaderEpochResponse: Sendable, Hashable {
 
         public struct EpochEndOffset: Sendable, Hashable {
             /// The error code 0, or if there was no error.
-            public var errorCode: Int16
+            public var errorCode: ErrorCode
             /// The partition index.
             public var partition: Int32
             /// The leader epoch of the partition.
@@ -42,7 +42,7 @@ public struct OffsetForLeaderEpochResponse: Sendable, Hashable {
             public var endOffset: Int64
 
             public init(
-                errorCode: Int16 = 0,
+                errorCode: ErrorCode = .none,
                 partition: Int32 = 0,
                 leaderEpoch: Int32 = -1,
                 endOffset: Int64 = -1
@@ -56,7 +56,7 @@ public struct OffsetForLeaderEpochResponse: Sendable, Hashable {
             public init(from buffer: inout ByteBuffer, version: Int16) throws {
                 self.init()
                 let flexible = version >= 4
-                self.errorCode = try buffer.readKafkaInteger(as: Int16.self)
+                self.errorCode = ErrorCode(rawValue: try buffer.readKafkaInteger(as: Int16.self))
                 self.partition = try buffer.readKafkaInteger(as: Int32.self)
                 if version >= 1 {
                     self.leaderEpoch = try buffer.readKafkaInteger(as: Int32.self)
@@ -69,7 +69,7 @@ public struct OffsetForLeaderEpochResponse: Sendable, Hashable {
 
             public func write(to buffer: inout ByteBuffer, version: Int16) {
                 let flexible = version >= 4
-                buffer.writeInteger(self.errorCode)
+                buffer.writeInteger(self.errorCode.rawValue)
                 buffer.writeInteger(self.partition)
                 if version >= 1 {
                     buffer.writeInteger(self.leaderEpoch)
@@ -80,7 +80,7 @@ public struct OffsetForLeaderEpochResponse: Sendable, Hashable {
                 }
             }
 
-            public func forEachErrorCode(_ body: (Int16) -> Void) {
+            public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
                 body(self.errorCode)
             }
         }
@@ -104,7 +104,7 @@ public struct OffsetForLeaderEpochResponse: Sendable, Hashable {
             }
         }
 
-        public func forEachErrorCode(_ body: (Int16) -> Void) {
+        public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
             for element in self.partitions { element.forEachErrorCode(body) }
         }
     }
@@ -132,7 +132,7 @@ public struct OffsetForLeaderEpochResponse: Sendable, Hashable {
         }
     }
 
-    public func forEachErrorCode(_ body: (Int16) -> Void) {
+    public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
         for element in self.topics { element.forEachErrorCode(body) }
     }
 }

@@ -39,7 +39,7 @@ public struct ProduceResponse: Sendable, Hashable {
             /// The partition index.
             public var index: Int32
             /// The error code, or 0 if there was no error.
-            public var errorCode: Int16
+            public var errorCode: ErrorCode
             /// The base offset.
             public var baseOffset: Int64
             /// The timestamp returned by broker after appending the messages. If CreateTime is used for the topic, the timestamp will be -1.  If LogAppendTime is used for the topic, the timestamp will be the broker local time when the messages are appended.
@@ -54,7 +54,7 @@ public struct ProduceResponse: Sendable, Hashable {
 
             public init(
                 index: Int32 = 0,
-                errorCode: Int16 = 0,
+                errorCode: ErrorCode = .none,
                 baseOffset: Int64 = 0,
                 logAppendTimeMs: Int64 = -1,
                 logStartOffset: Int64 = -1,
@@ -109,7 +109,7 @@ public struct ProduceResponse: Sendable, Hashable {
                     }
                 }
 
-                public func forEachErrorCode(_ body: (Int16) -> Void) {
+                public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
                     _ = body
                 }
             }
@@ -151,7 +151,7 @@ public struct ProduceResponse: Sendable, Hashable {
                     }
                 }
 
-                public func forEachErrorCode(_ body: (Int16) -> Void) {
+                public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
                     _ = body
                 }
             }
@@ -160,7 +160,7 @@ public struct ProduceResponse: Sendable, Hashable {
                 self.init()
                 let flexible = version >= 9
                 self.index = try buffer.readKafkaInteger(as: Int32.self)
-                self.errorCode = try buffer.readKafkaInteger(as: Int16.self)
+                self.errorCode = ErrorCode(rawValue: try buffer.readKafkaInteger(as: Int16.self))
                 self.baseOffset = try buffer.readKafkaInteger(as: Int64.self)
                 if version >= 2 {
                     self.logAppendTimeMs = try buffer.readKafkaInteger(as: Int64.self)
@@ -187,7 +187,7 @@ public struct ProduceResponse: Sendable, Hashable {
             public func write(to buffer: inout ByteBuffer, version: Int16) {
                 let flexible = version >= 9
                 buffer.writeInteger(self.index)
-                buffer.writeInteger(self.errorCode)
+                buffer.writeInteger(self.errorCode.rawValue)
                 buffer.writeInteger(self.baseOffset)
                 if version >= 2 {
                     buffer.writeInteger(self.logAppendTimeMs)
@@ -211,7 +211,7 @@ public struct ProduceResponse: Sendable, Hashable {
                 }
             }
 
-            public func forEachErrorCode(_ body: (Int16) -> Void) {
+            public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
                 body(self.errorCode)
                 for element in self.recordErrors { element.forEachErrorCode(body) }
                 self.currentLeader.forEachErrorCode(body)
@@ -237,7 +237,7 @@ public struct ProduceResponse: Sendable, Hashable {
             }
         }
 
-        public func forEachErrorCode(_ body: (Int16) -> Void) {
+        public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
             for element in self.partitionResponses { element.forEachErrorCode(body) }
         }
     }
@@ -291,7 +291,7 @@ public struct ProduceResponse: Sendable, Hashable {
             }
         }
 
-        public func forEachErrorCode(_ body: (Int16) -> Void) {
+        public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
             _ = body
         }
     }
@@ -333,7 +333,7 @@ public struct ProduceResponse: Sendable, Hashable {
         }
     }
 
-    public func forEachErrorCode(_ body: (Int16) -> Void) {
+    public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
         for element in self.responses { element.forEachErrorCode(body) }
         for element in self.nodeEndpoints { element.forEachErrorCode(body) }
     }

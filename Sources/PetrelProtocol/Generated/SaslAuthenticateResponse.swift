@@ -5,7 +5,7 @@ import NIOCore
 
 public struct SaslAuthenticateResponse: Sendable, Hashable {
     /// The error code, or 0 if there was no error.
-    public var errorCode: Int16
+    public var errorCode: ErrorCode
     /// The error message, or null if there was no error.
     public var errorMessage: String?
     /// The SASL authentication bytes from the server, as defined by the SASL mechanism.
@@ -14,7 +14,7 @@ public struct SaslAuthenticateResponse: Sendable, Hashable {
     public var sessionLifetimeMs: Int64
 
     public init(
-        errorCode: Int16 = 0,
+        errorCode: ErrorCode = .none,
         errorMessage: String? = "",
         authBytes: ByteBuffer = ByteBuffer(),
         sessionLifetimeMs: Int64 = 0
@@ -28,7 +28,7 @@ public struct SaslAuthenticateResponse: Sendable, Hashable {
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         self.init()
         let flexible = version >= 2
-        self.errorCode = try buffer.readKafkaInteger(as: Int16.self)
+        self.errorCode = ErrorCode(rawValue: try buffer.readKafkaInteger(as: Int16.self))
         self.errorMessage = try buffer.readKafkaNullableString(flexible: flexible)
         self.authBytes = try buffer.readKafkaBytes(flexible: flexible)
         if version >= 1 {
@@ -41,7 +41,7 @@ public struct SaslAuthenticateResponse: Sendable, Hashable {
 
     public func write(to buffer: inout ByteBuffer, version: Int16) {
         let flexible = version >= 2
-        buffer.writeInteger(self.errorCode)
+        buffer.writeInteger(self.errorCode.rawValue)
         buffer.writeKafkaNullableString(self.errorMessage, flexible: flexible)
         buffer.writeKafkaBytes(self.authBytes, flexible: flexible)
         if version >= 1 {
@@ -52,7 +52,7 @@ public struct SaslAuthenticateResponse: Sendable, Hashable {
         }
     }
 
-    public func forEachErrorCode(_ body: (Int16) -> Void) {
+    public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
         body(self.errorCode)
     }
 }

@@ -5,12 +5,12 @@ import NIOCore
 
 public struct SaslHandshakeResponse: Sendable, Hashable {
     /// The error code, or 0 if there was no error.
-    public var errorCode: Int16
+    public var errorCode: ErrorCode
     /// The mechanisms enabled in the server.
     public var mechanisms: [String]
 
     public init(
-        errorCode: Int16 = 0,
+        errorCode: ErrorCode = .none,
         mechanisms: [String] = []
     ) {
         self.errorCode = errorCode
@@ -20,17 +20,17 @@ public struct SaslHandshakeResponse: Sendable, Hashable {
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         self.init()
         let flexible = false
-        self.errorCode = try buffer.readKafkaInteger(as: Int16.self)
+        self.errorCode = ErrorCode(rawValue: try buffer.readKafkaInteger(as: Int16.self))
         self.mechanisms = try buffer.readKafkaArray(flexible: flexible) { element0 in try element0.readKafkaString(flexible: flexible) }
     }
 
     public func write(to buffer: inout ByteBuffer, version: Int16) {
         let flexible = false
-        buffer.writeInteger(self.errorCode)
+        buffer.writeInteger(self.errorCode.rawValue)
         buffer.writeKafkaArray(self.mechanisms, flexible: flexible) { out0, element0 in out0.writeKafkaString(element0, flexible: flexible) }
     }
 
-    public func forEachErrorCode(_ body: (Int16) -> Void) {
+    public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
         body(self.errorCode)
     }
 }

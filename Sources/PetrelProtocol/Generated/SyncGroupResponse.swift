@@ -7,7 +7,7 @@ public struct SyncGroupResponse: Sendable, Hashable {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32
     /// The error code, or 0 if there was no error.
-    public var errorCode: Int16
+    public var errorCode: ErrorCode
     /// The group protocol type.
     public var protocolType: String?
     /// The group protocol name.
@@ -17,7 +17,7 @@ public struct SyncGroupResponse: Sendable, Hashable {
 
     public init(
         throttleTimeMs: Int32 = 0,
-        errorCode: Int16 = 0,
+        errorCode: ErrorCode = .none,
         protocolType: String? = nil,
         protocolName: String? = nil,
         assignment: ByteBuffer = ByteBuffer()
@@ -35,7 +35,7 @@ public struct SyncGroupResponse: Sendable, Hashable {
         if version >= 1 {
             self.throttleTimeMs = try buffer.readKafkaInteger(as: Int32.self)
         }
-        self.errorCode = try buffer.readKafkaInteger(as: Int16.self)
+        self.errorCode = ErrorCode(rawValue: try buffer.readKafkaInteger(as: Int16.self))
         if version >= 5 {
             self.protocolType = try buffer.readKafkaNullableString(flexible: flexible)
             self.protocolName = try buffer.readKafkaNullableString(flexible: flexible)
@@ -51,7 +51,7 @@ public struct SyncGroupResponse: Sendable, Hashable {
         if version >= 1 {
             buffer.writeInteger(self.throttleTimeMs)
         }
-        buffer.writeInteger(self.errorCode)
+        buffer.writeInteger(self.errorCode.rawValue)
         if version >= 5 {
             buffer.writeKafkaNullableString(self.protocolType, flexible: flexible)
             buffer.writeKafkaNullableString(self.protocolName, flexible: flexible)
@@ -62,7 +62,7 @@ public struct SyncGroupResponse: Sendable, Hashable {
         }
     }
 
-    public func forEachErrorCode(_ body: (Int16) -> Void) {
+    public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
         body(self.errorCode)
     }
 }

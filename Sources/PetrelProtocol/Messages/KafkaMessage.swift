@@ -34,7 +34,7 @@ extension KafkaRequest {
 
 public protocol KafkaResponse: KafkaMessage {
     /// Calls `body` with every error code the response carries, top-level and per topic or partition.
-    func forEachErrorCode(_ body: (Int16) -> Void)
+    func forEachErrorCode(_ body: (ErrorCode) -> Void)
 }
 
 extension KafkaResponse {

@@ -67,7 +67,7 @@ extension ApiVersionsRequest: VersionedSample {
 extension ApiVersionsResponse: VersionedSample {
     static func sample(version: Int16) -> Self {
         var value = Self()
-        value.errorCode = 1
+        value.errorCode = ErrorCode(rawValue: 1)
         value.apiKeys = [ApiVersion.sample(version: version), ApiVersion.sample(version: version)]
         if version >= 1 { value.throttleTimeMs = 5 }
         if version >= 3 { value.supportedFeatures = [SupportedFeatureKey.sample(version: version), SupportedFeatureKey.sample(version: version)] }
@@ -201,9 +201,9 @@ extension CreateTopicsResponse.CreatableTopicResult: VersionedSample {
         var value = Self()
         value.name = "Name-5"
         if version >= 7 { value.topicId = KafkaUUID(high: 0x0102_0304_0506_0708, low: 6) }
-        value.errorCode = 7
+        value.errorCode = ErrorCode(rawValue: 7)
         if version >= 1 { value.errorMessage = "ErrorMessage-8" }
-        if version >= 5 { value.topicConfigErrorCode = 9 }
+        if version >= 5 { value.topicConfigErrorCode = ErrorCode(rawValue: 9) }
         if version >= 5 { value.numPartitions = 10 }
         if version >= 5 { value.replicationFactor = 11 }
         if version >= 5 { value.configs = [CreatableTopicConfigs.sample(version: version), CreatableTopicConfigs.sample(version: version)] }
@@ -244,7 +244,7 @@ extension DeleteGroupsResponse.DeletableGroupResult: VersionedSample {
     static func sample(version: Int16) -> Self {
         var value = Self()
         value.groupId = "GroupId-5"
-        value.errorCode = 6
+        value.errorCode = ErrorCode(rawValue: 6)
         return value
     }
 }
@@ -282,7 +282,7 @@ extension DeleteTopicsResponse.DeletableTopicResult: VersionedSample {
         var value = Self()
         value.name = "Name-5"
         if version >= 6 { value.topicId = KafkaUUID(high: 0x0102_0304_0506_0708, low: 6) }
-        value.errorCode = 7
+        value.errorCode = ErrorCode(rawValue: 7)
         if version >= 5 { value.errorMessage = "ErrorMessage-8" }
         return value
     }
@@ -309,7 +309,7 @@ extension DescribeGroupsResponse: VersionedSample {
 extension DescribeGroupsResponse.DescribedGroup: VersionedSample {
     static func sample(version: Int16) -> Self {
         var value = Self()
-        value.errorCode = 5
+        value.errorCode = ErrorCode(rawValue: 5)
         value.groupId = "GroupId-6"
         value.groupState = "GroupState-7"
         value.protocolType = "ProtocolType-8"
@@ -399,7 +399,7 @@ extension FetchResponse: VersionedSample {
     static func sample(version: Int16) -> Self {
         var value = Self()
         if version >= 1 { value.throttleTimeMs = 1 }
-        if version >= 7 { value.errorCode = 2 }
+        if version >= 7 { value.errorCode = ErrorCode(rawValue: 2) }
         if version >= 7 { value.sessionId = 3 }
         value.responses = [FetchableTopicResponse.sample(version: version), FetchableTopicResponse.sample(version: version)]
         if version >= 16 { value.nodeEndpoints = [NodeEndpoint.sample(version: version), NodeEndpoint.sample(version: version)] }
@@ -421,7 +421,7 @@ extension FetchResponse.FetchableTopicResponse.PartitionData: VersionedSample {
     static func sample(version: Int16) -> Self {
         var value = Self()
         value.partitionIndex = 15
-        value.errorCode = 16
+        value.errorCode = ErrorCode(rawValue: 16)
         value.highWatermark = 17
         if version >= 4 { value.lastStableOffset = 18 }
         if version >= 5 { value.logStartOffset = 19 }
@@ -496,7 +496,7 @@ extension FindCoordinatorResponse: VersionedSample {
     static func sample(version: Int16) -> Self {
         var value = Self()
         if version >= 1 { value.throttleTimeMs = 1 }
-        if version <= 3 { value.errorCode = 2 }
+        if version <= 3 { value.errorCode = ErrorCode(rawValue: 2) }
         if (1...3).contains(version) { value.errorMessage = "ErrorMessage-3" }
         if version <= 3 { value.nodeId = 4 }
         if version <= 3 { value.host = "Host-5" }
@@ -513,7 +513,7 @@ extension FindCoordinatorResponse.Coordinator: VersionedSample {
         if version >= 4 { value.nodeId = 11 }
         if version >= 4 { value.host = "Host-12" }
         if version >= 4 { value.port = 13 }
-        if version >= 4 { value.errorCode = 14 }
+        if version >= 4 { value.errorCode = ErrorCode(rawValue: 14) }
         if version >= 4 { value.errorMessage = "ErrorMessage-15" }
         return value
     }
@@ -534,7 +534,7 @@ extension HeartbeatResponse: VersionedSample {
     static func sample(version: Int16) -> Self {
         var value = Self()
         if version >= 1 { value.throttleTimeMs = 1 }
-        value.errorCode = 2
+        value.errorCode = ErrorCode(rawValue: 2)
         return value
     }
 }
@@ -554,7 +554,7 @@ extension InitProducerIdResponse: VersionedSample {
     static func sample(version: Int16) -> Self {
         var value = Self()
         value.throttleTimeMs = 1
-        value.errorCode = 2
+        value.errorCode = ErrorCode(rawValue: 2)
         value.producerId = 3
         value.producerEpoch = 4
         return value
@@ -589,7 +589,7 @@ extension JoinGroupResponse: VersionedSample {
     static func sample(version: Int16) -> Self {
         var value = Self()
         if version >= 2 { value.throttleTimeMs = 1 }
-        value.errorCode = 2
+        value.errorCode = ErrorCode(rawValue: 2)
         value.generationId = 3
         if version >= 7 { value.protocolType = "ProtocolType-4" }
         value.protocolName = "ProtocolName-5"
@@ -635,7 +635,7 @@ extension LeaveGroupResponse: VersionedSample {
     static func sample(version: Int16) -> Self {
         var value = Self()
         if version >= 1 { value.throttleTimeMs = 1 }
-        value.errorCode = 2
+        value.errorCode = ErrorCode(rawValue: 2)
         if version >= 3 { value.members = [MemberResponse.sample(version: version), MemberResponse.sample(version: version)] }
         return value
     }
@@ -646,7 +646,7 @@ extension LeaveGroupResponse.MemberResponse: VersionedSample {
         var value = Self()
         if version >= 3 { value.memberId = "MemberId-6" }
         if version >= 3 { value.groupInstanceId = "GroupInstanceId-7" }
-        if version >= 3 { value.errorCode = 8 }
+        if version >= 3 { value.errorCode = ErrorCode(rawValue: 8) }
         return value
     }
 }
@@ -664,7 +664,7 @@ extension ListGroupsResponse: VersionedSample {
     static func sample(version: Int16) -> Self {
         var value = Self()
         if version >= 1 { value.throttleTimeMs = 1 }
-        value.errorCode = 2
+        value.errorCode = ErrorCode(rawValue: 2)
         value.groups = [ListedGroup.sample(version: version), ListedGroup.sample(version: version)]
         return value
     }
@@ -734,7 +734,7 @@ extension ListOffsetsResponse.ListOffsetsTopicResponse.ListOffsetsPartitionRespo
     static func sample(version: Int16) -> Self {
         var value = Self()
         value.partitionIndex = 9
-        value.errorCode = 10
+        value.errorCode = ErrorCode(rawValue: 10)
         if version <= 0 { value.oldStyleOffsets = [12, 13] }
         if version >= 1 { value.timestamp = 14 }
         if version >= 1 { value.offset = 15 }
@@ -790,7 +790,7 @@ extension MetadataResponse.MetadataResponseBroker: VersionedSample {
 extension MetadataResponse.MetadataResponseTopic: VersionedSample {
     static func sample(version: Int16) -> Self {
         var value = Self()
-        value.errorCode = 15
+        value.errorCode = ErrorCode(rawValue: 15)
         value.name = "Name-16"
         if version >= 10 { value.topicId = KafkaUUID(high: 0x0102_0304_0506_0708, low: 17) }
         if version >= 1 { value.isInternal = true }
@@ -803,7 +803,7 @@ extension MetadataResponse.MetadataResponseTopic: VersionedSample {
 extension MetadataResponse.MetadataResponseTopic.MetadataResponsePartition: VersionedSample {
     static func sample(version: Int16) -> Self {
         var value = Self()
-        value.errorCode = 23
+        value.errorCode = ErrorCode(rawValue: 23)
         value.partitionIndex = 24
         value.leaderId = 25
         if version >= 7 { value.leaderEpoch = 26 }
@@ -870,7 +870,7 @@ extension OffsetCommitResponse.OffsetCommitResponseTopic.OffsetCommitResponsePar
     static func sample(version: Int16) -> Self {
         var value = Self()
         value.partitionIndex = 9
-        value.errorCode = 10
+        value.errorCode = ErrorCode(rawValue: 10)
         return value
     }
 }
@@ -920,7 +920,7 @@ extension OffsetFetchResponse: VersionedSample {
         var value = Self()
         if version >= 3 { value.throttleTimeMs = 1 }
         if version <= 7 { value.topics = [OffsetFetchResponseTopic.sample(version: version), OffsetFetchResponseTopic.sample(version: version)] }
-        if (2...7).contains(version) { value.errorCode = 5 }
+        if (2...7).contains(version) { value.errorCode = ErrorCode(rawValue: 5) }
         if version >= 8 { value.groups = [OffsetFetchResponseGroup.sample(version: version), OffsetFetchResponseGroup.sample(version: version)] }
         return value
     }
@@ -942,7 +942,7 @@ extension OffsetFetchResponse.OffsetFetchResponseTopic.OffsetFetchResponsePartit
         if version <= 7 { value.committedOffset = 14 }
         if (5...7).contains(version) { value.committedLeaderEpoch = 15 }
         if version <= 7 { value.metadata = "Metadata-16" }
-        if version <= 7 { value.errorCode = 17 }
+        if version <= 7 { value.errorCode = ErrorCode(rawValue: 17) }
         return value
     }
 }
@@ -952,7 +952,7 @@ extension OffsetFetchResponse.OffsetFetchResponseGroup: VersionedSample {
         var value = Self()
         if version >= 8 { value.groupId = "GroupId-18" }
         if version >= 8 { value.topics = [OffsetFetchResponseTopics.sample(version: version), OffsetFetchResponseTopics.sample(version: version)] }
-        if version >= 8 { value.errorCode = 22 }
+        if version >= 8 { value.errorCode = ErrorCode(rawValue: 22) }
         return value
     }
 }
@@ -973,7 +973,7 @@ extension OffsetFetchResponse.OffsetFetchResponseGroup.OffsetFetchResponseTopics
         if version >= 8 { value.committedOffset = 28 }
         if version >= 8 { value.committedLeaderEpoch = 29 }
         if version >= 8 { value.metadata = "Metadata-30" }
-        if version >= 8 { value.errorCode = 31 }
+        if version >= 8 { value.errorCode = ErrorCode(rawValue: 31) }
         return value
     }
 }
@@ -1027,7 +1027,7 @@ extension OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult: VersionedSamp
 extension OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult.EpochEndOffset: VersionedSample {
     static func sample(version: Int16) -> Self {
         var value = Self()
-        value.errorCode = 9
+        value.errorCode = ErrorCode(rawValue: 9)
         value.partition = 10
         if version >= 1 { value.leaderEpoch = 11 }
         value.endOffset = 12
@@ -1087,7 +1087,7 @@ extension ProduceResponse.TopicProduceResponse.PartitionProduceResponse: Version
     static func sample(version: Int16) -> Self {
         var value = Self()
         value.index = 12
-        value.errorCode = 13
+        value.errorCode = ErrorCode(rawValue: 13)
         value.baseOffset = 14
         if version >= 2 { value.logAppendTimeMs = 15 }
         if version >= 5 { value.logStartOffset = 16 }
@@ -1138,7 +1138,7 @@ extension SaslAuthenticateRequest: VersionedSample {
 extension SaslAuthenticateResponse: VersionedSample {
     static func sample(version: Int16) -> Self {
         var value = Self()
-        value.errorCode = 1
+        value.errorCode = ErrorCode(rawValue: 1)
         value.errorMessage = "ErrorMessage-2"
         value.authBytes = ByteBuffer(bytes: [3, 1, 2, 3])
         if version >= 1 { value.sessionLifetimeMs = 4 }
@@ -1157,7 +1157,7 @@ extension SaslHandshakeRequest: VersionedSample {
 extension SaslHandshakeResponse: VersionedSample {
     static func sample(version: Int16) -> Self {
         var value = Self()
-        value.errorCode = 1
+        value.errorCode = ErrorCode(rawValue: 1)
         value.mechanisms = ["Mechanisms-3", "Mechanisms-4"]
         return value
     }
@@ -1190,7 +1190,7 @@ extension SyncGroupResponse: VersionedSample {
     static func sample(version: Int16) -> Self {
         var value = Self()
         if version >= 1 { value.throttleTimeMs = 1 }
-        value.errorCode = 2
+        value.errorCode = ErrorCode(rawValue: 2)
         if version >= 5 { value.protocolType = "ProtocolType-3" }
         if version >= 5 { value.protocolName = "ProtocolName-4" }
         value.assignment = ByteBuffer(bytes: [5, 1, 2, 3])

@@ -9,7 +9,7 @@ struct DeleteGroupsHandler: RequestHandler {
         var results: [DeleteGroupsResponse.DeletableGroupResult] = []
         for id in request.groupsNames {
             let error = id.isEmpty ? ErrorCode.invalidGroupID : await coordinator.delete(groupID: id)
-            results.append(.init(groupId: id, errorCode: error.rawValue))
+            results.append(.init(groupId: id, errorCode: error))
         }
         return DeleteGroupsResponse(throttleTimeMs: 0, results: results)
     }

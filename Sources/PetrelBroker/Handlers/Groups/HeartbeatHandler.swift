@@ -9,6 +9,6 @@ struct HeartbeatHandler: RequestHandler {
         let error = coordinator.heartbeat(
             groupID: request.groupId, memberID: request.memberId, instanceID: request.groupInstanceId,
             generation: request.generationId)
-        return HeartbeatResponse(errorCode: error.rawValue)
+        return HeartbeatResponse(errorCode: error)
     }
 }

@@ -12,7 +12,7 @@ struct ListGroupsHandler: RequestHandler {
             (states.isEmpty || states.contains(summary.state.rawValue.lowercased())) && (types.isEmpty || types.contains("classic"))
         }
         return ListGroupsResponse(
-            throttleTimeMs: 0, errorCode: ErrorCode.none.rawValue,
+            throttleTimeMs: 0, errorCode: ErrorCode.none,
             groups: groups.map {
                 .init(groupId: $0.groupID, protocolType: $0.protocolType, groupState: $0.state.rawValue, groupType: "classic")
             })

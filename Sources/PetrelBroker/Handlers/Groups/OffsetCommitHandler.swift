@@ -34,7 +34,7 @@ struct OffsetCommitHandler: RequestHandler {
                             offset: partition.committedOffset, leaderEpoch: partition.committedLeaderEpoch,
                             metadata: partition.committedMetadata, commitTimestamp: now)
                     }
-                    return .init(partitionIndex: partition.partitionIndex, errorCode: code.rawValue)
+                    return .init(partitionIndex: partition.partitionIndex, errorCode: code)
                 })
         }
         do {
@@ -42,8 +42,8 @@ struct OffsetCommitHandler: RequestHandler {
         } catch {
             context.logger.error("storing committed offsets failed", metadata: ["group": "\(request.groupId)", "error": "\(error)"])
             for topic in results.indices {
-                for partition in results[topic].partitions.indices where results[topic].partitions[partition].errorCode == 0 {
-                    results[topic].partitions[partition].errorCode = ErrorCode.coordinatorNotAvailable.rawValue
+                for partition in results[topic].partitions.indices where results[topic].partitions[partition].errorCode == ErrorCode.none {
+                    results[topic].partitions[partition].errorCode = ErrorCode.coordinatorNotAvailable
                 }
             }
         }

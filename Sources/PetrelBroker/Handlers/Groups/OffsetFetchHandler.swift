@@ -8,7 +8,7 @@ struct OffsetFetchHandler: RequestHandler {
 
     func handle(_ request: OffsetFetchRequest, context: RequestContext) async throws -> OffsetFetchResponse? {
         guard !request.groupId.isEmpty else {
-            return OffsetFetchResponse(errorCode: ErrorCode.invalidGroupID.rawValue)
+            return OffsetFetchResponse(errorCode: ErrorCode.invalidGroupID)
         }
         let committed = coordinator.offsets.committed(group: request.groupId)
         let wanted: [(String, [Int32])]
@@ -28,9 +28,9 @@ struct OffsetFetchHandler: RequestHandler {
                         return .init(
                             partitionIndex: index, committedOffset: entry?.offset ?? -1,
                             committedLeaderEpoch: entry?.leaderEpoch ?? -1, metadata: entry?.metadata ?? "",
-                            errorCode: ErrorCode.none.rawValue)
+                            errorCode: ErrorCode.none)
                     })
             },
-            errorCode: ErrorCode.none.rawValue)
+            errorCode: ErrorCode.none)
     }
 }
