@@ -2,7 +2,7 @@
 import PackageDescription
 
 let strictness: [SwiftSetting] = [
-    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("ExistentialAny")
 ]
 
 let package = Package(
@@ -106,19 +106,36 @@ let package = Package(
             swiftSettings: strictness
         ),
         // The example services (examples/README.md): an order service and two consumer-group workers.
-        .target(name: "OrderEvents", dependencies: ["PetrelClient"], path: "examples/OrderEvents", swiftSettings: strictness),
+        .target(
+            name: "OrderEvents",
+            dependencies: ["PetrelClient"],
+            path: "examples/OrderEvents",
+            swiftSettings: strictness
+        ),
         .executableTarget(
             name: "order-service",
-            dependencies: ["OrderEvents", "PetrelClient", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            path: "examples/OrderService", swiftSettings: strictness),
+            dependencies: [
+                "OrderEvents", "PetrelClient", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "examples/OrderService",
+            swiftSettings: strictness
+        ),
         .executableTarget(
             name: "notification-worker",
-            dependencies: ["OrderEvents", "PetrelClient", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            path: "examples/NotificationWorker", swiftSettings: strictness),
+            dependencies: [
+                "OrderEvents", "PetrelClient", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "examples/NotificationWorker",
+            swiftSettings: strictness
+        ),
         .executableTarget(
             name: "payment-worker",
-            dependencies: ["OrderEvents", "PetrelClient", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            path: "examples/PaymentWorker", swiftSettings: strictness),
+            dependencies: [
+                "OrderEvents", "PetrelClient", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "examples/PaymentWorker",
+            swiftSettings: strictness
+        ),
         // Writes Sources/PetrelProtocol/Generated from Kafka's JSON message schemas.
         .executableTarget(name: "petrel-codegen", path: "Sources/PetrelCodegen", swiftSettings: strictness),
         .testTarget(
@@ -136,12 +153,15 @@ let package = Package(
             swiftSettings: strictness
         ),
         .testTarget(
-            name: "PetrelStorageTests", dependencies: ["PetrelStorage", "PetrelProtocol", "PetrelTestSupport"],
-            swiftSettings: strictness),
+            name: "PetrelStorageTests",
+            dependencies: ["PetrelStorage", "PetrelProtocol", "PetrelTestSupport"],
+            swiftSettings: strictness
+        ),
         .testTarget(
             name: "PetrelBrokerTests",
             dependencies: [
-                "PetrelBroker", "PetrelClient", "PetrelSASL", "PetrelTestSupport", .product(name: "NIOPosix", package: "swift-nio"),
+                "PetrelBroker", "PetrelClient", "PetrelSASL", "PetrelTestSupport",
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictness
@@ -149,8 +169,10 @@ let package = Package(
         .testTarget(
             name: "PetrelClientTests",
             dependencies: [
-                "PetrelClient", "PetrelBroker", "PetrelSASL", "PetrelTestSupport", .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                "PetrelClient", "PetrelBroker", "PetrelSASL", "PetrelTestSupport",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
-            swiftSettings: strictness),
+            swiftSettings: strictness
+        ),
     ]
 )

@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 
 scripts/install-build-deps.sh
 scripts/install-test-deps.sh
+# The whole tree follows .swift-format (generated files opt out with swift-format-ignore-file).
+swift format lint --strict --recursive --parallel Sources Tests examples Benchmarks
 swift build
 swift test
 # Coverage-guided fuzzing of the request decoders (libFuzzer), bounded in time.

@@ -13,15 +13,21 @@ func batch(records count: Int, compression: CompressionCodec = .none) throws -> 
     var builder = RecordBatchBuilder(compression: compression, producerID: 7, producerEpoch: 0, baseSequence: 0)
     let value = ByteBuffer(repeating: 0x61, count: 100)
     for index in 0..<count {
-        builder.append(key: ByteBuffer(string: "key-\(index % 10_000)"), value: value, timestamp: 1_700_000_000_000 + Int64(index))
+        builder.append(
+            key: ByteBuffer(string: "key-\(index % 10_000)"),
+            value: value,
+            timestamp: 1_700_000_000_000 + Int64(index)
+        )
     }
     return try builder.build()
 }
 
 func produceRequest(records count: Int) throws -> ProduceRequest {
     ProduceRequest(
-        acks: -1, timeoutMs: 30_000,
-        topicData: [.init(name: "orders", partitionData: [.init(index: 0, records: try batch(records: count))])])
+        acks: -1,
+        timeoutMs: 30_000,
+        topicData: [.init(name: "orders", partitionData: [.init(index: 0, records: try batch(records: count))])]
+    )
 }
 
 func fetchResponse(records count: Int) throws -> FetchResponse {
@@ -29,7 +35,16 @@ func fetchResponse(records count: Int) throws -> FetchResponse {
     return FetchResponse(responses: [
         .init(
             topic: "orders",
-            partitions: [.init(partitionIndex: 0, highWatermark: Int64(count), lastStableOffset: Int64(count), logStartOffset: 0, records: records)])
+            partitions: [
+                .init(
+                    partitionIndex: 0,
+                    highWatermark: Int64(count),
+                    lastStableOffset: Int64(count),
+                    logStartOffset: 0,
+                    records: records
+                )
+            ]
+        )
     ])
 }
 

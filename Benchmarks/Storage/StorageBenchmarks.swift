@@ -16,7 +16,11 @@ func sixteenKiBBatch() throws -> (ByteBuffer, RecordBatchHeader) {
     var builder = RecordBatchBuilder()
     let value = ByteBuffer(repeating: 0x61, count: batchBytes / 64 - 16)
     for index in 0..<64 {
-        builder.append(key: ByteBuffer(string: "key-\(index)"), value: value, timestamp: 1_700_000_000_000 + Int64(index))
+        builder.append(
+            key: ByteBuffer(string: "key-\(index)"),
+            value: value,
+            timestamp: 1_700_000_000_000 + Int64(index)
+        )
     }
     let batch = try builder.build()
     return (batch, try RecordBatchValidator.validateProduced(batch))
@@ -27,8 +31,13 @@ func temporaryLog(segmentBytes: Int = 1 << 30) throws -> (PartitionLog, String) 
     var config = LogConfig()
     config.segmentBytes = segmentBytes
     let log = try PartitionLog(
-        directory: folder, topic: "bench", partition: 0, config: config, cleanShutdown: false,
-        logger: Logger(label: "bench"))
+        directory: folder,
+        topic: "bench",
+        partition: 0,
+        config: config,
+        cleanShutdown: false,
+        logger: Logger(label: "bench")
+    )
     return (log, folder)
 }
 

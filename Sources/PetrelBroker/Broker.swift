@@ -33,7 +33,10 @@ public final class Broker: Service, Sendable {
     private let users: UserStore?
 
     /// Opens (and if needed recovers) the data directory. The listeners start in `run()`.
-    public init(configuration: BrokerConfiguration = BrokerConfiguration(), logger: Logger = Logger(label: "petrel.broker"))
+    public init(
+        configuration: BrokerConfiguration = BrokerConfiguration(),
+        logger: Logger = Logger(label: "petrel.broker")
+    )
         throws
     {
         self.configuration = configuration
@@ -57,16 +60,22 @@ public final class Broker: Service, Sendable {
     private static func makeTLSContext(_ security: ListenerSecurity) throws -> NIOSSLContext? {
         guard security.securityProtocol.usesTLS else { return nil }
         guard let certificatePath = security.tlsCertificatePath, let keyPath = security.tlsPrivateKeyPath else {
-            throw ListenerSecurityError(reason: "\(security.securityProtocol.rawValue) needs a TLS certificate and private key")
+            throw ListenerSecurityError(
+                reason: "\(security.securityProtocol.rawValue) needs a TLS certificate and private key"
+            )
         }
         do {
-            let chain = try NIOSSLCertificate.fromPEMFile(certificatePath).map { NIOSSLCertificateSource.certificate($0) }
+            let chain = try NIOSSLCertificate.fromPEMFile(certificatePath).map {
+                NIOSSLCertificateSource.certificate($0)
+            }
             let key = try NIOSSLPrivateKey(file: keyPath, format: .pem)
             var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
             tls.minimumTLSVersion = .tlsv12
             return try NIOSSLContext(configuration: tls)
         } catch {
-            throw ListenerSecurityError(reason: "cannot load the TLS certificate \(certificatePath) or key \(keyPath): \(error)")
+            throw ListenerSecurityError(
+                reason: "cannot load the TLS certificate \(certificatePath) or key \(keyPath): \(error)"
+            )
         }
     }
 
@@ -110,7 +119,9 @@ public final class Broker: Service, Sendable {
         router.register(SaslHandshakeHandler())
         router.register(SaslAuthenticateHandler(broker: state))
         let apiVersions = ApiVersionsHandler(advertised: [])
-        router.register(ApiVersionsHandler(advertised: router.advertised + [(APIKey.apiVersions, apiVersions.versions)]))
+        router.register(
+            ApiVersionsHandler(advertised: router.advertised + [(APIKey.apiVersions, apiVersions.versions)])
+        )
         return router
     }
 
@@ -157,9 +168,11 @@ public final class Broker: Service, Sendable {
         logger.info(
             "broker listening",
             metadata: [
-                "address": "\(configuration.host):\(address.port ?? configuration.port)", "advertised": "\(advertised.host):\(advertised.port)",
+                "address": "\(configuration.host):\(address.port ?? configuration.port)",
+                "advertised": "\(advertised.host):\(advertised.port)",
                 "data": "\(configuration.dataDirectory)", "cluster": "\(state.identity.clusterID)",
-            ])
+            ]
+        )
 
         let logs = state.logs
         let retentionCheckIntervalMs = configuration.retentionCheckIntervalMs
@@ -216,7 +229,8 @@ public final class Broker: Service, Sendable {
         let finished = await state.connections.waitUntilEmpty(timeout: .milliseconds(configuration.shutdownTimeoutMs))
         logger.info(
             "stopped accepting; connections drained",
-            metadata: ["connections": "\(open)", "cancelledAfterTimeout": "\(finished ? 0 : state.connections.count)"])
+            metadata: ["connections": "\(open)", "cancelledAfterTimeout": "\(finished ? 0 : state.connections.count)"]
+        )
     }
 
     /// Binds the HTTP endpoint if configured. A busy port fails the start only if the endpoint is
@@ -227,16 +241,23 @@ public final class Broker: Service, Sendable {
             return nil
         }
         let pages = MetricsEndpoint { [weak self] path in
-            guard let self else { return MetricsEndpoint.Page(status: .serviceUnavailable, contentType: "text/plain", body: []) }
+            guard let self else {
+                return MetricsEndpoint.Page(status: .serviceUnavailable, contentType: "text/plain", body: [])
+            }
             return self.page(for: path)
         }
         do {
             let channel = try await pages.bind(host: endpoint.host, port: endpoint.port, group: eventLoopGroup)
             metricsListening.succeed(channel.localAddress!)
-            logger.info("metrics endpoint listening", metadata: ["address": "\(endpoint.host):\(channel.localAddress?.port ?? endpoint.port)"])
+            logger.info(
+                "metrics endpoint listening",
+                metadata: ["address": "\(endpoint.host):\(channel.localAddress?.port ?? endpoint.port)"]
+            )
             return channel
         } catch {
-            let unavailable = MetricsEndpointUnavailable(reason: "cannot listen on \(endpoint.host):\(endpoint.port): \(error)")
+            let unavailable = MetricsEndpointUnavailable(
+                reason: "cannot listen on \(endpoint.host):\(endpoint.port): \(error)"
+            )
             metricsListening.fail(unavailable)
             if endpoint.required {
                 listening.fail(unavailable)
@@ -244,7 +265,8 @@ public final class Broker: Service, Sendable {
             }
             logger.warning(
                 "metrics endpoint not started; the broker runs without it",
-                metadata: ["address": "\(endpoint.host):\(endpoint.port)", "error": "\(error)"])
+                metadata: ["address": "\(endpoint.host):\(endpoint.port)", "error": "\(error)"]
+            )
             return nil
         }
     }
@@ -254,13 +276,20 @@ public final class Broker: Service, Sendable {
         case "/metrics":
             sampler.sample()
             return MetricsEndpoint.Page(
-                status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: metricsRegistry.emitToBuffer())
+                status: .ok,
+                contentType: "text/plain; version=0.0.4; charset=utf-8",
+                body: metricsRegistry.emitToBuffer()
+            )
         case "/health":
             return MetricsEndpoint.Page(status: .ok, contentType: "text/plain", body: Array("ok\n".utf8))
         case "/ready":
             return isReady
                 ? MetricsEndpoint.Page(status: .ok, contentType: "text/plain", body: Array("ready\n".utf8))
-                : MetricsEndpoint.Page(status: .serviceUnavailable, contentType: "text/plain", body: Array("not ready\n".utf8))
+                : MetricsEndpoint.Page(
+                    status: .serviceUnavailable,
+                    contentType: "text/plain",
+                    body: Array("not ready\n".utf8)
+                )
         default:
             return MetricsEndpoint.Page(status: .notFound, contentType: "text/plain", body: Array("not found\n".utf8))
         }
@@ -269,7 +298,8 @@ public final class Broker: Service, Sendable {
     private func bind() async throws -> NIOAsyncChannel<AcceptedConnection, Never> {
         let maxFrameBytes = configuration.maxRequestBytes
         let maxInFlight = configuration.maxInFlightRequestsPerConnection
-        let idleTimeout = configuration.connectionsMaxIdleMs > 0 ? TimeAmount.milliseconds(configuration.connectionsMaxIdleMs) : nil
+        let idleTimeout =
+            configuration.connectionsMaxIdleMs > 0 ? TimeAmount.milliseconds(configuration.connectionsMaxIdleMs) : nil
         let connections = state.connections
         let metrics = state.metrics
         let tls = self.tls
@@ -288,15 +318,23 @@ public final class Broker: Service, Sendable {
                         try pipeline.addHandler(
                             IdleConnectionCloser(
                                 isActive: { connections.isActive(id, within: window) },
-                                onClose: { metrics.idleConnectionsClosed.increment() }))
+                                onClose: { metrics.idleConnectionsClosed.increment() }
+                            )
+                        )
                     }
                     try pipeline.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: maxFrameBytes)))
                     try pipeline.addHandler(ResponseFrameWriter())
                     // The request stream stops reading the socket once maxInFlight requests wait unanswered.
                     let configuration = NIOAsyncChannel<ByteBuffer, ResponseFrame>.Configuration(
-                        backPressureStrategy: .init(lowWatermark: max(1, maxInFlight / 2), highWatermark: maxInFlight))
+                        backPressureStrategy: .init(lowWatermark: max(1, maxInFlight / 2), highWatermark: maxInFlight)
+                    )
                     return AcceptedConnection(
-                        id: id, channel: try NIOAsyncChannel(wrappingChannelSynchronously: channel, configuration: configuration))
+                        id: id,
+                        channel: try NIOAsyncChannel(
+                            wrappingChannelSynchronously: channel,
+                            configuration: configuration
+                        )
+                    )
                 }
             }
     }
@@ -320,7 +358,11 @@ public final class Broker: Service, Sendable {
             metrics.rejectedConnections.increment()
             logger.warning(
                 "too many connections; closing a new one",
-                metadata: ["limit": "\(configuration.maxConnections)", "client": "\(channel.remoteAddress?.description ?? "?")"])
+                metadata: [
+                    "limit": "\(configuration.maxConnections)",
+                    "client": "\(channel.remoteAddress?.description ?? "?")",
+                ]
+            )
             try? await connection.executeThenClose { _, _ in }
             return
         }
@@ -333,9 +375,14 @@ public final class Broker: Service, Sendable {
         connectionLogger[metadataKey: "connection"] = "\(id)"
         connectionLogger[metadataKey: "client"] = "\(channel.remoteAddress?.description ?? "?")"
         let info = ConnectionInfo(
-            id: id, clientHost: channel.remoteAddress?.ipAddress ?? "unknown", eventLoop: channel.eventLoop,
-            allocator: channel.allocator, logger: connectionLogger,
-            sasl: users.map { SaslSession(mechanisms: configuration.security.saslMechanisms, users: $0) }, sendsFiles: tls == nil)
+            id: id,
+            clientHost: channel.remoteAddress?.ipAddress ?? "unknown",
+            eventLoop: channel.eventLoop,
+            allocator: channel.allocator,
+            logger: connectionLogger,
+            sasl: users.map { SaslSession(mechanisms: configuration.security.saslMechanisms, users: $0) },
+            sendsFiles: tls == nil
+        )
         do {
             try await connection.executeThenClose { requests, responses in
                 try await withThrowingTaskGroup(of: Void.self) { group in
@@ -380,7 +427,8 @@ extension Broker {
     /// frame still queued when the channel closes never reaches the writer, so its promise would
     /// never complete.
     fileprivate static func waitUntilWritten(
-        _ responses: NIOAsyncChannelOutboundWriter<ResponseFrame>, channel: any Channel
+        _ responses: NIOAsyncChannelOutboundWriter<ResponseFrame>,
+        channel: any Channel
     ) async throws {
         let written = channel.eventLoop.makePromise(of: Void.self)
         channel.closeFuture.whenComplete { _ in written.succeed() }

@@ -29,15 +29,33 @@ final class BrokerState: Sendable {
         self.metrics = BrokerMetrics(factory: metricsFactory)
         let storageMetrics = StorageMetrics(factory: metricsFactory)
         self.directoryLock = try DataDirectoryLock(directory: configuration.dataDirectory)
-        self.identity = try BrokerIdentity.loadOrCreate(directory: configuration.dataDirectory, nodeID: configuration.nodeID)
+        self.identity = try BrokerIdentity.loadOrCreate(
+            directory: configuration.dataDirectory,
+            nodeID: configuration.nodeID
+        )
         self.logs = try LogManager(
-            directory: configuration.dataDirectory, defaults: configuration.log, logger: logger, metrics: storageMetrics)
+            directory: configuration.dataDirectory,
+            defaults: configuration.log,
+            logger: logger,
+            metrics: storageMetrics
+        )
         self.producerIDs = try ProducerIDAllocator(directory: configuration.dataDirectory)
         let offsets = try OffsetStore(
-            dataDirectory: configuration.dataDirectory, config: configuration.log, cleanShutdown: logs.startedClean,
-            logger: logger, metrics: storageMetrics)
-        self.groups = GroupCoordinator(config: configuration.groups, offsets: offsets, logger: logger, clock: wallClockMillis)
-        self.advertisedAddress = Mutex((configuration.advertisedHost ?? configuration.host, configuration.advertisedPort ?? configuration.port))
+            dataDirectory: configuration.dataDirectory,
+            config: configuration.log,
+            cleanShutdown: logs.startedClean,
+            logger: logger,
+            metrics: storageMetrics
+        )
+        self.groups = GroupCoordinator(
+            config: configuration.groups,
+            offsets: offsets,
+            logger: logger,
+            clock: wallClockMillis
+        )
+        self.advertisedAddress = Mutex(
+            (configuration.advertisedHost ?? configuration.host, configuration.advertisedPort ?? configuration.port)
+        )
     }
 
     /// The host and port clients are told to connect to.

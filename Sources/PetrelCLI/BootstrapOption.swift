@@ -18,7 +18,10 @@ struct BootstrapOption: ParsableArguments {
     @Option(help: "The user to log in as (SASL listeners); the password is read from PETREL_SASL_PASSWORD.")
     var saslUser: String?
 
-    @Option(help: "PEM file of the certificate authority that signed the broker's certificate (TLS listeners; default: the system's).")
+    @Option(
+        help:
+            "PEM file of the certificate authority that signed the broker's certificate (TLS listeners; default: the system's)."
+    )
     var tlsCa: String?
 
     func validate() throws {
@@ -28,7 +31,9 @@ struct BootstrapOption: ParsableArguments {
     /// TLS and SASL as the flags and PETREL_SASL_PASSWORD say.
     func security() throws -> KafkaClientSecurity {
         guard let chosen = SecurityProtocol(rawValue: securityProtocol.uppercased()) else {
-            throw ValidationError("--security-protocol must be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL, got \(securityProtocol).")
+            throw ValidationError(
+                "--security-protocol must be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL, got \(securityProtocol)."
+            )
         }
         let name = chosen.rawValue
         var tls: TLSConfiguration?
@@ -72,7 +77,10 @@ extension String {
 }
 
 /// Runs `body` with an admin client for the bootstrap servers, closing it afterwards.
-func withAdmin<Result>(_ connection: BootstrapOption, _ body: (KafkaAdmin) async throws -> Result) async throws -> Result {
+func withAdmin<Result>(
+    _ connection: BootstrapOption,
+    _ body: (KafkaAdmin) async throws -> Result
+) async throws -> Result {
     let admin = KafkaAdmin(bootstrap: try connection.addresses(), security: try connection.security())
     do {
         let result = try await body(admin)

@@ -82,7 +82,8 @@ struct BrokerCommand: AsyncParsableCommand {
             ("max-request-bytes", maxRequestBytes), ("max-connections", maxConnections),
             ("max-in-flight-requests", maxInFlightRequests), ("connections-max-idle-ms", connectionsMaxIdleMs),
             ("security-protocol", securityProtocol), ("tls-cert", tlsCert), ("tls-key", tlsKey),
-            ("sasl-mechanisms", saslMechanisms), ("users-file", usersFile), ("flush", flush), ("flush-interval-ms", flushIntervalMs),
+            ("sasl-mechanisms", saslMechanisms), ("users-file", usersFile), ("flush", flush),
+            ("flush-interval-ms", flushIntervalMs),
             ("segment-bytes", segmentBytes), ("segment-ms", segmentMs), ("index-interval-bytes", indexIntervalBytes),
             ("retention-ms", retentionMs), ("retention-bytes", retentionBytes),
             ("retention-check-interval-ms", retentionCheckIntervalMs), ("max-message-bytes", maxMessageBytes),
@@ -144,7 +145,11 @@ struct BrokerCommand: AsyncParsableCommand {
             throw fail("cannot open the data directory \(configuration.dataDirectory): \(reason(error))")
         }
         let group = ServiceGroup(
-            services: [broker], gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)
+            services: [broker],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            cancellationSignals: [],
+            logger: logger
+        )
         do {
             try await group.run()
         } catch {

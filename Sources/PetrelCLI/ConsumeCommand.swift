@@ -9,7 +9,8 @@ struct ConsumeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "consume",
         abstract: "Write a topic's records to standard output, one per line.",
-        discussion: "Without --group, reads every partition of the topic. Stops after --max-messages records, or on Ctrl-C."
+        discussion:
+            "Without --group, reads every partition of the topic. Stops after --max-messages records, or on Ctrl-C."
     )
 
     enum Format: String, ExpressibleByArgument, CaseIterable, Sendable {
@@ -75,7 +76,8 @@ struct ConsumeCommand: AsyncParsableCommand {
                 throw fail("cannot read topic \(topic): \(reason(error))")
             }
             let start: KafkaConsumerConfiguration.StartOffset =
-                offset.map { .offset($0) } ?? fromTimestamp.map { .timestamp($0) } ?? (fromBeginning ? .beginning : .end)
+                offset.map { .offset($0) } ?? fromTimestamp.map { .timestamp($0) }
+                ?? (fromBeginning ? .beginning : .end)
             let chosen = partition.map { [$0] } ?? Array(0..<Int32(partitions))
             if let partition, partition < 0 || Int(partition) >= partitions {
                 throw fail("topic \(topic) has no partition \(partition)")
@@ -101,7 +103,8 @@ struct ConsumeCommand: AsyncParsableCommand {
                 // The consumer finishing (after --max-messages) is a normal end, not a failure.
                 var configuration = ServiceGroupConfiguration(
                     services: [.init(service: consumer, successTerminationBehavior: .gracefullyShutdownGroup)],
-                    logger: Logger(label: "petrel.consume"))
+                    logger: Logger(label: "petrel.consume")
+                )
                 configuration.gracefulShutdownSignals = [.sigterm, .sigint]
                 try await ServiceGroup(configuration: configuration).run()
             }

@@ -1,8 +1,7 @@
 import ArgumentParser
+import Foundation
 import NIOCore
 import PetrelStorage
-
-import Foundation
 
 #if canImport(Glibc)
 import Glibc

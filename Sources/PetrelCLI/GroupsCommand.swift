@@ -21,14 +21,17 @@ struct GroupsCommand: AsyncParsableCommand {
                 throw fail("cannot list groups: \(reason(error))")
             }
             var table = Table("GROUP", "STATE", "PROTOCOL-TYPE")
-            for group in groups { table.add([group.groupID, group.state, group.protocolType.isEmpty ? "-" : group.protocolType]) }
+            for group in groups {
+                table.add([group.groupID, group.state, group.protocolType.isEmpty ? "-" : group.protocolType])
+            }
             print(groups.isEmpty ? "no consumer groups" : table.rendered)
         }
     }
 
     struct Describe: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show a group's members, then per partition its committed offset, the log end and the lag.")
+            abstract: "Show a group's members, then per partition its committed offset, the log end and the lag."
+        )
         @Argument(help: "The group id.") var group: String
         @OptionGroup var connection: BootstrapOption
 
@@ -46,7 +49,9 @@ struct GroupsCommand: AsyncParsableCommand {
                 throw fail("group \(group) does not exist")
             }
             let protocolName = description.protocolName.isEmpty ? "-" : description.protocolName
-            print("GROUP \(description.groupID)  STATE \(description.state)  PROTOCOL \(protocolName)  MEMBERS \(description.members.count)")
+            print(
+                "GROUP \(description.groupID)  STATE \(description.state)  PROTOCOL \(protocolName)  MEMBERS \(description.members.count)"
+            )
             print("")
             if description.members.isEmpty {
                 print("(no active members)")
@@ -73,13 +78,16 @@ struct GroupsCommand: AsyncParsableCommand {
             if partitions.isEmpty { return "-" }
             let byTopic = Dictionary(grouping: partitions, by: \.topic)
             return byTopic.keys.sorted().map { topic in
-                "\(topic):" + byTopic[topic]!.map { String($0.partition) }.sorted { Int($0)! < Int($1)! }.joined(separator: ",")
+                "\(topic):"
+                    + byTopic[topic]!.map { String($0.partition) }.sorted { Int($0)! < Int($1)! }.joined(separator: ",")
             }.joined(separator: " ")
         }
     }
 
     struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete a group that has no members, and its offsets.")
+        static let configuration = CommandConfiguration(
+            abstract: "Delete a group that has no members, and its offsets."
+        )
         @Argument(help: "The group id.") var group: String
         @OptionGroup var connection: BootstrapOption
 

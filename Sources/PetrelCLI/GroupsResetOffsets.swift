@@ -8,7 +8,9 @@ extension GroupsCommand {
     struct ResetOffsets: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "reset-offsets",
-            abstract: "Move a group's committed offsets (shows the plan; --execute applies it). The group must have no members.")
+            abstract:
+                "Move a group's committed offsets (shows the plan; --execute applies it). The group must have no members."
+        )
 
         @Argument(help: "The group id.") var group: String
         @Option(help: "The topic whose offsets move.") var topic: String
@@ -23,7 +25,9 @@ extension GroupsCommand {
         func validate() throws {
             let chosen = [toEarliest, toLatest, toOffset != nil, toTimestamp != nil, shiftBy != nil].filter { $0 }.count
             guard chosen == 1 else {
-                throw ValidationError("choose exactly one of --to-earliest, --to-latest, --to-offset, --to-timestamp, --shift-by.")
+                throw ValidationError(
+                    "choose exactly one of --to-earliest, --to-latest, --to-offset, --to-timestamp, --shift-by."
+                )
             }
         }
 
@@ -34,7 +38,8 @@ extension GroupsCommand {
                     let description = try await admin.describeGroup(group)
                     guard description.members.isEmpty else {
                         throw KafkaClientError.invalidArgument(
-                            "group \(group) has \(description.members.count) live members; stop them first")
+                            "group \(group) has \(description.members.count) live members; stop them first"
+                        )
                     }
                     let info = try await admin.describeTopic(topic)
                     let partitions = (0..<Int32(info.partitionCount)).map { TopicPartition(topic, $0) }
@@ -47,10 +52,14 @@ extension GroupsCommand {
                     if let toOffset { for partition in partitions { targets[partition] = toOffset } }
                     if let toTimestamp {
                         let found = try await admin.offsets(forTimestamp: toTimestamp, partitions: partitions)
-                        for partition in partitions { targets[partition] = found[partition].flatMap { $0 } ?? ends[partition] }
+                        for partition in partitions {
+                            targets[partition] = found[partition].flatMap { $0 } ?? ends[partition]
+                        }
                     }
                     if let shiftBy {
-                        for partition in partitions { targets[partition] = (committed[partition] ?? starts[partition] ?? 0) + shiftBy }
+                        for partition in partitions {
+                            targets[partition] = (committed[partition] ?? starts[partition] ?? 0) + shiftBy
+                        }
                     }
                     // Offsets outside the log would only make consumers reset: keep them inside.
                     let plan = partitions.map { partition -> (TopicPartition, Int64?, Int64) in
@@ -58,7 +67,12 @@ extension GroupsCommand {
                         let high = ends[partition] ?? 0
                         return (partition, committed[partition], min(max(targets[partition] ?? low, low), high))
                     }
-                    if execute { try await admin.commitOffsets(group: group, Dictionary(uniqueKeysWithValues: plan.map { ($0.0, $0.2) })) }
+                    if execute {
+                        try await admin.commitOffsets(
+                            group: group,
+                            Dictionary(uniqueKeysWithValues: plan.map { ($0.0, $0.2) })
+                        )
+                    }
                     return plan
                 }
             } catch {

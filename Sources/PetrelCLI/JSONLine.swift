@@ -15,7 +15,8 @@ enum JSONLine {
         case .string(nil): return "null"
         case .string(let text?): return quote(text)
         case .number(let number): return String(number)
-        case .object(let fields): return "{" + fields.map { quote($0.0) + ":" + render($0.1) }.joined(separator: ",") + "}"
+        case .object(let fields):
+            return "{" + fields.map { quote($0.0) + ":" + render($0.1) }.joined(separator: ",") + "}"
         }
     }
 
@@ -29,7 +30,9 @@ enum JSONLine {
             case "\r": out += "\\r"
             case "\t": out += "\\t"
             case let control where control.value < 0x20:
-                out += "\\u" + String(repeating: "0", count: 4 - String(control.value, radix: 16).count) + String(control.value, radix: 16)
+                out +=
+                    "\\u" + String(repeating: "0", count: 4 - String(control.value, radix: 16).count)
+                    + String(control.value, radix: 16)
             default: out.unicodeScalars.append(scalar)
             }
         }

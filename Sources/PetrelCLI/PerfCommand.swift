@@ -18,7 +18,8 @@ struct PerfCommand: AsyncParsableCommand {
         let megabytes = Double(bytes) / 1_048_576 / max(seconds, 1e-9)
         print(
             #"{"operation":"\#(what)","records":\#(records),"seconds":\#(String(format: "%.3f", seconds)),"#
-                + #""records_per_second":\#(Int(rate)),"megabytes_per_second":\#(String(format: "%.1f", megabytes))}"#)
+                + #""records_per_second":\#(Int(rate)),"megabytes_per_second":\#(String(format: "%.1f", megabytes))}"#
+        )
     }
 
     static func seconds(since start: ContinuousClock.Instant) -> Double {
@@ -27,7 +28,9 @@ struct PerfCommand: AsyncParsableCommand {
     }
 
     struct Produce: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Send N records of a given size; print the rate as JSON.")
+        static let configuration = CommandConfiguration(
+            abstract: "Send N records of a given size; print the rate as JSON."
+        )
         @OptionGroup var connection: BootstrapOption
         @Option(help: "The topic.") var topic: String
         @Option(help: "How many records.") var records: Int = 1_000_000
@@ -62,21 +65,35 @@ struct PerfCommand: AsyncParsableCommand {
                 await producer.shutDown()
                 return await failures.value
             }
-            PerfCommand.report("produce", records: count - 1, bytes: (count - 1) * recordSize, seconds: PerfCommand.seconds(since: started))
+            PerfCommand.report(
+                "produce",
+                records: count - 1,
+                bytes: (count - 1) * recordSize,
+                seconds: PerfCommand.seconds(since: started)
+            )
             if failed > 0 { throw fail("\(failed) records were not delivered") }
         }
     }
 
     struct Consume: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Read N records from the beginning; print the rate as JSON.")
+        static let configuration = CommandConfiguration(
+            abstract: "Read N records from the beginning; print the rate as JSON."
+        )
         @OptionGroup var connection: BootstrapOption
         @Option(help: "The topic.") var topic: String
         @Option(help: "How many records.") var records: Int = 1_000_000
 
         func run() async throws {
             let partitions = try await withAdmin(connection) { try await $0.describeTopic(topic).partitionCount }
-            let starts = Dictionary(uniqueKeysWithValues: (0..<Int32(partitions)).map { (TopicPartition(topic, $0), KafkaConsumerConfiguration.StartOffset.beginning) })
-            var configuration = KafkaConsumerConfiguration(bootstrap: try connection.addresses(), source: .partitions(starts))
+            let starts = Dictionary(
+                uniqueKeysWithValues: (0..<Int32(partitions)).map {
+                    (TopicPartition(topic, $0), KafkaConsumerConfiguration.StartOffset.beginning)
+                }
+            )
+            var configuration = KafkaConsumerConfiguration(
+                bootstrap: try connection.addresses(),
+                source: .partitions(starts)
+            )
             configuration.security = try connection.security()
             configuration.bufferedRecords = 100_000
             let want = records

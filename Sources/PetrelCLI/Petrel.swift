@@ -14,7 +14,8 @@ struct Petrel: AsyncParsableCommand {
             missing or malformed value). Every failure is one sentence on standard error, starting "petrel: ".
             """,
         subcommands: [
-            BrokerCommand.self, ProduceCommand.self, ConsumeCommand.self, TopicsCommand.self, GroupsCommand.self, UsersCommand.self,
+            BrokerCommand.self, ProduceCommand.self, ConsumeCommand.self, TopicsCommand.self, GroupsCommand.self,
+            UsersCommand.self,
             PerfCommand.self,
         ]
     )

@@ -13,7 +13,8 @@ struct ProduceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "produce",
         abstract: "Publish one record per input line (standard input unless --file).",
-        discussion: "With --key-separator, each line is KEY<separator>VALUE. The topic is created if it does not exist and the broker allows it."
+        discussion:
+            "With --key-separator, each line is KEY<separator>VALUE. The topic is created if it does not exist and the broker allows it."
     )
 
     @OptionGroup var connection: BootstrapOption
@@ -42,7 +43,10 @@ struct ProduceCommand: AsyncParsableCommand {
     @Flag(help: "Turn off the idempotent producer (on by default with --acks all).")
     var noIdempotence = false
 
-    @Option(help: "Input format: text (one value per line, or KEY<sep>VALUE) or json (one object per line with value, and optionally key, headers, partition).")
+    @Option(
+        help:
+            "Input format: text (one value per line, or KEY<sep>VALUE) or json (one object per line with value, and optionally key, headers, partition)."
+    )
     var format: InputFormat = .text
 
     @Option(help: "Stop after this many records.")
@@ -59,7 +63,10 @@ struct ProduceCommand: AsyncParsableCommand {
     @Option(help: "Milliseconds a batch waits for more records.")
     var lingerMs: Int64 = 5
 
-    @Option(help: "Milliseconds to wait for the broker (not reachable yet, or the topic not ready) before failing (Kafka's max.block.ms).")
+    @Option(
+        help:
+            "Milliseconds to wait for the broker (not reachable yet, or the topic not ready) before failing (Kafka's max.block.ms)."
+    )
     var maxBlockMs: Int64 = 60_000
 
     func validate() throws {
@@ -67,11 +74,15 @@ struct ProduceCommand: AsyncParsableCommand {
         for header in headers where !header.contains("=") {
             throw ValidationError("--header must be KEY=VALUE, got \(header).")
         }
-        if TopicName.invalidityReason(topic) != nil { throw ValidationError("--topic \(topic) is not a legal topic name.") }
+        if TopicName.invalidityReason(topic) != nil {
+            throw ValidationError("--topic \(topic) is not a legal topic name.")
+        }
         if let count, count <= 0 { throw ValidationError("--count must be at least 1.") }
         if let rate, rate <= 0 { throw ValidationError("--rate must be positive.") }
         if maxBlockMs < 0 { throw ValidationError("--max-block-ms must not be negative.") }
-        if format == .json && keySeparator != nil { throw ValidationError("--key-separator applies to text input only.") }
+        if format == .json && keySeparator != nil {
+            throw ValidationError("--key-separator applies to text input only.")
+        }
     }
 
     func run() async throws {
@@ -95,7 +106,10 @@ struct ProduceCommand: AsyncParsableCommand {
         }
         let recordHeaders = headers.map { header -> RecordHeader in
             let parts = header.split(separator: "=", maxSplits: 1)
-            return RecordHeader(key: String(parts[0]), value: ByteBuffer(string: parts.count > 1 ? String(parts[1]) : ""))
+            return RecordHeader(
+                key: String(parts[0]),
+                value: ByteBuffer(string: parts.count > 1 ? String(parts[1]) : "")
+            )
         }
         let started = ContinuousClock.now
         let summary = try await KafkaProducer.withProducer(configuration) { producer -> (Int, Int, Int, String?) in
@@ -140,7 +154,8 @@ struct ProduceCommand: AsyncParsableCommand {
         let seconds = PerfCommand.seconds(since: started)
         let throughput = seconds > 0 ? Int(Double(summary.1) / seconds) : summary.1
         writeToStandardError(
-            "produced \(summary.1) of \(summary.0) records to \(topic) in \(String(format: "%.2f", seconds)) s (\(throughput) records/s), \(summary.2) failed\n")
+            "produced \(summary.1) of \(summary.0) records to \(topic) in \(String(format: "%.2f", seconds)) s (\(throughput) records/s), \(summary.2) failed\n"
+        )
         if summary.2 > 0 { throw fail("\(summary.2) records were not delivered: \(summary.3 ?? "unknown error")") }
     }
 }
@@ -161,7 +176,13 @@ extension ProduceCommand {
                 key = ByteBuffer(string: String(line[..<range.lowerBound]))
                 value = String(line[range.upperBound...])
             }
-            return ProducerRecord(topic: topic, partition: partition, key: key, value: ByteBuffer(string: value), headers: headers)
+            return ProducerRecord(
+                topic: topic,
+                partition: partition,
+                key: key,
+                value: ByteBuffer(string: value),
+                headers: headers
+            )
         case .json:
             guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
                 throw fail("line \(lineNumber) is not a JSON object")
@@ -170,7 +191,11 @@ extension ProduceCommand {
                 switch object[name] {
                 case let string as String: return string
                 case is NSNull, nil: return nil
-                case let other?: return String(data: try! JSONSerialization.data(withJSONObject: other, options: [.fragmentsAllowed]), encoding: .utf8)
+                case let other?:
+                    return String(
+                        data: try! JSONSerialization.data(withJSONObject: other, options: [.fragmentsAllowed]),
+                        encoding: .utf8
+                    )
                 }
             }
             var recordHeaders = headers
@@ -178,9 +203,12 @@ extension ProduceCommand {
                 recordHeaders.append(RecordHeader(key: name, value: (value as? String).map { ByteBuffer(string: $0) }))
             }
             return ProducerRecord(
-                topic: topic, partition: (object["partition"] as? Int).map(Int32.init) ?? partition,
-                key: text("key").map { ByteBuffer(string: $0) }, value: text("value").map { ByteBuffer(string: $0) },
-                headers: recordHeaders)
+                topic: topic,
+                partition: (object["partition"] as? Int).map(Int32.init) ?? partition,
+                key: text("key").map { ByteBuffer(string: $0) },
+                value: text("value").map { ByteBuffer(string: $0) },
+                headers: recordHeaders
+            )
         }
     }
 }

@@ -14,13 +14,18 @@ struct TopicsCommand: AsyncParsableCommand {
         @Argument(help: "The topic name.") var topic: String
         @Option(help: "Number of partitions (default: the broker's).") var partitions: Int32 = -1
         @Option(help: "Replication factor (default: the broker's).") var replicationFactor: Int16 = -1
-        @Option(name: .customLong("config"), help: "A topic config, NAME=VALUE (repeatable), e.g. retention.ms=86400000.")
+        @Option(
+            name: .customLong("config"),
+            help: "A topic config, NAME=VALUE (repeatable), e.g. retention.ms=86400000."
+        )
         var configs: [String] = []
         @OptionGroup var connection: BootstrapOption
 
         func validate() throws {
             if let reason = TopicName.invalidityReason(topic) { throw ValidationError("\(reason).") }
-            for config in configs where !config.contains("=") { throw ValidationError("--config must be NAME=VALUE, got \(config).") }
+            for config in configs where !config.contains("=") {
+                throw ValidationError("--config must be NAME=VALUE, got \(config).")
+            }
         }
 
         func run() async throws {
@@ -31,7 +36,12 @@ struct TopicsCommand: AsyncParsableCommand {
             }
             do {
                 try await withAdmin(connection) {
-                    try await $0.createTopic(topic, partitions: partitions, replicationFactor: replicationFactor, configs: settings)
+                    try await $0.createTopic(
+                        topic,
+                        partitions: partitions,
+                        replicationFactor: replicationFactor,
+                        configs: settings
+                    )
                 }
             } catch {
                 throw fail("cannot create topic \(topic): \(reason(error))")
@@ -58,7 +68,9 @@ struct TopicsCommand: AsyncParsableCommand {
     }
 
     struct Describe: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a topic's partitions with their leaders and offsets.")
+        static let configuration = CommandConfiguration(
+            abstract: "Show a topic's partitions with their leaders and offsets."
+        )
         @Argument(help: "The topic name.") var topic: String
         @OptionGroup var connection: BootstrapOption
 
@@ -71,7 +83,9 @@ struct TopicsCommand: AsyncParsableCommand {
                 let partition = TopicPartition(topic, index)
                 let start = starts[partition] ?? 0
                 let end = ends[partition] ?? 0
-                table.add([String(index), String(info.leaders[Int(index)]), String(start), String(end), String(end - start)])
+                table.add([
+                    String(index), String(info.leaders[Int(index)]), String(start), String(end), String(end - start),
+                ])
             }
             print(table.rendered)
         }

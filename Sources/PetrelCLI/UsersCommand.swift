@@ -26,9 +26,13 @@ struct UsersCommand: AsyncParsableCommand {
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Add a user, or set a user's password. The password is read from standard input unless --password is given.")
+            abstract:
+                "Add a user, or set a user's password. The password is read from standard input unless --password is given."
+        )
         @Argument(help: "The user name.") var user: String
-        @Option(help: "The password (visible to other users of this machine in the process list; prefer standard input).")
+        @Option(
+            help: "The password (visible to other users of this machine in the process list; prefer standard input)."
+        )
         var password: String?
         @Option(help: "SCRAM iterations (at least 4096).") var iterations: Int = 8192
         @OptionGroup var file: FileOptions
@@ -70,14 +74,18 @@ struct UsersCommand: AsyncParsableCommand {
     }
 
     struct Remove: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Remove a user. Its open connections stay open until they close.")
+        static let configuration = CommandConfiguration(
+            abstract: "Remove a user. Its open connections stay open until they close."
+        )
         @Argument(help: "The user name.") var user: String
         @OptionGroup var file: FileOptions
 
         func run() async throws {
             do {
                 var users = try UserStore.load(file.path)
-                guard users.users.removeValue(forKey: user) != nil else { throw fail("there is no user \(user) in \(file.path)") }
+                guard users.users.removeValue(forKey: user) != nil else {
+                    throw fail("there is no user \(user) in \(file.path)")
+                }
                 try UserStore.save(users, to: file.path)
                 print("removed user \(user)")
             } catch let exit as ExitCode {

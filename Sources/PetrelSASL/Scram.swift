@@ -41,7 +41,9 @@ public enum Scram {
     static func attributes(_ text: String) -> [String: String] {
         var result: [String: String] = [:]
         for field in text.split(separator: ",") {
-            guard let equals = field.firstIndex(of: "="), field.distance(from: field.startIndex, to: equals) == 1 else { continue }
+            guard let equals = field.firstIndex(of: "="), field.distance(from: field.startIndex, to: equals) == 1 else {
+                continue
+            }
             result[String(field[..<equals])] = String(field[field.index(after: equals)...])
         }
         return result

@@ -29,12 +29,15 @@ public struct ScramClientExchange: Sendable {
 
     /// The client-final message with the proof, from the server-first message.
     public mutating func clientFinal(serverFirst message: [UInt8]) throws -> [UInt8] {
-        guard let serverFirst = String(bytes: message, encoding: .utf8) else { throw Failure(description: "server-first is not UTF-8") }
+        guard let serverFirst = String(bytes: message, encoding: .utf8) else {
+            throw Failure(description: "server-first is not UTF-8")
+        }
         let attributes = Scram.attributes(serverFirst)
         guard let nonce = attributes["r"], nonce.hasPrefix(clientNonce), nonce.count > clientNonce.count else {
             throw Failure(description: "the server's nonce does not extend ours")
         }
-        guard let saltText = attributes["s"], let salt = Data(base64Encoded: saltText), let iterationsText = attributes["i"],
+        guard let saltText = attributes["s"], let salt = Data(base64Encoded: saltText),
+            let iterationsText = attributes["i"],
             let iterations = Int(iterationsText), (ScramCredential.minimumIterations...1_000_000).contains(iterations)
         else { throw Failure(description: "malformed server-first message") }
         let withoutProof = "c=biws,r=\(nonce)"

@@ -29,16 +29,25 @@ public struct ScramCredential: Codable, Sendable, Hashable {
         let salted = Scram.saltedPassword(password, salt: salt, iterations: iterations)
         let clientKey = Scram.hmac(key: salted, "Client Key")
         self.init(
-            salt: salt, iterations: iterations, storedKey: Scram.sha256(clientKey), serverKey: Scram.hmac(key: salted, "Server Key"))
+            salt: salt,
+            iterations: iterations,
+            storedKey: Scram.sha256(clientKey),
+            serverKey: Scram.hmac(key: salted, "Server Key")
+        )
     }
 
     /// Whether `password` is the one this credential was made from (PLAIN). Constant-time in the keys.
     public func matches(password: String) -> Bool {
-        Scram.constantTimeEqual(ScramCredential(password: password, salt: salt, iterations: iterations).storedKey, storedKey)
+        Scram.constantTimeEqual(
+            ScramCredential(password: password, salt: salt, iterations: iterations).storedKey,
+            storedKey
+        )
     }
 
     enum CodingKeys: String, CodingKey {
-        case salt, iterations, storedKey = "stored_key", serverKey = "server_key"
+        case salt, iterations
+        case storedKey = "stored_key"
+        case serverKey = "server_key"
     }
 
     public init(from decoder: any Decoder) throws {

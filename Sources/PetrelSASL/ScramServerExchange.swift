@@ -17,8 +17,15 @@ public struct ScramServerExchange: Sendable {
 
     private enum State {
         case awaitingClientFirst
-        case awaitingClientFinal(user: String, credential: ScramCredential?, gs2Header: String, clientFirstBare: String,
-                                 serverFirst: String, clientNonce: String, nonce: String)
+        case awaitingClientFinal(
+            user: String,
+            credential: ScramCredential?,
+            gs2Header: String,
+            clientFirstBare: String,
+            serverFirst: String,
+            clientNonce: String,
+            nonce: String
+        )
         case done
     }
 
@@ -30,15 +37,32 @@ public struct ScramServerExchange: Sendable {
     }
 
     public mutating func receive(_ message: [UInt8]) throws -> Step {
-        guard let text = String(bytes: message, encoding: .utf8) else { throw Failure(description: "the message is not UTF-8") }
+        guard let text = String(bytes: message, encoding: .utf8) else {
+            throw Failure(description: "the message is not UTF-8")
+        }
         switch state {
         case .awaitingClientFirst:
             return try receiveClientFirst(text)
-        case .awaitingClientFinal(let user, let credential, let gs2Header, let clientFirstBare, let serverFirst, let clientNonce, let nonce):
+        case .awaitingClientFinal(
+            let user,
+            let credential,
+            let gs2Header,
+            let clientFirstBare,
+            let serverFirst,
+            let clientNonce,
+            let nonce
+        ):
             state = .done
             return try receiveClientFinal(
-                text, user: user, credential: credential, gs2Header: gs2Header, clientFirstBare: clientFirstBare,
-                serverFirst: serverFirst, clientNonce: clientNonce, nonce: nonce)
+                text,
+                user: user,
+                credential: credential,
+                gs2Header: gs2Header,
+                clientFirstBare: clientFirstBare,
+                serverFirst: serverFirst,
+                clientNonce: clientNonce,
+                nonce: nonce
+            )
         case .done:
             throw Failure(description: "the exchange is already over")
         }
@@ -64,16 +88,30 @@ public struct ScramServerExchange: Sendable {
         let iterations = credential?.iterations ?? ScramCredential.minimumIterations
         let serverFirst = "r=\(nonce),s=\(Data(salt).base64EncodedString()),i=\(iterations)"
         state = .awaitingClientFinal(
-            user: user, credential: credential, gs2Header: gs2Header, clientFirstBare: clientFirstBare, serverFirst: serverFirst,
-            clientNonce: clientNonce, nonce: nonce)
+            user: user,
+            credential: credential,
+            gs2Header: gs2Header,
+            clientFirstBare: clientFirstBare,
+            serverFirst: serverFirst,
+            clientNonce: clientNonce,
+            nonce: nonce
+        )
         return .challenge(Array(serverFirst.utf8))
     }
 
     private func receiveClientFinal(
-        _ text: String, user: String, credential: ScramCredential?, gs2Header: String, clientFirstBare: String,
-        serverFirst: String, clientNonce: String, nonce: String
+        _ text: String,
+        user: String,
+        credential: ScramCredential?,
+        gs2Header: String,
+        clientFirstBare: String,
+        serverFirst: String,
+        clientNonce: String,
+        nonce: String
     ) throws -> Step {
-        guard let proofStart = text.range(of: ",p=") else { throw Failure(description: "client-final message without proof") }
+        guard let proofStart = text.range(of: ",p=") else {
+            throw Failure(description: "client-final message without proof")
+        }
         let withoutProof = String(text[..<proofStart.lowerBound])
         let attributes = Scram.attributes(text)
         guard attributes["c"] == Data(gs2Header.utf8).base64EncodedString() else {
@@ -81,7 +119,9 @@ public struct ScramServerExchange: Sendable {
         }
         // librdkafka before 2.x's later releases repeats its own nonce in front of the combined one;
         // Kafka accepts that form too (it checks the ending), so both are taken here, nothing else.
-        guard let clientFinalNonce = attributes["r"], clientFinalNonce == nonce || clientFinalNonce == clientNonce + nonce else {
+        guard let clientFinalNonce = attributes["r"],
+            clientFinalNonce == nonce || clientFinalNonce == clientNonce + nonce
+        else {
             throw Failure(description: "nonce does not match")
         }
         guard let proofText = attributes["p"], let proof = Data(base64Encoded: proofText), proof.count == 32 else {

@@ -25,7 +25,11 @@ struct ApiVersionsTests {
             for version: Int16 in 0...4 {
                 let response = try await connection.send(ApiVersionsRequest(), version: version)
                 #expect(response.errorCode == ErrorCode.none)
-                let advertised = Dictionary(uniqueKeysWithValues: response.apiKeys.map { (APIKey(rawValue: $0.apiKey), $0.minVersion...$0.maxVersion) })
+                let advertised = Dictionary(
+                    uniqueKeysWithValues: response.apiKeys.map {
+                        (APIKey(rawValue: $0.apiKey), $0.minVersion...$0.maxVersion)
+                    }
+                )
                 #expect(advertised == Self.expected, "ApiVersions v\(version)")
             }
         }
@@ -33,7 +37,11 @@ struct ApiVersionsTests {
 
     @Test("the v3 response leaves out default-valued tagged fields (librdkafka 2.0.2 cannot skip them)")
     func noTaggedFields() async throws {
-        let response = ApiVersionsResponse(errorCode: .none, apiKeys: [.init(apiKey: 18, minVersion: 0, maxVersion: 4)], throttleTimeMs: 0)
+        let response = ApiVersionsResponse(
+            errorCode: .none,
+            apiKeys: [.init(apiKey: 18, minVersion: 0, maxVersion: 4)],
+            throttleTimeMs: 0
+        )
         var bytes = response.encoded(version: 3)
         // error code, compact array of one entry (3 int16 + its empty tag section), throttle time, empty tag section
         #expect(bytes.readableBytes == 2 + 1 + 7 + 4 + 1)
@@ -57,7 +65,9 @@ struct ApiVersionsTests {
 
     @Test("docs/protocol.md lists exactly what ApiVersions advertises")
     func documentation() async throws {
-        let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../docs/protocol.md")
+        let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+            "../../docs/protocol.md"
+        )
         let text = try String(contentsOf: docs, encoding: .utf8)
         // Rows look like: | 0 | Produce | 0–9 | ...
         var documented: [APIKey: ClosedRange<Int16>] = [:]
@@ -82,7 +92,9 @@ struct UnknownVersionApiVersions: KafkaRequest {
     var inner: ApiVersionsRequest
 
     init(inner: ApiVersionsRequest) { self.inner = inner }
-    init(from buffer: inout ByteBuffer, version: Int16) throws { inner = try ApiVersionsRequest(from: &buffer, version: 3) }
+    init(from buffer: inout ByteBuffer, version: Int16) throws {
+        inner = try ApiVersionsRequest(from: &buffer, version: 3)
+    }
     func write(to buffer: inout ByteBuffer, version: Int16) { inner.write(to: &buffer, version: 3) }
 }
 

@@ -1,12 +1,11 @@
 import Foundation
 import Logging
 import NIOCore
+import NIOPosix
 import PetrelBroker
 import PetrelClient
 import PetrelProtocol
 import PetrelTestSupport
-
-import NIOPosix
 
 func connect(_ port: Int) async throws -> KafkaConnection {
     try await KafkaConnection.connect(host: "127.0.0.1", port: port, clientID: "petrel-tests")
@@ -14,7 +13,11 @@ func connect(_ port: Int) async throws -> KafkaConnection {
 
 func createTopic(_ connection: KafkaConnection, _ name: String, partitions: Int32 = 1) async throws {
     let response = try await connection.send(
-        CreateTopicsRequest(topics: [.init(name: name, numPartitions: partitions, replicationFactor: 1)], timeoutMs: 5000))
+        CreateTopicsRequest(
+            topics: [.init(name: name, numPartitions: partitions, replicationFactor: 1)],
+            timeoutMs: 5000
+        )
+    )
     guard response.topics.first?.errorCode == ErrorCode.none else {
         throw KafkaClientError.broker(response.topics.first?.errorCode ?? .unknownServerError)
     }
@@ -23,27 +26,57 @@ func createTopic(_ connection: KafkaConnection, _ name: String, partitions: Int3
 func batch(_ values: [String], key: String? = nil, timestamp: Int64 = 1_700_000_000_000) throws -> ByteBuffer {
     var builder = RecordBatchBuilder()
     for (index, value) in values.enumerated() {
-        builder.append(key: key.map { ByteBuffer(string: $0) }, value: ByteBuffer(string: value), timestamp: timestamp + Int64(index))
+        builder.append(
+            key: key.map { ByteBuffer(string: $0) },
+            value: ByteBuffer(string: value),
+            timestamp: timestamp + Int64(index)
+        )
     }
     return try builder.build()
 }
 
 func produceRequest(_ topic: String, partition: Int32 = 0, records: ByteBuffer?, acks: Int16 = -1) -> ProduceRequest {
-    ProduceRequest(acks: acks, timeoutMs: 5000, topicData: [.init(name: topic, partitionData: [.init(index: partition, records: records)])])
+    ProduceRequest(
+        acks: acks,
+        timeoutMs: 5000,
+        topicData: [.init(name: topic, partitionData: [.init(index: partition, records: records)])]
+    )
 }
 
 /// Produces one batch and returns the partition's answer.
 func produce(
-    _ connection: KafkaConnection, _ topic: String, partition: Int32 = 0, _ values: [String], version: Int16 = 9
+    _ connection: KafkaConnection,
+    _ topic: String,
+    partition: Int32 = 0,
+    _ values: [String],
+    version: Int16 = 9
 ) async throws -> ProduceResponse.TopicProduceResponse.PartitionProduceResponse {
-    let response = try await connection.send(produceRequest(topic, partition: partition, records: try batch(values)), version: version)
+    let response = try await connection.send(
+        produceRequest(topic, partition: partition, records: try batch(values)),
+        version: version
+    )
     return response.responses[0].partitionResponses[0]
 }
 
-func fetchRequest(_ topic: String, partition: Int32 = 0, offset: Int64, maxWaitMs: Int32 = 0, minBytes: Int32 = 0) -> FetchRequest {
+func fetchRequest(
+    _ topic: String,
+    partition: Int32 = 0,
+    offset: Int64,
+    maxWaitMs: Int32 = 0,
+    minBytes: Int32 = 0
+) -> FetchRequest {
     FetchRequest(
-        maxWaitMs: maxWaitMs, minBytes: minBytes, maxBytes: 1 << 20, sessionEpoch: -1,
-        topics: [.init(topic: topic, partitions: [.init(partition: partition, fetchOffset: offset, partitionMaxBytes: 1 << 20)])])
+        maxWaitMs: maxWaitMs,
+        minBytes: minBytes,
+        maxBytes: 1 << 20,
+        sessionEpoch: -1,
+        topics: [
+            .init(
+                topic: topic,
+                partitions: [.init(partition: partition, fetchOffset: offset, partitionMaxBytes: 1 << 20)]
+            )
+        ]
+    )
 }
 
 /// The values of every record a fetch returned.
@@ -60,7 +93,9 @@ func fetchAllValues(_ connection: KafkaConnection, _ topic: String, partition: I
     while true {
         let response = try await connection.send(fetchRequest(topic, partition: partition, offset: offset), version: 12)
         let data = response.responses[0].partitions[0]
-        let records = try RecordBatchDecoder.decodeBatches(data.records ?? ByteBuffer()).flatMap(\.records).filter { $0.offset >= offset }
+        let records = try RecordBatchDecoder.decodeBatches(data.records ?? ByteBuffer()).flatMap(\.records).filter {
+            $0.offset >= offset
+        }
         collected += records.map { String(buffer: $0.value!) }
         offset = (records.last?.offset ?? offset - 1) + 1
         if records.isEmpty || offset >= data.highWatermark { return collected }
@@ -72,7 +107,10 @@ struct RawSocket {
     let channel: any Channel
 
     init(port: Int) async throws {
-        channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port).get()
+        channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(
+            host: "127.0.0.1",
+            port: port
+        ).get()
     }
 
     func send(_ bytes: [UInt8]) async throws {

@@ -1,7 +1,8 @@
 import NIOCore
-@testable import PetrelBroker
 import PetrelProtocol
 import Testing
+
+@testable import PetrelBroker
 
 /// The group state machine, driven by a fake clock: every call says what time it is.
 @Suite("Classic group state machine")
@@ -18,26 +19,52 @@ struct ClassicGroupTests {
     private var nextWaiter: WaiterID = 1
 
     func input(
-        _ memberID: String = "", instance: String? = nil, client: String = "c", session: Int32 = 10_000, rebalance: Int32 = 30_000,
-        protocols: [GroupMember.SupportedProtocol] = [range], version: Int16 = 5, type: String = "consumer"
+        _ memberID: String = "",
+        instance: String? = nil,
+        client: String = "c",
+        session: Int32 = 10_000,
+        rebalance: Int32 = 30_000,
+        protocols: [GroupMember.SupportedProtocol] = [range],
+        version: Int16 = 5,
+        type: String = "consumer"
     ) -> ClassicGroup.JoinInput {
         .init(
-            memberID: memberID, instanceID: instance, clientID: client, clientHost: "/127.0.0.1", sessionTimeoutMs: session,
-            rebalanceTimeoutMs: rebalance, protocolType: type, protocols: protocols, apiVersion: version)
+            memberID: memberID,
+            instanceID: instance,
+            clientID: client,
+            clientHost: "/127.0.0.1",
+            sessionTimeoutMs: session,
+            rebalanceTimeoutMs: rebalance,
+            protocolType: type,
+            protocols: protocols,
+            apiVersion: version
+        )
     }
 
     /// Joins and returns the immediate answer, or nil if the request was parked.
-    mutating func join(_ group: inout ClassicGroup, _ input: ClassicGroup.JoinInput, at now: Int64, effects: inout GroupEffects)
+    mutating func join(
+        _ group: inout ClassicGroup,
+        _ input: ClassicGroup.JoinInput,
+        at now: Int64,
+        effects: inout GroupEffects
+    )
         -> (WaiterID, JoinGroupResponse?)
     {
         let waiter = nextWaiter
         nextWaiter += 1
-        if case .respond(let response) = group.join(input, waiter: waiter, now: now, effects: &effects) { return (waiter, response) }
+        if case .respond(let response) = group.join(input, waiter: waiter, now: now, effects: &effects) {
+            return (waiter, response)
+        }
         return (waiter, nil)
     }
 
     /// A dynamic member's two-step join (v4+): MEMBER_ID_REQUIRED, then the real join.
-    mutating func joinNew(_ group: inout ClassicGroup, at now: Int64, effects: inout GroupEffects, client: String = "c")
+    mutating func joinNew(
+        _ group: inout ClassicGroup,
+        at now: Int64,
+        effects: inout GroupEffects,
+        client: String = "c"
+    )
         -> (memberID: String, waiter: WaiterID)
     {
         let (_, first) = join(&group, input(client: client), at: now, effects: &effects)
@@ -48,12 +75,27 @@ struct ClassicGroupTests {
         return (memberID, waiter)
     }
 
-    mutating func sync(_ group: inout ClassicGroup, _ memberID: String, generation: Int32, assignments: [String: ByteBuffer] = [:], at now: Int64, effects: inout GroupEffects) -> SyncGroupResponse? {
+    mutating func sync(
+        _ group: inout ClassicGroup,
+        _ memberID: String,
+        generation: Int32,
+        assignments: [String: ByteBuffer] = [:],
+        at now: Int64,
+        effects: inout GroupEffects
+    ) -> SyncGroupResponse? {
         let waiter = nextWaiter
         nextWaiter += 1
         let input = ClassicGroup.SyncInput(
-            memberID: memberID, instanceID: nil, generation: generation, protocolType: nil, protocolName: nil, assignments: assignments)
-        if case .respond(let response) = group.sync(input, waiter: waiter, now: now, effects: &effects) { return response }
+            memberID: memberID,
+            instanceID: nil,
+            generation: generation,
+            protocolType: nil,
+            protocolName: nil,
+            assignments: assignments
+        )
+        if case .respond(let response) = group.sync(input, waiter: waiter, now: now, effects: &effects) {
+            return response
+        }
         return nil
     }
 
@@ -96,7 +138,14 @@ struct ClassicGroupTests {
         #expect(answer?.members.first?.metadata == ByteBuffer(string: "subscription"))
 
         var syncEffects = GroupEffects()
-        _ = sync(&group, id, generation: 1, assignments: [id: ByteBuffer(string: "all of it")], at: 10, effects: &syncEffects)
+        _ = sync(
+            &group,
+            id,
+            generation: 1,
+            assignments: [id: ByteBuffer(string: "all of it")],
+            at: 10,
+            effects: &syncEffects
+        )
         #expect(group.state == .stable)
         #expect(syncEffects.syncs.first?.1.assignment == ByteBuffer(string: "all of it"))
     }
@@ -123,11 +172,20 @@ struct ClassicGroupTests {
         // Followers' syncs wait for the leader's.
         var syncs = GroupEffects()
         #expect(sync(&group, b, generation: 1, at: 4_100, effects: &syncs) == nil)
-        _ = sync(&group, a, generation: 1, assignments: [a: ByteBuffer(string: "p0"), b: ByteBuffer(string: "p1")], at: 4_200, effects: &syncs)
+        _ = sync(
+            &group,
+            a,
+            generation: 1,
+            assignments: [a: ByteBuffer(string: "p0"), b: ByteBuffer(string: "p1")],
+            at: 4_200,
+            effects: &syncs
+        )
         #expect(Set(syncs.syncs.map { String(buffer: $0.1.assignment) }) == ["p0", "p1"])
     }
 
-    @Test("heartbeats: fine when stable, REBALANCE_IN_PROGRESS while rejoining, errors for strangers and old generations")
+    @Test(
+        "heartbeats: fine when stable, REBALANCE_IN_PROGRESS while rejoining, errors for strangers and old generations"
+    )
     mutating func heartbeats() {
         var (group, ids) = stableGroup(members: 2)
         #expect(group.heartbeat(memberID: ids[1], instanceID: nil, generation: 1, now: 100) == .none)
@@ -138,7 +196,9 @@ struct ClassicGroupTests {
         _ = join(&group, input(ids[0], version: 3), at: 200, effects: &effects)
         #expect(group.state == .preparingRebalance)
         #expect(group.heartbeat(memberID: ids[1], instanceID: nil, generation: 1, now: 300) == .rebalanceInProgress)
-        #expect(sync(&group, ids[1], generation: 1, at: 300, effects: &effects)?.errorCode == ErrorCode.rebalanceInProgress)
+        #expect(
+            sync(&group, ids[1], generation: 1, at: 300, effects: &effects)?.errorCode == ErrorCode.rebalanceInProgress
+        )
     }
 
     @Test("a member that stops heartbeating is evicted after its session timeout, and the rest rebalance")
@@ -207,19 +267,37 @@ struct ClassicGroupTests {
         let follower = group.staticMembers["worker-2"]!
         var syncs = GroupEffects()
         _ = sync(&group, follower, generation: group.generation, at: 0, effects: &syncs)
-        _ = sync(&group, leader, generation: group.generation, assignments: [follower: ByteBuffer(string: "mine")], at: 0, effects: &syncs)
+        _ = sync(
+            &group,
+            leader,
+            generation: group.generation,
+            assignments: [follower: ByteBuffer(string: "mine")],
+            at: 0,
+            effects: &syncs
+        )
         #expect(group.state == .stable)
         let generation = group.generation
 
         // The follower restarts: an empty member id, the same instance id.
-        let (_, answer) = join(&group, input(instance: "worker-2", client: "follower", version: 5), at: 5_000, effects: &effects)
+        let (_, answer) = join(
+            &group,
+            input(instance: "worker-2", client: "follower", version: 5),
+            at: 5_000,
+            effects: &effects
+        )
         let newID = answer!.memberId
         #expect(answer?.errorCode == ErrorCode.none)
         #expect(newID != follower)
         #expect(group.state == .stable)
         #expect(group.generation == generation)
-        #expect(sync(&group, newID, generation: generation, at: 5_001, effects: &effects)?.assignment == ByteBuffer(string: "mine"))
-        #expect(group.heartbeat(memberID: follower, instanceID: "worker-2", generation: generation, now: 5_002) == .fencedInstanceID)
+        #expect(
+            sync(&group, newID, generation: generation, at: 5_001, effects: &effects)?.assignment
+                == ByteBuffer(string: "mine")
+        )
+        #expect(
+            group.heartbeat(memberID: follower, instanceID: "worker-2", generation: generation, now: 5_002)
+                == .fencedInstanceID
+        )
     }
 
     @Test("leaving triggers a rebalance; the last one out leaves the group Empty")
@@ -256,12 +334,21 @@ struct ClassicGroupTests {
     mutating func refusals() {
         var group = ClassicGroup(groupID: "g", config: config)
         var effects = GroupEffects()
-        #expect(join(&group, input(session: 1_000), at: 0, effects: &effects).1?.errorCode == ErrorCode.invalidSessionTimeout)
+        #expect(
+            join(&group, input(session: 1_000), at: 0, effects: &effects).1?.errorCode
+                == ErrorCode.invalidSessionTimeout
+        )
         #expect(join(&group, input("ghost"), at: 0, effects: &effects).1?.errorCode == ErrorCode.unknownMemberID)
         _ = joinNew(&group, at: 0, effects: &effects)
-        #expect(join(&group, input(type: "connect"), at: 0, effects: &effects).1?.errorCode == ErrorCode.inconsistentGroupProtocol)
+        #expect(
+            join(&group, input(type: "connect"), at: 0, effects: &effects).1?.errorCode
+                == ErrorCode.inconsistentGroupProtocol
+        )
         let other = GroupMember.SupportedProtocol(name: "sticky", metadata: ByteBuffer())
-        #expect(join(&group, input(protocols: [other]), at: 0, effects: &effects).1?.errorCode == ErrorCode.inconsistentGroupProtocol)
+        #expect(
+            join(&group, input(protocols: [other]), at: 0, effects: &effects).1?.errorCode
+                == ErrorCode.inconsistentGroupProtocol
+        )
     }
 
     @Test("the protocol every member supports that most prefer is chosen")

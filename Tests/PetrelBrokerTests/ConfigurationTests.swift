@@ -35,16 +35,22 @@ struct ConfigurationTests {
                 flush: always
                 retention-ms = 1000
                 metrics = off
-                """)
+                """
+        )
         let resolved = try BrokerSettings.resolve(
             flags: ["segment-bytes": "131072"],
             environment: ["PETREL_FLUSH": "interval", "PETREL_BIN": "/ignored", "HOME": "/root"],
-            file: file)
+            file: file
+        )
         #expect(resolved.broker.log.segmentBytes == 131_072)
         #expect(resolved.broker.log.flushPolicy == .interval)
         #expect(resolved.broker.log.retentionMs == 1000)
         #expect(resolved.broker.metricsEndpoint == nil)
-        let sources = BrokerSettings.sources(flags: ["segment-bytes": "131072"], environment: ["PETREL_FLUSH": "interval"], file: file)
+        let sources = BrokerSettings.sources(
+            flags: ["segment-bytes": "131072"],
+            environment: ["PETREL_FLUSH": "interval"],
+            file: file
+        )
         let from = Dictionary(uniqueKeysWithValues: sources.map { ($0.setting.name, $0.source) })
         #expect(from["segment-bytes"] == "--segment-bytes")
         #expect(from["flush"] == "PETREL_FLUSH")
@@ -55,8 +61,13 @@ struct ConfigurationTests {
     @Test("an address the operator chose for metrics is required")
     func chosenMetricsAddressIsRequired() throws {
         let resolved = try BrokerSettings.resolve(flags: [:], environment: ["PETREL_METRICS": "0.0.0.0:9999"])
-        #expect(resolved.broker.metricsEndpoint == MetricsEndpointConfiguration(host: "0.0.0.0", port: 9999, required: true))
-        let listen = try BrokerSettings.resolve(flags: ["listen": "[::1]:19092", "advertise": "broker.example:9092"], environment: [:])
+        #expect(
+            resolved.broker.metricsEndpoint == MetricsEndpointConfiguration(host: "0.0.0.0", port: 9999, required: true)
+        )
+        let listen = try BrokerSettings.resolve(
+            flags: ["listen": "[::1]:19092", "advertise": "broker.example:9092"],
+            environment: [:]
+        )
         #expect(listen.broker.host == "::1" && listen.broker.port == 19092)
         #expect(listen.broker.advertisedHost == "broker.example" && listen.broker.advertisedPort == 9092)
     }
@@ -73,25 +84,45 @@ struct ConfigurationTests {
         }
         #expect(
             message { _ = try BrokerSettings.resolve(flags: ["segment-bytes": "12"], environment: [:]) }
-                == "--segment-bytes: segment-bytes must be a whole number from 14 to 2147483647, got '12'.")
+                == "--segment-bytes: segment-bytes must be a whole number from 14 to 2147483647, got '12'."
+        )
         #expect(
             message { _ = try BrokerSettings.resolve(flags: [:], environment: ["PETREL_FLUSH": "sometimes"]) }
-                == "PETREL_FLUSH: flush must be always, interval or never, got 'sometimes'.")
-        #expect(
-            message { _ = try BrokerSettings.resolve(flags: [:], environment: [:], file: try ConfigFile(path: "p.conf", text: "\nsegmnt-bytes = 1\n")) }
-                == "p.conf line 2: segmnt-bytes is not a setting (see docs/configuration.md), got '1'.")
-        #expect(message { _ = try ConfigFile(path: "p.conf", text: "listen\n") } == "p.conf line 1: expected NAME = VALUE.")
-        #expect(message { _ = try BrokerSettings.resolve(flags: ["listen": "nowhere"], environment: [:]) }.contains("must be HOST:PORT"))
+                == "PETREL_FLUSH: flush must be always, interval or never, got 'sometimes'."
+        )
         #expect(
             message {
                 _ = try BrokerSettings.resolve(
-                    flags: ["group-min-session-timeout-ms": "9000", "group-max-session-timeout-ms": "8000"], environment: [:])
-            }.contains("must be at most group-max-session-timeout-ms"))
+                    flags: [:],
+                    environment: [:],
+                    file: try ConfigFile(path: "p.conf", text: "\nsegmnt-bytes = 1\n")
+                )
+            }
+                == "p.conf line 2: segmnt-bytes is not a setting (see docs/configuration.md), got '1'."
+        )
+        #expect(
+            message { _ = try ConfigFile(path: "p.conf", text: "listen\n") } == "p.conf line 1: expected NAME = VALUE."
+        )
+        #expect(
+            message { _ = try BrokerSettings.resolve(flags: ["listen": "nowhere"], environment: [:]) }.contains(
+                "must be HOST:PORT"
+            )
+        )
+        #expect(
+            message {
+                _ = try BrokerSettings.resolve(
+                    flags: ["group-min-session-timeout-ms": "9000", "group-max-session-timeout-ms": "8000"],
+                    environment: [:]
+                )
+            }.contains("must be at most group-max-session-timeout-ms")
+        )
     }
 
     @Test("docs/configuration.md lists every setting with its variable, default and meaning")
     func documentedTable() throws {
-        let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../docs/configuration.md")
+        let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+            "../../docs/configuration.md"
+        )
         let text = try String(contentsOf: docs, encoding: .utf8)
         let start = try #require(text.range(of: "<!-- settings-table"))
         let end = try #require(text.range(of: "<!-- /settings-table -->"))
@@ -100,7 +131,10 @@ struct ConfigurationTests {
             row.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
         }
         let expected = BrokerSettings.all.map { setting in
-            ["`\(setting.name)`", "`\(setting.environmentVariable)`", setting.defaultValue.isEmpty ? "(none)" : "`\(setting.defaultValue)`", setting.summary]
+            [
+                "`\(setting.name)`", "`\(setting.environmentVariable)`",
+                setting.defaultValue.isEmpty ? "(none)" : "`\(setting.defaultValue)`", setting.summary,
+            ]
         }
         #expect(documented == expected)
     }

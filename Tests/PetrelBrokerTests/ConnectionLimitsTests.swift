@@ -35,7 +35,11 @@ struct ConnectionLimitsTests {
             try await socket.send(frame)
             #expect(await socket.isClosedByPeer())
             await socket.close()
-            #expect(broker.renderMetrics().contains(#"petrel_request_errors_total{api="Metadata",error="CONNECTION_CLOSED"} 1"#))
+            #expect(
+                broker.renderMetrics().contains(
+                    #"petrel_request_errors_total{api="Metadata",error="CONNECTION_CLOSED"} 1"#
+                )
+            )
             let connection = try await connect(port)
             #expect(try await connection.send(ApiVersionsRequest()).errorCode == ErrorCode.none)
             await connection.close()

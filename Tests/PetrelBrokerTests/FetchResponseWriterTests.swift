@@ -1,11 +1,12 @@
 import Foundation
 import Logging
 import NIOCore
-@testable import PetrelBroker
 import PetrelProtocol
 import PetrelStorage
 import PetrelTestSupport
 import Testing
+
+@testable import PetrelBroker
 
 @Suite("Zero-copy fetch responses")
 struct FetchResponseWriterTests {
@@ -14,8 +15,13 @@ struct FetchResponseWriterTests {
         let folder = try TemporaryDirectory()
         defer { folder.remove() }
         let log = try PartitionLog(
-            directory: folder.path, topic: "t", partition: 0, config: LogConfig(), cleanShutdown: false,
-            logger: Logger(label: "test"))
+            directory: folder.path,
+            topic: "t",
+            partition: 0,
+            config: LogConfig(),
+            cleanShutdown: false,
+            logger: Logger(label: "test")
+        )
         for round in 0..<3 {
             let records = try batch(["v\(round)", "w\(round)"])
             _ = try log.append(records, header: try RecordBatchValidator.validateProduced(records), now: 0)
@@ -27,10 +33,19 @@ struct FetchResponseWriterTests {
                 partitions: [
                     .init(index: 0, errorCode: .none, highWatermark: 6, logStartOffset: 0, records: slice),
                     .init(index: 1, errorCode: .offsetOutOfRange, highWatermark: 9, logStartOffset: 2, records: nil),
-                ]),
-            FetchResponseWriter.Topic(name: "u", partitions: [.init(index: 3, errorCode: .none, highWatermark: 0, logStartOffset: 0, records: nil)]),
+                ]
+            ),
+            FetchResponseWriter.Topic(
+                name: "u",
+                partitions: [.init(index: 3, errorCode: .none, highWatermark: 0, logStartOffset: 0, records: nil)]
+            ),
         ]
-        let frame = FetchResponseWriter.frame(correlationID: 42, version: version, topics: topics, allocator: ByteBufferAllocator())
+        let frame = FetchResponseWriter.frame(
+            correlationID: 42,
+            version: version,
+            topics: topics,
+            allocator: ByteBufferAllocator()
+        )
         #expect(frame.parts.count == 3)
         var written = ByteBuffer()
         for part in frame.parts {
@@ -41,19 +56,51 @@ struct FetchResponseWriterTests {
         }
 
         let expected = FetchResponse(
-            throttleTimeMs: 0, errorCode: .none, sessionId: 0,
+            throttleTimeMs: 0,
+            errorCode: .none,
+            sessionId: 0,
             responses: [
                 .init(
                     topic: "t",
                     partitions: [
-                        .init(partitionIndex: 0, errorCode: .none, highWatermark: 6, lastStableOffset: 6, logStartOffset: 0, records: try slice.readBytes()),
-                        .init(partitionIndex: 1, errorCode: .offsetOutOfRange, highWatermark: 9, lastStableOffset: 9, logStartOffset: 2, records: ByteBuffer()),
-                    ]),
-                .init(topic: "u", partitions: [.init(partitionIndex: 3, highWatermark: 0, lastStableOffset: 0, logStartOffset: 0, records: ByteBuffer())]),
-            ])
+                        .init(
+                            partitionIndex: 0,
+                            errorCode: .none,
+                            highWatermark: 6,
+                            lastStableOffset: 6,
+                            logStartOffset: 0,
+                            records: try slice.readBytes()
+                        ),
+                        .init(
+                            partitionIndex: 1,
+                            errorCode: .offsetOutOfRange,
+                            highWatermark: 9,
+                            lastStableOffset: 9,
+                            logStartOffset: 2,
+                            records: ByteBuffer()
+                        ),
+                    ]
+                ),
+                .init(
+                    topic: "u",
+                    partitions: [
+                        .init(
+                            partitionIndex: 3,
+                            highWatermark: 0,
+                            lastStableOffset: 0,
+                            logStartOffset: 0,
+                            records: ByteBuffer()
+                        )
+                    ]
+                ),
+            ]
+        )
         var reference = ByteBuffer()
         reference.writeInteger(Int32(0))
-        ResponseHeader(correlationID: 42).write(to: &reference, headerVersion: FetchResponse.headerVersion(for: version))
+        ResponseHeader(correlationID: 42).write(
+            to: &reference,
+            headerVersion: FetchResponse.headerVersion(for: version)
+        )
         expected.write(to: &reference, version: version)
         reference.setInteger(Int32(reference.readableBytes - 4), at: 0)
         #expect(written == reference)

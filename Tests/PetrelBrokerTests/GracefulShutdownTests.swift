@@ -48,7 +48,9 @@ struct GracefulShutdownTests {
             try await group.next()
             #expect(!broker.isReady)
             // Both connections are closed and the metrics endpoint is gone.
-            await #expect(throws: (any Error).self) { _ = try await idle.send(MetadataRequest(topics: []), version: 12) }
+            await #expect(throws: (any Error).self) {
+                _ = try await idle.send(MetadataRequest(topics: []), version: 12)
+            }
             await #expect(throws: (any Error).self) { _ = try await httpGet(port: metricsPort, path: "/health") }
             await busy.close()
             await idle.close()

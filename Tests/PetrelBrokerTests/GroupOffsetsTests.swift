@@ -7,18 +7,38 @@ import Testing
 
 @Suite("Committed offsets and group admin")
 struct GroupOffsetsTests {
-    func commit(_ connection: KafkaConnection, group: String, topic: String, offsets: [Int32: Int64], generation: Int32 = -1, member: String = "")
+    func commit(
+        _ connection: KafkaConnection,
+        group: String,
+        topic: String,
+        offsets: [Int32: Int64],
+        generation: Int32 = -1,
+        member: String = ""
+    )
         async throws -> [ErrorCode]
     {
         let request = OffsetCommitRequest(
-            groupId: group, generationIdOrMemberEpoch: generation, memberId: member,
-            topics: [.init(name: topic, partitions: offsets.sorted { $0.key < $1.key }.map { .init(partitionIndex: $0.key, committedOffset: $0.value, committedMetadata: "m\($0.value)") })])
+            groupId: group,
+            generationIdOrMemberEpoch: generation,
+            memberId: member,
+            topics: [
+                .init(
+                    name: topic,
+                    partitions: offsets.sorted { $0.key < $1.key }.map {
+                        .init(partitionIndex: $0.key, committedOffset: $0.value, committedMetadata: "m\($0.value)")
+                    }
+                )
+            ]
+        )
         return try await connection.send(request, version: 8).topics.flatMap(\.partitions).map(\.errorCode)
     }
 
-    func fetch(_ connection: KafkaConnection, group: String, topic: String, partitions: [Int32]) async throws -> [Int64] {
+    func fetch(_ connection: KafkaConnection, group: String, topic: String, partitions: [Int32]) async throws -> [Int64]
+    {
         let response = try await connection.send(
-            OffsetFetchRequest(groupId: group, topics: [.init(name: topic, partitionIndexes: partitions)]), version: 7)
+            OffsetFetchRequest(groupId: group, topics: [.init(name: topic, partitionIndexes: partitions)]),
+            version: 7
+        )
         return response.topics.flatMap(\.partitions).map(\.committedOffset)
     }
 
@@ -31,9 +51,15 @@ struct GroupOffsetsTests {
             defer { Task { await connection.close() } }
             try await createTopic(connection, "kept", partitions: 2)
             try await createTopic(connection, "doomed")
-            #expect(try await commit(connection, group: "admins", topic: "kept", offsets: [0: 5, 1: 7]) == [.none, .none])
+            #expect(
+                try await commit(connection, group: "admins", topic: "kept", offsets: [0: 5, 1: 7]) == [.none, .none]
+            )
             #expect(try await commit(connection, group: "admins", topic: "doomed", offsets: [0: 3]) == [.none])
-            #expect(try await commit(connection, group: "admins", topic: "nope", offsets: [0: 3]) == [ErrorCode.unknownTopicOrPartition])
+            #expect(
+                try await commit(connection, group: "admins", topic: "nope", offsets: [0: 3]) == [
+                    ErrorCode.unknownTopicOrPartition
+                ]
+            )
             #expect(try await fetch(connection, group: "admins", topic: "kept", partitions: [0, 1, 2]) == [5, 7, -1])
         }
         try await withBroker(dataDirectory: data.path) { _, port in
@@ -74,35 +100,90 @@ struct GroupOffsetsTests {
             let connection = try await connect(port)
             defer { Task { await connection.close() } }
             try await createTopic(connection, "work")
-            let protocols = [JoinGroupRequest.JoinGroupRequestProtocol(name: "range", metadata: ByteBuffer(string: "sub"))]
+            let protocols = [
+                JoinGroupRequest.JoinGroupRequestProtocol(name: "range", metadata: ByteBuffer(string: "sub"))
+            ]
             let first = try await connection.send(
-                JoinGroupRequest(groupId: "crew", sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000, memberId: "", protocolType: "consumer", protocols: protocols),
-                version: 7)
+                JoinGroupRequest(
+                    groupId: "crew",
+                    sessionTimeoutMs: 10_000,
+                    rebalanceTimeoutMs: 10_000,
+                    memberId: "",
+                    protocolType: "consumer",
+                    protocols: protocols
+                ),
+                version: 7
+            )
             #expect(first.errorCode == ErrorCode.memberIDRequired)
             let joined = try await connection.send(
-                JoinGroupRequest(groupId: "crew", sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000, memberId: first.memberId, protocolType: "consumer", protocols: protocols),
-                version: 7)
+                JoinGroupRequest(
+                    groupId: "crew",
+                    sessionTimeoutMs: 10_000,
+                    rebalanceTimeoutMs: 10_000,
+                    memberId: first.memberId,
+                    protocolType: "consumer",
+                    protocols: protocols
+                ),
+                version: 7
+            )
             #expect(joined.errorCode == ErrorCode.none && joined.generationId == 1 && joined.leader == first.memberId)
             #expect(joined.protocolType == "consumer" && joined.protocolName == "range")
             let synced = try await connection.send(
-                SyncGroupRequest(groupId: "crew", generationId: 1, memberId: first.memberId, protocolType: "consumer", protocolName: "range",
-                                 assignments: [.init(memberId: first.memberId, assignment: ByteBuffer(string: "everything"))]),
-                version: 5)
+                SyncGroupRequest(
+                    groupId: "crew",
+                    generationId: 1,
+                    memberId: first.memberId,
+                    protocolType: "consumer",
+                    protocolName: "range",
+                    assignments: [.init(memberId: first.memberId, assignment: ByteBuffer(string: "everything"))]
+                ),
+                version: 5
+            )
             #expect(synced.errorCode == ErrorCode.none && synced.assignment == ByteBuffer(string: "everything"))
-            let beat = try await connection.send(HeartbeatRequest(groupId: "crew", generationId: 1, memberId: first.memberId), version: 4)
+            let beat = try await connection.send(
+                HeartbeatRequest(groupId: "crew", generationId: 1, memberId: first.memberId),
+                version: 4
+            )
             #expect(beat.errorCode == ErrorCode.none)
-            #expect(try await commit(connection, group: "crew", topic: "work", offsets: [0: 9], generation: 1, member: first.memberId) == [.none])
-            #expect(try await commit(connection, group: "crew", topic: "work", offsets: [0: 9]) == [ErrorCode.unknownMemberID])
-            #expect(try await commit(connection, group: "crew", topic: "work", offsets: [0: 9], generation: 5, member: first.memberId) == [ErrorCode.illegalGeneration])
+            #expect(
+                try await commit(
+                    connection,
+                    group: "crew",
+                    topic: "work",
+                    offsets: [0: 9],
+                    generation: 1,
+                    member: first.memberId
+                ) == [.none]
+            )
+            #expect(
+                try await commit(connection, group: "crew", topic: "work", offsets: [0: 9]) == [
+                    ErrorCode.unknownMemberID
+                ]
+            )
+            #expect(
+                try await commit(
+                    connection,
+                    group: "crew",
+                    topic: "work",
+                    offsets: [0: 9],
+                    generation: 5,
+                    member: first.memberId
+                ) == [ErrorCode.illegalGeneration]
+            )
             let described = try await connection.send(DescribeGroupsRequest(groups: ["crew"]), version: 5).groups[0]
             #expect(described.groupState == "Stable" && described.protocolData == "range")
             #expect(described.members.map(\.memberId) == [first.memberId])
             #expect(described.members.first?.clientHost == "/127.0.0.1")
             #expect(described.members.first?.memberAssignment == ByteBuffer(string: "everything"))
             let left = try await connection.send(
-                LeaveGroupRequest(groupId: "crew", members: [.init(memberId: first.memberId)]), version: 5)
+                LeaveGroupRequest(groupId: "crew", members: [.init(memberId: first.memberId)]),
+                version: 5
+            )
             #expect(left.errorCode == ErrorCode.none && left.members.map(\.errorCode) == [.none])
-            #expect(try await connection.send(DescribeGroupsRequest(groups: ["crew"]), version: 5).groups[0].groupState == "Empty")
+            #expect(
+                try await connection.send(DescribeGroupsRequest(groups: ["crew"]), version: 5).groups[0].groupState
+                    == "Empty"
+            )
             let coordinator = try await connection.send(FindCoordinatorRequest(key: "crew", keyType: 0), version: 3)
             #expect(coordinator.errorCode == ErrorCode.none && coordinator.port == Int32(port))
             let transactional = try await connection.send(FindCoordinatorRequest(key: "tx", keyType: 1), version: 3)

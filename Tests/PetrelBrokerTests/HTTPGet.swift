@@ -11,11 +11,14 @@ func httpGet(port: Int, path: String) async throws -> (status: Int, body: String
             }
         }
     return try await channel.executeThenClose { inbound, outbound in
-        try await outbound.write(ByteBuffer(string: "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"))
+        try await outbound.write(
+            ByteBuffer(string: "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        )
         var received = ByteBuffer()
         for try await var chunk in inbound { received.writeBuffer(&chunk) }
         let text = String(buffer: received)
-        guard let headerEnd = text.range(of: "\r\n\r\n"), let status = Int(text.split(separator: " ").dropFirst().first ?? "")
+        guard let headerEnd = text.range(of: "\r\n\r\n"),
+            let status = Int(text.split(separator: " ").dropFirst().first ?? "")
         else { throw HTTPGetError(response: text) }
         return (status, String(text[headerEnd.upperBound...]))
     }

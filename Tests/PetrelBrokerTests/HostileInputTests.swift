@@ -54,11 +54,17 @@ struct HostileInputTests {
             var generator = SystemRandomNumberGenerator()
             for round in 0..<50 {
                 let socket = try await RawSocket(port: port)
-                var bytes = (0..<Int.random(in: 1...200, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                var bytes = (0..<Int.random(in: 1...200, using: &generator)).map { _ in
+                    UInt8.random(in: 0...255, using: &generator)
+                }
                 if round % 2 == 0 {
                     // A plausible frame length, so the garbage reaches the request parser.
                     let length = UInt32(bytes.count)
-                    bytes = [UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF)] + bytes
+                    bytes =
+                        [
+                            UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF),
+                            UInt8(length & 0xFF),
+                        ] + bytes
                 }
                 try? await socket.send(bytes)
                 await socket.close()

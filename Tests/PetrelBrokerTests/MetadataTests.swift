@@ -14,7 +14,10 @@ struct MetadataTests {
             defer { Task { await connection.close() } }
             for version in MetadataRequest.validVersions {
                 let name = "auto-\(version)"
-                let response = try await connection.send(MetadataRequest(topics: [.init(name: name)], allowAutoTopicCreation: true), version: version)
+                let response = try await connection.send(
+                    MetadataRequest(topics: [.init(name: name)], allowAutoTopicCreation: true),
+                    version: version
+                )
                 #expect(response.brokers.map(\.host) == ["127.0.0.1"])
                 #expect(response.brokers.map(\.port) == [Int32(port)])
                 let topic = try #require(response.topics.first)
@@ -32,15 +35,21 @@ struct MetadataTests {
         try await withBroker(configure: { $0.autoCreateTopics = false }) { _, port in
             let connection = try await connect(port)
             defer { Task { await connection.close() } }
-            let refused = try await connection.send(MetadataRequest(topics: [.init(name: "ghost")], allowAutoTopicCreation: true))
+            let refused = try await connection.send(
+                MetadataRequest(topics: [.init(name: "ghost")], allowAutoTopicCreation: true)
+            )
             #expect(refused.topics[0].errorCode == ErrorCode.unknownTopicOrPartition)
         }
         try await withBroker { _, port in
             let connection = try await connect(port)
             defer { Task { await connection.close() } }
-            let declined = try await connection.send(MetadataRequest(topics: [.init(name: "ghost")], allowAutoTopicCreation: false))
+            let declined = try await connection.send(
+                MetadataRequest(topics: [.init(name: "ghost")], allowAutoTopicCreation: false)
+            )
             #expect(declined.topics[0].errorCode == ErrorCode.unknownTopicOrPartition)
-            let illegal = try await connection.send(MetadataRequest(topics: [.init(name: "bad name!")], allowAutoTopicCreation: true))
+            let illegal = try await connection.send(
+                MetadataRequest(topics: [.init(name: "bad name!")], allowAutoTopicCreation: true)
+            )
             #expect(illegal.topics[0].errorCode == ErrorCode.invalidTopic)
         }
     }
@@ -52,8 +61,14 @@ struct MetadataTests {
             defer { Task { await connection.close() } }
             try await createTopic(connection, "one")
             try await createTopic(connection, "two", partitions: 4)
-            #expect(try await connection.send(MetadataRequest(topics: []), version: 0).topics.map(\.name) == ["one", "two"])
-            #expect(try await connection.send(MetadataRequest(topics: nil), version: 1).topics.map(\.name) == ["one", "two"])
+            #expect(
+                try await connection.send(MetadataRequest(topics: []), version: 0).topics.map(\.name) == ["one", "two"]
+            )
+            #expect(
+                try await connection.send(MetadataRequest(topics: nil), version: 1).topics.map(\.name) == [
+                    "one", "two",
+                ]
+            )
             #expect(try await connection.send(MetadataRequest(topics: []), version: 1).topics.isEmpty)
             let all = try await connection.send(MetadataRequest(topics: nil), version: 12)
             #expect(all.topics.first { $0.name == "two" }?.partitions.count == 4)
@@ -67,23 +82,51 @@ struct MetadataTests {
             defer { Task { await connection.close() } }
             let request = CreateTopicsRequest(
                 topics: [
-                    .init(name: "ok", numPartitions: 2, replicationFactor: 1, configs: [.init(name: "retention.ms", value: "60000")]),
+                    .init(
+                        name: "ok",
+                        numPartitions: 2,
+                        replicationFactor: 1,
+                        configs: [.init(name: "retention.ms", value: "60000")]
+                    ),
                     .init(name: "rf", numPartitions: 1, replicationFactor: 3),
                     .init(name: "zero", numPartitions: 0, replicationFactor: 1),
-                    .init(name: "cfg", numPartitions: 1, replicationFactor: 1, configs: [.init(name: "retention.ms", value: "later")]),
+                    .init(
+                        name: "cfg",
+                        numPartitions: 1,
+                        replicationFactor: 1,
+                        configs: [.init(name: "retention.ms", value: "later")]
+                    ),
                     .init(name: "dflt", numPartitions: -1, replicationFactor: -1),
-                ], timeoutMs: 1000)
+                ],
+                timeoutMs: 1000
+            )
             let response = try await connection.send(request, version: 7)
             let codes = Dictionary(uniqueKeysWithValues: response.topics.map { ($0.name, $0.errorCode) })
-            #expect(codes == ["ok": .none, "rf": .invalidReplicationFactor, "zero": .invalidPartitions, "cfg": .invalidConfig, "dflt": .none])
+            #expect(
+                codes == [
+                    "ok": .none, "rf": .invalidReplicationFactor, "zero": .invalidPartitions, "cfg": .invalidConfig,
+                    "dflt": .none,
+                ]
+            )
             #expect(response.topics[0].topicId != .zero)
             #expect(response.topics[0].configs?.first { $0.name == "retention.ms" }?.value == "60000")
-            let again = try await connection.send(CreateTopicsRequest(topics: [.init(name: "ok", numPartitions: 1, replicationFactor: 1)]), version: 4)
+            let again = try await connection.send(
+                CreateTopicsRequest(topics: [.init(name: "ok", numPartitions: 1, replicationFactor: 1)]),
+                version: 4
+            )
             #expect(again.topics[0].errorCode == ErrorCode.topicAlreadyExists)
             let dry = try await connection.send(
-                CreateTopicsRequest(topics: [.init(name: "dry", numPartitions: 1, replicationFactor: 1)], validateOnly: true), version: 4)
+                CreateTopicsRequest(
+                    topics: [.init(name: "dry", numPartitions: 1, replicationFactor: 1)],
+                    validateOnly: true
+                ),
+                version: 4
+            )
             #expect(dry.topics[0].errorCode == ErrorCode.none)
-            #expect(try await connection.send(MetadataRequest(topics: [.init(name: "dry")], allowAutoTopicCreation: false)).topics[0].errorCode == .unknownTopicOrPartition)
+            #expect(
+                try await connection.send(MetadataRequest(topics: [.init(name: "dry")], allowAutoTopicCreation: false))
+                    .topics[0].errorCode == .unknownTopicOrPartition
+            )
         }
     }
 
@@ -94,15 +137,22 @@ struct MetadataTests {
             defer { Task { await connection.close() } }
             try await createTopic(connection, "cycle")
             _ = try await produce(connection, "cycle", ["old-1", "old-2"])
-            let deleted = try await connection.send(DeleteTopicsRequest(topicNames: ["cycle", "never"], timeoutMs: 1000), version: 4)
+            let deleted = try await connection.send(
+                DeleteTopicsRequest(topicNames: ["cycle", "never"], timeoutMs: 1000),
+                version: 4
+            )
             #expect(deleted.responses.map(\.errorCode) == [.none, ErrorCode.unknownTopicOrPartition])
             try await createTopic(connection, "cycle")
             let fresh = try await produce(connection, "cycle", ["new"])
             #expect(fresh.baseOffset == 0)
             #expect(try values(in: try await connection.send(fetchRequest("cycle", offset: 0))) == ["new"])
 
-            let byID = try await connection.send(MetadataRequest(topics: [.init(name: "cycle")]), version: 12).topics[0].topicId
-            let deletedByID = try await connection.send(DeleteTopicsRequest(topics: [.init(name: nil, topicId: byID)], timeoutMs: 1000), version: 6)
+            let byID = try await connection.send(MetadataRequest(topics: [.init(name: "cycle")]), version: 12).topics[0]
+                .topicId
+            let deletedByID = try await connection.send(
+                DeleteTopicsRequest(topics: [.init(name: nil, topicId: byID)], timeoutMs: 1000),
+                version: 6
+            )
             #expect(deletedByID.responses.first?.name == "cycle")
             #expect(deletedByID.responses.first?.errorCode == ErrorCode.none)
         }

@@ -12,7 +12,9 @@ struct MetricsTests {
     func withMetricsBroker<Result: Sendable>(
         _ body: @Sendable (_ broker: Broker, _ port: Int, _ metricsPort: Int) async throws -> Result
     ) async throws -> Result {
-        try await withBroker(configure: { $0.metricsEndpoint = MetricsEndpointConfiguration(port: 0) }) { broker, port in
+        try await withBroker(configure: { $0.metricsEndpoint = MetricsEndpointConfiguration(port: 0) }) {
+            broker,
+            port in
             let metricsPort = try await broker.metricsAddress().port!
             return try await body(broker, port, metricsPort)
         }
@@ -24,8 +26,13 @@ struct MetricsTests {
             let connection = try await connect(port)
             defer { Task { await connection.close() } }
             try await createTopic(connection, "orders", partitions: 2)
-            for _ in 0..<3 { #expect(try await produce(connection, "orders", ["a", "b", "c", "d"]).errorCode == ErrorCode.none) }
-            #expect(try await produce(connection, "orders", partition: 7, ["lost"]).errorCode == ErrorCode.unknownTopicOrPartition)
+            for _ in 0..<3 {
+                #expect(try await produce(connection, "orders", ["a", "b", "c", "d"]).errorCode == ErrorCode.none)
+            }
+            #expect(
+                try await produce(connection, "orders", partition: 7, ["lost"]).errorCode
+                    == ErrorCode.unknownTopicOrPartition
+            )
             let fetched = try await connection.send(fetchRequest("orders", offset: 0), version: 12)
             #expect(try values(in: fetched).count == 12)
 
@@ -33,7 +40,10 @@ struct MetricsTests {
             #expect(status == 200)
             #expect(sampleValue(text, #"petrel_requests_total{api="Produce"}"#) == 4)
             #expect(sampleValue(text, #"petrel_requests_total{api="CreateTopics"}"#) == 1)
-            #expect(sampleValue(text, #"petrel_request_errors_total{api="Produce",error="UNKNOWN_TOPIC_OR_PARTITION"}"#) == 1)
+            #expect(
+                sampleValue(text, #"petrel_request_errors_total{api="Produce",error="UNKNOWN_TOPIC_OR_PARTITION"}"#)
+                    == 1
+            )
             #expect(sampleValue(text, #"petrel_request_duration_seconds_count{api="Fetch"}"#) == 1)
             #expect(sampleValue(text, "petrel_produced_records_total") == 12)
             #expect(sampleValue(text, "petrel_fetched_records_total") == 12)
@@ -47,7 +57,9 @@ struct MetricsTests {
         }
     }
 
-    @Test("lag per group and partition, for a group without members, current right after a commit and gone with the group")
+    @Test(
+        "lag per group and partition, for a group without members, current right after a commit and gone with the group"
+    )
     func consumerLag() async throws {
         try await withMetricsBroker { broker, port, metricsPort in
             let connection = try await connect(port)
@@ -56,18 +68,42 @@ struct MetricsTests {
             _ = try await produce(connection, "orders", partition: 0, (0..<10).map { "o\($0)" })
             _ = try await produce(connection, "orders", partition: 1, (0..<5).map { "p\($0)" })
             let commit = OffsetCommitRequest(
-                groupId: "billing", generationIdOrMemberEpoch: -1, memberId: "",
-                topics: [.init(name: "orders", partitions: [.init(partitionIndex: 0, committedOffset: 4), .init(partitionIndex: 1, committedOffset: 5)])])
-            #expect(try await connection.send(commit, version: 8).topics.flatMap(\.partitions).map(\.errorCode) == [.none, .none])
+                groupId: "billing",
+                generationIdOrMemberEpoch: -1,
+                memberId: "",
+                topics: [
+                    .init(
+                        name: "orders",
+                        partitions: [
+                            .init(partitionIndex: 0, committedOffset: 4), .init(partitionIndex: 1, committedOffset: 5),
+                        ]
+                    )
+                ]
+            )
+            #expect(
+                try await connection.send(commit, version: 8).topics.flatMap(\.partitions).map(\.errorCode) == [
+                    .none, .none,
+                ]
+            )
 
             let text = try await httpGet(port: metricsPort, path: "/metrics").body
             #expect(sampleValue(text, #"petrel_consumer_group_lag{group="billing",topic="orders",partition="0"}"#) == 6)
             #expect(sampleValue(text, #"petrel_consumer_group_lag{group="billing",topic="orders",partition="1"}"#) == 0)
-            #expect(sampleValue(text, #"petrel_consumer_group_committed_offset{group="billing",topic="orders",partition="0"}"#) == 4)
+            #expect(
+                sampleValue(
+                    text,
+                    #"petrel_consumer_group_committed_offset{group="billing",topic="orders",partition="0"}"#
+                ) == 4
+            )
 
             // More records raise the lag without any new commit.
             _ = try await produce(connection, "orders", partition: 1, ["p5", "p6"])
-            #expect(sampleValue(broker.renderMetrics(), #"petrel_consumer_group_lag{group="billing",topic="orders",partition="1"}"#) == 2)
+            #expect(
+                sampleValue(
+                    broker.renderMetrics(),
+                    #"petrel_consumer_group_lag{group="billing",topic="orders",partition="1"}"#
+                ) == 2
+            )
 
             let deleted = try await connection.send(DeleteGroupsRequest(groupsNames: ["billing"]), version: 2)
             #expect(deleted.results.map(\.errorCode) == [.none])
@@ -88,11 +124,17 @@ struct MetricsTests {
 
     @Test("a busy metrics port: optional endpoints are skipped and the broker runs; required ones fail the start")
     func busyPort() async throws {
-        let blocker = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        let blocker = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(
+            host: "127.0.0.1",
+            port: 0
+        ).get()
         defer { blocker.close(promise: nil) }
         let busy = blocker.localAddress!.port!
-        try await withBroker(configure: { $0.metricsEndpoint = MetricsEndpointConfiguration(port: busy, required: false) }) {
-            broker, port in
+        try await withBroker(configure: {
+            $0.metricsEndpoint = MetricsEndpointConfiguration(port: busy, required: false)
+        }) {
+            broker,
+            port in
             await #expect(throws: MetricsEndpointUnavailable.self) { try await broker.metricsAddress() }
             let connection = try await connect(port)
             defer { Task { await connection.close() } }

@@ -1,17 +1,22 @@
 import Foundation
 import Logging
-@testable import PetrelBroker
 import PetrelProtocol
 import PetrelStorage
 import PetrelTestSupport
 import Testing
 
+@testable import PetrelBroker
+
 @Suite("Committed-offsets log")
 struct OffsetStoreTests {
     func open(_ folder: TemporaryDirectory, clean: Bool = false, threshold: Int = 16 << 20) throws -> OffsetStore {
         try OffsetStore(
-            dataDirectory: folder.path, config: LogConfig(), cleanShutdown: clean, logger: Logger(label: "test"),
-            compactionThresholdBytes: threshold)
+            dataDirectory: folder.path,
+            config: LogConfig(),
+            cleanShutdown: clean,
+            logger: Logger(label: "test"),
+            compactionThresholdBytes: threshold
+        )
     }
 
     @Test("commits replay after a restart, later commits and deletions winning")
@@ -20,7 +25,10 @@ struct OffsetStoreTests {
         defer { folder.remove() }
         do {
             let store = try open(folder)
-            try await store.commit(group: "a", [TopicPartition("t", 0): CommittedOffset(offset: 1, metadata: "x", commitTimestamp: 5)])
+            try await store.commit(
+                group: "a",
+                [TopicPartition("t", 0): CommittedOffset(offset: 1, metadata: "x", commitTimestamp: 5)]
+            )
             try await store.commit(group: "a", [TopicPartition("t", 0): CommittedOffset(offset: 2, commitTimestamp: 6)])
             try await store.commit(group: "b", [TopicPartition("t", 1): CommittedOffset(offset: 9, commitTimestamp: 7)])
             try await store.commit(group: "c", [TopicPartition("u", 0): CommittedOffset(offset: 4, commitTimestamp: 7)])
@@ -28,7 +36,9 @@ struct OffsetStoreTests {
             try await store.deleteTopic("u")
         }
         let reopened = try open(folder)
-        #expect(reopened.committed(group: "a") == [TopicPartition("t", 0): CommittedOffset(offset: 2, commitTimestamp: 6)])
+        #expect(
+            reopened.committed(group: "a") == [TopicPartition("t", 0): CommittedOffset(offset: 2, commitTimestamp: 6)]
+        )
         #expect(reopened.committed(group: "b").isEmpty)
         #expect(reopened.committed(group: "c").isEmpty)
         #expect(reopened.groups == ["a"])
@@ -44,7 +54,13 @@ struct OffsetStoreTests {
             for round in 0..<400 {
                 try await store.commit(
                     group: "busy",
-                    [TopicPartition("t", Int32(round % 3)): CommittedOffset(offset: Int64(round), commitTimestamp: Int64(round))])
+                    [
+                        TopicPartition("t", Int32(round % 3)): CommittedOffset(
+                            offset: Int64(round),
+                            commitTimestamp: Int64(round)
+                        )
+                    ]
+                )
             }
             #expect(store.sizeInBytes < 20_000 + 2_000)
             expected = store.committed(group: "busy")

@@ -37,7 +37,10 @@ struct ProduceFetchTests {
             let connection = try await connect(port)
             defer { Task { await connection.close() } }
             try await createTopic(connection, "quiet")
-            try await connection.sendWithoutResponse(produceRequest("quiet", records: try batch(["1", "2"]), acks: 0), version: 9)
+            try await connection.sendWithoutResponse(
+                produceRequest("quiet", records: try batch(["1", "2"]), acks: 0),
+                version: 9
+            )
             let answer = try await produce(connection, "quiet", ["3"])
             #expect(answer.baseOffset == 2)
         }
@@ -49,7 +52,10 @@ struct ProduceFetchTests {
             let connection = try await connect(port)
             defer { Task { await connection.close() } }
             try await createTopic(connection, "strict")
-            let badAcks = try await connection.send(produceRequest("strict", records: try batch(["x"]), acks: 2), version: 9)
+            let badAcks = try await connection.send(
+                produceRequest("strict", records: try batch(["x"]), acks: 2),
+                version: 9
+            )
             #expect(badAcks.responses[0].partitionResponses[0].errorCode == ErrorCode.invalidRequiredAcks)
             let unknown = try await produce(connection, "nope", ["x"])
             #expect(unknown.errorCode == ErrorCode.unknownTopicOrPartition)
@@ -60,7 +66,11 @@ struct ProduceFetchTests {
             let corrupted = try await connection.send(produceRequest("strict", records: corrupt), version: 9)
             #expect(corrupted.responses[0].partitionResponses[0].errorCode == ErrorCode.corruptMessage)
             let offsets = try await connection.send(
-                ListOffsetsRequest(replicaId: -1, topics: [.init(name: "strict", partitions: [.init(partitionIndex: 0, timestamp: -1)])]))
+                ListOffsetsRequest(
+                    replicaId: -1,
+                    topics: [.init(name: "strict", partitions: [.init(partitionIndex: 0, timestamp: -1)])]
+                )
+            )
             #expect(offsets.topics[0].partitions[0].offset == 0)
         }
     }
@@ -70,15 +80,26 @@ struct ProduceFetchTests {
         try await withBroker { _, port in
             let consumer = try await connect(port)
             let producer = try await connect(port)
-            defer { Task { await consumer.close(); await producer.close() } }
+            defer {
+                Task {
+                    await consumer.close()
+                    await producer.close()
+                }
+            }
             try await createTopic(producer, "waiting")
-            async let fetched = consumer.send(fetchRequest("waiting", offset: 0, maxWaitMs: 30_000, minBytes: 1), version: 12)
+            async let fetched = consumer.send(
+                fetchRequest("waiting", offset: 0, maxWaitMs: 30_000, minBytes: 1),
+                version: 12
+            )
             try await Task.sleep(for: .milliseconds(200))
             _ = try await produce(producer, "waiting", ["late"])
             #expect(try values(in: try await fetched) == ["late"])
 
             // With nothing arriving, the wait ends at max_wait with an empty answer.
-            let empty = try await consumer.send(fetchRequest("waiting", offset: 1, maxWaitMs: 100, minBytes: 1), version: 12)
+            let empty = try await consumer.send(
+                fetchRequest("waiting", offset: 1, maxWaitMs: 100, minBytes: 1),
+                version: 12
+            )
             #expect(empty.responses[0].partitions[0].records?.readableBytes == 0)
             #expect(empty.responses[0].partitions[0].highWatermark == 1)
         }
@@ -94,7 +115,9 @@ struct ProduceFetchTests {
             var request = fetchRequest("f", offset: 5)
             request.topics[0].partitions.append(.init(partition: 1, fetchOffset: 0, partitionMaxBytes: 1000))
             request.topics[0].partitions.append(.init(partition: 2, fetchOffset: 0, partitionMaxBytes: 1000))
-            request.topics.append(.init(topic: "missing", partitions: [.init(partition: 0, fetchOffset: 0, partitionMaxBytes: 1000)]))
+            request.topics.append(
+                .init(topic: "missing", partitions: [.init(partition: 0, fetchOffset: 0, partitionMaxBytes: 1000)])
+            )
             let response = try await connection.send(request, version: 11)
             #expect(response.responses.map(\.topic) == ["f", "missing"])
             #expect(response.responses[0].partitions.map(\.partitionIndex) == [0, 1, 2])
@@ -117,14 +140,32 @@ struct ProduceFetchTests {
             defer { Task { await connection.close() } }
             try await createTopic(connection, "times")
             let request = { (timestamp: Int64) in
-                ListOffsetsRequest(replicaId: -1, topics: [.init(name: "times", partitions: [.init(partitionIndex: 0, timestamp: timestamp, maxNumOffsets: 1)])])
+                ListOffsetsRequest(
+                    replicaId: -1,
+                    topics: [
+                        .init(
+                            name: "times",
+                            partitions: [.init(partitionIndex: 0, timestamp: timestamp, maxNumOffsets: 1)]
+                        )
+                    ]
+                )
             }
-            _ = try await connection.send(produceRequest("times", records: try batch(["a", "b", "c"], timestamp: 1000)), version: 9)
-            _ = try await connection.send(produceRequest("times", records: try batch(["d", "e"], timestamp: 5000)), version: 9)
-            _ = try await connection.send(produceRequest("times", records: try batch(["f"], timestamp: 3000)), version: 9)
+            _ = try await connection.send(
+                produceRequest("times", records: try batch(["a", "b", "c"], timestamp: 1000)),
+                version: 9
+            )
+            _ = try await connection.send(
+                produceRequest("times", records: try batch(["d", "e"], timestamp: 5000)),
+                version: 9
+            )
+            _ = try await connection.send(
+                produceRequest("times", records: try batch(["f"], timestamp: 3000)),
+                version: 9
+            )
             for version in ListOffsetsRequest.validVersions.clamped(to: 1...7) {
                 func offset(_ timestamp: Int64) async throws -> (Int64, Int64) {
-                    let partition = try await connection.send(request(timestamp), version: version).topics[0].partitions[0]
+                    let partition = try await connection.send(request(timestamp), version: version).topics[0]
+                        .partitions[0]
                     #expect(partition.errorCode == ErrorCode.none)
                     return (partition.offset, partition.timestamp)
                 }
@@ -145,12 +186,19 @@ struct ProduceFetchTests {
         try await withBroker { _, port in
             let connection = try await connect(port)
             defer { Task { await connection.close() } }
-            let first = try await connection.send(InitProducerIdRequest(transactionalId: nil, transactionTimeoutMs: 60000))
-            let second = try await connection.send(InitProducerIdRequest(transactionalId: nil, transactionTimeoutMs: 60000), version: 0)
+            let first = try await connection.send(
+                InitProducerIdRequest(transactionalId: nil, transactionTimeoutMs: 60000)
+            )
+            let second = try await connection.send(
+                InitProducerIdRequest(transactionalId: nil, transactionTimeoutMs: 60000),
+                version: 0
+            )
             #expect(first.errorCode == ErrorCode.none && second.errorCode == ErrorCode.none)
             #expect(first.producerId != second.producerId)
             #expect(first.producerEpoch == 0)
-            let transactional = try await connection.send(InitProducerIdRequest(transactionalId: "tx", transactionTimeoutMs: 60000))
+            let transactional = try await connection.send(
+                InitProducerIdRequest(transactionalId: "tx", transactionTimeoutMs: 60000)
+            )
             #expect(transactional.errorCode != ErrorCode.none)
 
             try await createTopic(connection, "idem")

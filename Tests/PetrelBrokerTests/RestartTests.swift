@@ -17,7 +17,12 @@ struct RestartTests {
             try await createTopic(connection, "durable", partitions: 2)
             var offsets: [Int64] = []
             for round in 0..<20 {
-                let answer = try await produce(connection, "durable", partition: Int32(round % 2), ["r\(round)-a", "r\(round)-b"])
+                let answer = try await produce(
+                    connection,
+                    "durable",
+                    partition: Int32(round % 2),
+                    ["r\(round)-a", "r\(round)-b"]
+                )
                 #expect(answer.errorCode == ErrorCode.none)
                 offsets.append(answer.baseOffset)
             }
@@ -31,13 +36,15 @@ struct RestartTests {
             defer { Task { await connection.close() } }
             for partition: Int32 in [0, 1] {
                 let response = try await connection.send(fetchRequest("durable", partition: partition, offset: 0))
-                let records = try RecordBatchDecoder.decodeBatches(response.responses[0].partitions[0].records!).flatMap(\.records)
+                let records = try RecordBatchDecoder.decodeBatches(response.responses[0].partitions[0].records!)
+                    .flatMap(\.records)
                 #expect(records.map(\.offset) == Array(0..<20))
                 let rounds = stride(from: Int(partition), to: 20, by: 2)
                 #expect(records.map { String(buffer: $0.value!) } == rounds.flatMap { ["r\($0)-a", "r\($0)-b"] })
             }
             // The topic id survives too.
-            let id = try await connection.send(MetadataRequest(topics: [.init(name: "durable")]), version: 12).topics[0].topicId
+            let id = try await connection.send(MetadataRequest(topics: [.init(name: "durable")]), version: 12).topics[0]
+                .topicId
             #expect(id != .zero)
         }
     }

@@ -14,13 +14,27 @@ struct BrokerRetentionTests {
             defer { Task { await connection.close() } }
             let created = try await connection.send(
                 CreateTopicsRequest(
-                    topics: [.init(name: "short-lived", numPartitions: 1, replicationFactor: 1, configs: [.init(name: "retention.ms", value: "60000")])]),
-                version: 5)
+                    topics: [
+                        .init(
+                            name: "short-lived",
+                            numPartitions: 1,
+                            replicationFactor: 1,
+                            configs: [.init(name: "retention.ms", value: "60000")]
+                        )
+                    ]),
+                version: 5
+            )
             #expect(created.topics[0].errorCode == ErrorCode.none)
             // Records stamped in 1970 are long past a one-minute retention.
-            _ = try await connection.send(produceRequest("short-lived", records: try batch(["a", "b", "c"], timestamp: 1_000)), version: 9)
+            _ = try await connection.send(
+                produceRequest("short-lived", records: try batch(["a", "b", "c"], timestamp: 1_000)),
+                version: 9
+            )
             let earliest = { () async throws -> Int64 in
-                let request = ListOffsetsRequest(replicaId: -1, topics: [.init(name: "short-lived", partitions: [.init(partitionIndex: 0, timestamp: -2)])])
+                let request = ListOffsetsRequest(
+                    replicaId: -1,
+                    topics: [.init(name: "short-lived", partitions: [.init(partitionIndex: 0, timestamp: -2)])]
+                )
                 return try await connection.send(request, version: 7).topics[0].partitions[0].offset
             }
             var start = try await earliest()

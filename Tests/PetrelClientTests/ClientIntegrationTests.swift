@@ -23,24 +23,46 @@ struct ClientIntegrationTests {
                     stored.append(
                         try await producer.sendAndWait(
                             ProducerRecord(
-                                topic: topic, key: key, value: ByteBuffer(string: "order \(index)"),
-                                headers: [RecordHeader(key: "event", value: ByteBuffer(string: "created")), RecordHeader(key: "none", value: nil)])))
+                                topic: topic,
+                                key: key,
+                                value: ByteBuffer(string: "order \(index)"),
+                                headers: [
+                                    RecordHeader(key: "event", value: ByteBuffer(string: "created")),
+                                    RecordHeader(key: "none", value: nil),
+                                ]
+                            )
+                        )
+                    )
                 }
                 return stored
             }
             // Keyed records land where the Java partitioner puts them.
             for (index, metadata) in stored.enumerated() where index % 5 != 0 {
-                #expect(metadata.partition == Partitioner.partition(forKey: ByteBuffer(string: "customer-\(index % 4)"), partitionCount: 3))
+                #expect(
+                    metadata.partition
+                        == Partitioner.partition(forKey: ByteBuffer(string: "customer-\(index % 4)"), partitionCount: 3)
+                )
             }
-            let starts = Dictionary(uniqueKeysWithValues: (0..<Int32(3)).map { (TopicPartition(topic, $0), KafkaConsumerConfiguration.StartOffset.beginning) })
-            let records = try await KafkaConsumer.withConsumer(TestCluster.consumerConfiguration(bootstrap, .partitions(starts))) { consumer in
+            let starts = Dictionary(
+                uniqueKeysWithValues: (0..<Int32(3)).map {
+                    (TopicPartition(topic, $0), KafkaConsumerConfiguration.StartOffset.beginning)
+                }
+            )
+            let records = try await KafkaConsumer.withConsumer(
+                TestCluster.consumerConfiguration(bootstrap, .partitions(starts))
+            ) { consumer in
                 try await read(30, from: consumer)
             }
             #expect(Set(records.map { $0.valueString! }) == Set((0..<30).map { "order \($0)" }))
             for record in records {
                 let index = Int(record.valueString!.split(separator: " ")[1])!
                 #expect(record.keyString == (index % 5 == 0 ? nil : "customer-\(index % 4)"))
-                #expect(record.headers == [RecordHeader(key: "event", value: ByteBuffer(string: "created")), RecordHeader(key: "none", value: nil)])
+                #expect(
+                    record.headers == [
+                        RecordHeader(key: "event", value: ByteBuffer(string: "created")),
+                        RecordHeader(key: "none", value: nil),
+                    ]
+                )
                 #expect(stored[index].partition == record.partition && stored[index].offset == record.offset)
             }
             for partition in 0..<Int32(3) {
@@ -60,7 +82,9 @@ struct ClientIntegrationTests {
             let admin = KafkaAdmin(bootstrap: [bootstrap])
             try await admin.createTopic(topic, partitions: 4, replicationFactor: 1)
             try await KafkaProducer.withProducer(TestCluster.producerConfiguration(bootstrap)) { producer in
-                for index in 0..<200 { try await producer.send(ProducerRecord(topic: topic, key: "k\(index)", value: "first \(index)")) }
+                for index in 0..<200 {
+                    try await producer.send(ProducerRecord(topic: topic, key: "k\(index)", value: "first \(index)"))
+                }
                 await producer.flush()
             }
             let configuration = TestCluster.consumerConfiguration(bootstrap, .group(id: group, topics: [topic]))
@@ -82,7 +106,11 @@ struct ClientIntegrationTests {
                 #expect(Set(first.assignment).isDisjoint(with: second.assignment))
 
                 try await KafkaProducer.withProducer(TestCluster.producerConfiguration(bootstrap)) { producer in
-                    for index in 0..<200 { try await producer.send(ProducerRecord(topic: topic, key: "k\(index)", value: "second \(index)")) }
+                    for index in 0..<200 {
+                        try await producer.send(
+                            ProducerRecord(topic: topic, key: "k\(index)", value: "second \(index)")
+                        )
+                    }
                     await producer.flush()
                 }
                 let shares = [first: Set(first.assignment), second: Set(second.assignment)]
@@ -106,7 +134,11 @@ struct ClientIntegrationTests {
             let topic = TestCluster.uniqueTopic("client-resume")
             let group = TestCluster.uniqueTopic("resumers")
             try await KafkaProducer.withProducer(TestCluster.producerConfiguration(bootstrap)) { producer in
-                for index in 0..<100 { _ = try await producer.sendAndWait(ProducerRecord(topic: topic, partition: 0, value: ByteBuffer(string: "\(index)"))) }
+                for index in 0..<100 {
+                    _ = try await producer.sendAndWait(
+                        ProducerRecord(topic: topic, partition: 0, value: ByteBuffer(string: "\(index)"))
+                    )
+                }
             }
             var configuration = TestCluster.consumerConfiguration(bootstrap, .group(id: group, topics: [topic]))
             configuration.autoCommit = false
@@ -138,12 +170,16 @@ struct ClientIntegrationTests {
                 }
             }
             let partition = TopicPartition(topic, 0)
-            try await KafkaConsumer.withConsumer(TestCluster.consumerConfiguration(bootstrap, .partitions([partition: .offset(8)]))) { consumer in
+            try await KafkaConsumer.withConsumer(
+                TestCluster.consumerConfiguration(bootstrap, .partitions([partition: .offset(8)]))
+            ) { consumer in
                 #expect(try await read(2, from: consumer).map(\.offset) == [8, 9])
                 try await consumer.seek(partition, to: .beginning)
                 #expect(try await read(1, from: consumer).map(\.offset) == [0])
                 if TestCluster.isTansu {
-                    print("tansu lacks offsets by timestamp (it answers 0 for every time); skipping the timestamp seek against it")
+                    print(
+                        "tansu lacks offsets by timestamp (it answers 0 for every time); skipping the timestamp seek against it"
+                    )
                 } else {
                     try await consumer.seek(partition, to: .timestamp(1_700_000_006_500))
                     #expect(try await read(1, from: consumer).map(\.offset) == [7])
@@ -153,8 +189,14 @@ struct ClientIntegrationTests {
             }
             if !TestCluster.isTansu {
                 let admin = KafkaAdmin(bootstrap: [bootstrap])
-                #expect(try await admin.offsets(forTimestamp: 1_700_000_004_000, partitions: [partition]) == [partition: 4])
-                #expect(try await admin.offsets(forTimestamp: 1_800_000_000_000, partitions: [partition]) == [partition: nil])
+                #expect(
+                    try await admin.offsets(forTimestamp: 1_700_000_004_000, partitions: [partition]) == [partition: 4]
+                )
+                #expect(
+                    try await admin.offsets(forTimestamp: 1_800_000_000_000, partitions: [partition]) == [
+                        partition: nil
+                    ]
+                )
                 await admin.close()
             }
         }
@@ -177,7 +219,11 @@ struct ClientIntegrationTests {
             #expect(try await admin.listTopics().map(\.name).contains(topic))
 
             try await KafkaProducer.withProducer(TestCluster.producerConfiguration(bootstrap)) { producer in
-                for index in 0..<10 { _ = try await producer.sendAndWait(ProducerRecord(topic: topic, partition: Int32(index % 2), value: ByteBuffer(string: "\(index)"))) }
+                for index in 0..<10 {
+                    _ = try await producer.sendAndWait(
+                        ProducerRecord(topic: topic, partition: Int32(index % 2), value: ByteBuffer(string: "\(index)"))
+                    )
+                }
             }
             var configuration = TestCluster.consumerConfiguration(bootstrap, .group(id: group, topics: [topic]))
             configuration.autoCommit = false

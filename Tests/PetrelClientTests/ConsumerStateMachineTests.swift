@@ -13,8 +13,14 @@ struct ConsumerStateMachineTests {
     private func records(_ partition: TopicPartition, _ offsets: Range<Int64>) -> [ConsumerRecord] {
         offsets.map {
             ConsumerRecord(
-                topic: partition.topic, partition: partition.partition, offset: $0, timestamp: 0, key: nil,
-                value: ByteBuffer(string: "\($0)"), headers: [])
+                topic: partition.topic,
+                partition: partition.partition,
+                offset: $0,
+                timestamp: 0,
+                key: nil,
+                value: ByteBuffer(string: "\($0)"),
+                headers: []
+            )
         }
     }
 
@@ -49,7 +55,9 @@ struct ConsumerStateMachineTests {
         var machine = ConsumerStateMachine(capacity: 100)
         machine.install([orders0: 0]).resume()
         var epoch = machine.fetchable.epoch
-        guard case .accepted = machine.push(records(orders0, 0..<2), of: orders0, from: 0, next: 2, epoch: epoch) else { return }
+        guard case .accepted = machine.push(records(orders0, 0..<2), of: orders0, from: 0, next: 2, epoch: epoch) else {
+            return
+        }
         #expect(take(&machine)?.offset == 0)
         #expect(machine.consumed[orders0] == 1)
         machine.seek(orders0, to: 100).resume()

@@ -14,7 +14,13 @@ func exampleProduce(bootstrap: BrokerAddress) async throws {
     try await KafkaProducer.withProducer(configuration) { producer in
         // Awaitable: returns once the broker has stored the record.
         let stored = try await producer.sendAndWait(
-            ProducerRecord(topic: "orders", key: "order-1", value: #"{"total": 30}"#, headers: ["event": "order-created"]))
+            ProducerRecord(
+                topic: "orders",
+                key: "order-1",
+                value: #"{"total": 30}"#,
+                headers: ["event": "order-created"]
+            )
+        )
         print("stored at \(stored.partition)/\(stored.offset)")
 
         // Fire and forget: the outcome arrives on producer.deliveryReports.
@@ -27,7 +33,9 @@ func exampleProduce(bootstrap: BrokerAddress) async throws {
 
 func exampleConsumeInAGroup(bootstrap: BrokerAddress) async throws {
     var configuration = KafkaConsumerConfiguration(
-        bootstrap: [bootstrap], source: .group(id: "notification-workers", topics: ["orders"]))
+        bootstrap: [bootstrap],
+        source: .group(id: "notification-workers", topics: ["orders"])
+    )
     configuration.offsetReset = .earliest
     try await KafkaConsumer.withConsumer(configuration) { consumer in
         var handled = 0
@@ -57,7 +65,9 @@ func exampleSecurity(bootstrap: BrokerAddress, password: String) throws -> (Kafk
     var tls = TLSConfiguration.makeClientConfiguration()
     tls.trustRoots = .file("ca.pem")  // the authority that signed the broker's certificate
     let security = try KafkaClientSecurity(
-        tls: tls, sasl: .init(mechanism: .scramSHA256, user: "alice", password: password))
+        tls: tls,
+        sasl: .init(mechanism: .scramSHA256, user: "alice", password: password)
+    )
 
     var configuration = KafkaProducerConfiguration(bootstrap: [bootstrap])
     configuration.security = security
@@ -83,11 +93,18 @@ struct DocumentationExamplesTests {
     func documentMatches() throws {
         let here = URL(fileURLWithPath: #filePath)
         let source = try String(contentsOf: here, encoding: .utf8)
-        let document = try String(contentsOf: here.deletingLastPathComponent().appendingPathComponent("../../docs/client.md"), encoding: .utf8)
-        let blocks = document.components(separatedBy: "```swift\n").dropFirst().map { $0.components(separatedBy: "```")[0] }
+        let document = try String(
+            contentsOf: here.deletingLastPathComponent().appendingPathComponent("../../docs/client.md"),
+            encoding: .utf8
+        )
+        let blocks = document.components(separatedBy: "```swift\n").dropFirst().map {
+            $0.components(separatedBy: "```")[0]
+        }
         #expect(blocks.count >= 3)
         for block in blocks {
-            let lines = block.split(separator: "\n", omittingEmptySubsequences: true).map { $0.trimmingCharacters(in: .whitespaces) }
+            let lines = block.split(separator: "\n", omittingEmptySubsequences: true).map {
+                $0.trimmingCharacters(in: .whitespaces)
+            }
             let sourceLines = Set(source.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) })
             for line in lines where !line.isEmpty {
                 #expect(sourceLines.contains(line), "docs/client.md line not in the compiled examples: \(line)")

@@ -19,7 +19,10 @@ struct ParkingLotTests {
             let parked = lot.park(ticket, continuation)
             if !parked { continuation.resume(returning: .cancelled) }
         }
-        guard case .cancelled = parked else { Issue.record("expected cancelled, got \(parked)"); return }
+        guard case .cancelled = parked else {
+            Issue.record("expected cancelled, got \(parked)")
+            return
+        }
         #expect(lot.parkedCount == 0)
     }
 
@@ -30,7 +33,10 @@ struct ParkingLotTests {
         await waitUntil { machine.withLock { $0.lot.parkedCount } == 1 }
         let reserved = machine.withLock { $0.lot.reserve() }
         machine.withLock { $0.lot.resumeAll(with: 42) }.resume()
-        guard case .resumed(42) = await waiter.value else { Issue.record("the parked task was not resumed"); return }
+        guard case .resumed(42) = await waiter.value else {
+            Issue.record("the parked task was not resumed")
+            return
+        }
         #expect(machine.withLock { $0.lot.expire(reserved) }.isEmpty, "a reserved ticket is not parked")
     }
 
@@ -52,7 +58,10 @@ struct ParkingLotTests {
             withUnsafeCurrentTask { $0?.cancel() }
             return await machine.park(\.lot) { $0.ready ? 7 : nil }
         }.value
-        guard case .cancelled = outcome else { Issue.record("expected cancelled, got \(outcome)"); return }
+        guard case .cancelled = outcome else {
+            Issue.record("expected cancelled, got \(outcome)")
+            return
+        }
     }
 
     @Test("a parked task that is cancelled is resumed, once")
@@ -61,7 +70,10 @@ struct ParkingLotTests {
         let waiter = Task { await machine.park(\.lot) { $0.ready ? 7 : nil } }
         await waitUntil { machine.withLock { $0.lot.parkedCount } == 1 }
         waiter.cancel()
-        guard case .cancelled = await waiter.value else { Issue.record("expected cancelled"); return }
+        guard case .cancelled = await waiter.value else {
+            Issue.record("expected cancelled")
+            return
+        }
         #expect(machine.withLock { $0.lot.parkedCount } == 0)
         #expect(machine.withLock { $0.lot.resumeAll(with: 1) }.isEmpty, "nothing left to resume twice")
     }
@@ -70,13 +82,19 @@ struct ParkingLotTests {
     func deadlines() async {
         let machine = LockedStateMachine(State())
         let timedOut = await machine.park(\.lot, until: .now + .milliseconds(20)) { $0.ready ? 7 : nil }
-        guard case .timedOut = timedOut else { Issue.record("expected timed out, got \(timedOut)"); return }
+        guard case .timedOut = timedOut else {
+            Issue.record("expected timed out, got \(timedOut)")
+            return
+        }
 
         // A long deadline, resumed at once: the wait returns without sitting out its timer.
         let waiter = Task { await machine.park(\.lot, until: .now + .seconds(3600)) { $0.ready ? 7 : nil } }
         await waitUntil { machine.withLock { $0.lot.parkedCount } == 1 }
         machine.withLock { $0.lot.resumeAll(with: 3) }.resume()
-        guard case .resumed(3) = await waiter.value else { Issue.record("expected resumed"); return }
+        guard case .resumed(3) = await waiter.value else {
+            Issue.record("expected resumed")
+            return
+        }
     }
 }
 

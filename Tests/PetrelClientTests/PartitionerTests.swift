@@ -27,7 +27,9 @@ struct PartitionerTests {
     @Test("keys map to the partitions the Java partitioner picks")
     func partitions() {
         // toPositive(murmur2(key)) % 12
-        let expected: [String: Int32] = ["": 9, "a": 4, "ab": 2, "abc": 3, "21": 0, "foobar": 6, "order-1": 10, "customer-42": 9]
+        let expected: [String: Int32] = [
+            "": 9, "a": 4, "ab": 2, "abc": 3, "21": 0, "foobar": 6, "order-1": 10, "customer-42": 9,
+        ]
         for (key, partition) in expected {
             #expect(Partitioner.partition(forKey: ByteBuffer(string: key), partitionCount: 12) == partition, "\(key)")
         }
@@ -38,8 +40,11 @@ struct PartitionerTests {
     func range() {
         let plan = AssignmentStrategy.range.assign(
             subscriptions: ["b": ["orders"], "a": ["orders", "payments"], "c": ["orders"]],
-            partitionCounts: ["orders": 7, "payments": 2])
-        #expect(plan["a"] == [0, 1, 2].map { TopicPartition("orders", $0) } + [0, 1].map { TopicPartition("payments", $0) })
+            partitionCounts: ["orders": 7, "payments": 2]
+        )
+        #expect(
+            plan["a"] == [0, 1, 2].map { TopicPartition("orders", $0) } + [0, 1].map { TopicPartition("payments", $0) }
+        )
         #expect(plan["b"] == [3, 4].map { TopicPartition("orders", $0) })
         #expect(plan["c"] == [5, 6].map { TopicPartition("orders", $0) })
     }
@@ -47,7 +52,9 @@ struct PartitionerTests {
     @Test("round-robin deals partitions in turn, skipping members not subscribed")
     func roundRobin() {
         let plan = AssignmentStrategy.roundRobin.assign(
-            subscriptions: ["a": ["t"], "b": ["t", "u"]], partitionCounts: ["t": 3, "u": 2])
+            subscriptions: ["a": ["t"], "b": ["t", "u"]],
+            partitionCounts: ["t": 3, "u": 2]
+        )
         #expect(plan["a"] == [TopicPartition("t", 0), TopicPartition("t", 2)])
         #expect(plan["b"] == [TopicPartition("t", 1), TopicPartition("u", 0), TopicPartition("u", 1)])
         let all = (plan["a"]! + plan["b"]!).sorted()

@@ -69,21 +69,36 @@ struct ProducerStateMachineTests {
         let flush = Task { await machine.park(\.flushes) { $0.isEmpty ? () : nil } }
         await waitUntil { machine.withLock { $0.flushes.parkedCount } == 1 }
         machine.withLock { $0.finished(sent[0]) }.resume()
-        guard case .resumed = await flush.value else { Issue.record("the flush was not woken"); return }
+        guard case .resumed = await flush.value else {
+            Issue.record("the flush was not woken")
+            return
+        }
     }
 
     @Test("shutdown sends queued records without lingering, then finishes once all are done")
     func shutdownWithQueuedRecords() throws {
         var machine = ProducerStateMachine(configuration: Self.configuration())
         for index in 0..<3 {
-            _ = machine.append(Self.record("\(index)"), partition: Int32(index % 2), timestamp: 0, waiter: .report(1), now: 0)
+            _ = machine.append(
+                Self.record("\(index)"),
+                partition: Int32(index % 2),
+                timestamp: 0,
+                waiter: .report(1),
+                now: 0
+            )
         }
         _ = machine.close()
         let sent = Self.batches(try machine.nextSenderAction(now: 0))
         #expect(sent.map(\.records.count).sorted() == [1, 2], "both partitions' batches go at once")
-        guard case .wait = try machine.nextSenderAction(now: 0) else { Issue.record("in flight: wait"); return }
+        guard case .wait = try machine.nextSenderAction(now: 0) else {
+            Issue.record("in flight: wait")
+            return
+        }
         for batch in sent { _ = machine.finished(batch) }
-        guard case .finish = try machine.nextSenderAction(now: 0) else { Issue.record("all done: finish"); return }
+        guard case .finish = try machine.nextSenderAction(now: 0) else {
+            Issue.record("all done: finish")
+            return
+        }
     }
 
     @Test("a retried batch waits out its backoff and goes before anything newer")
@@ -98,19 +113,27 @@ struct ProducerStateMachineTests {
             return
         }
         let retried = Self.batches(try machine.nextSenderAction(now: 120))
-        #expect(retried.count == 1 && retried[0].attempts == 1 && retried[0].bytes == first[0].bytes, "the very same bytes again")
+        #expect(
+            retried.count == 1 && retried[0].attempts == 1 && retried[0].bytes == first[0].bytes,
+            "the very same bytes again"
+        )
     }
 
     @Test("senders waiting for room go on once a completion frees it")
     func room() async throws {
         let machine = LockedStateMachine(ProducerStateMachine(configuration: Self.configuration(buffer: 10)))
-        machine.withLock { _ = $0.append(Self.record("0123456789"), partition: 0, timestamp: 0, waiter: .report(1), now: 0) }
+        machine.withLock {
+            _ = $0.append(Self.record("0123456789"), partition: 0, timestamp: 0, waiter: .report(1), now: 0)
+        }
         #expect(machine.withLock { $0.hasRoom } == false)
         let sender = Task { await machine.park(\.room) { $0.hasRoom ? () : nil } }
         await waitUntil { machine.withLock { $0.room.parkedCount } == 1 }
         let sent = Self.batches(try machine.withLock { try $0.nextSenderAction(now: 100) })
         machine.withLock { $0.finished(sent[0]) }.resume()
-        guard case .resumed = await sender.value else { Issue.record("the waiting sender was not woken"); return }
+        guard case .resumed = await sender.value else {
+            Issue.record("the waiting sender was not woken")
+            return
+        }
     }
 
     @Test("failing everything hands back the queued records, wakes every waiter, and keeps in-flight accounting")
@@ -124,7 +147,10 @@ struct ProducerStateMachineTests {
         let (records, wakeups) = machine.withLock { $0.failAll() }
         wakeups.resume()
         #expect(records.count == 1, "only the queued record; the in-flight batch finishes on its own")
-        guard case .resumed = await flush.value else { Issue.record("the flush was not woken"); return }
+        guard case .resumed = await flush.value else {
+            Issue.record("the flush was not woken")
+            return
+        }
         #expect(machine.withLock { $0.isEmpty } == false)
         machine.withLock { $0.finished(inFlight[0]) }.resume()
         #expect(machine.withLock { $0.isEmpty })

@@ -26,7 +26,9 @@ struct ProducerStressTests {
                             var ids = Set<UInt64>()
                             for await report in producer.deliveryReports {
                                 #expect(ids.insert(report.id).inserted, "report \(report.id) twice")
-                                if case .failure(let error) = report.result { Issue.record("delivery failed: \(error)") }
+                                if case .failure(let error) = report.result {
+                                    Issue.record("delivery failed: \(error)")
+                                }
                             }
                             return ids.count
                         }
@@ -35,7 +37,9 @@ struct ProducerStressTests {
                                 tasks.addTask {
                                     var sent = 0
                                     for round in 0..<400 {
-                                        let value = ByteBuffer(string: "w\(worker)-r\(round)-" + String(repeating: "x", count: 100))
+                                        let value = ByteBuffer(
+                                            string: "w\(worker)-r\(round)-" + String(repeating: "x", count: 100)
+                                        )
                                         try await producer.send(ProducerRecord(topic: topic, key: nil, value: value))
                                         sent += 1
                                         switch round % 3 {
@@ -73,7 +77,9 @@ struct WatchdogExpired: Error, CustomStringConvertible {
 /// Runs `body`, failing with WatchdogExpired if it has not finished after `seconds`. The body runs in
 /// a task of its own, so a body that hangs (even through cancellation) cannot hang the test with it.
 func withWatchdog<Result: Sendable>(
-    seconds: Int, _ what: String, _ body: @escaping @Sendable () async throws -> Result
+    seconds: Int,
+    _ what: String,
+    _ body: @escaping @Sendable () async throws -> Result
 ) async throws -> Result {
     let (outcomes, outcome) = AsyncStream.makeStream(of: Swift.Result<Result, any Error>?.self)
     let work = Task {

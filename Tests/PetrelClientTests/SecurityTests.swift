@@ -19,19 +19,24 @@ struct SecurityTests {
         var users: String { "\(folder)/users.json" }
 
         init() throws {
-            folder = FileManager.default.temporaryDirectory.appendingPathComponent("petrel-client-tls-\(UUID().uuidString)").path
+            folder =
+                FileManager.default.temporaryDirectory.appendingPathComponent("petrel-client-tls-\(UUID().uuidString)")
+                .path
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             let openssl = Process()
             openssl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             openssl.arguments = [
                 "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "\(folder)/key.pem", "-out",
-                "\(folder)/cert.pem", "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                "\(folder)/cert.pem", "-days", "2", "-subj", "/CN=localhost", "-addext",
+                "subjectAltName=IP:127.0.0.1,DNS:localhost",
             ]
             openssl.standardError = FileHandle.nullDevice
             openssl.standardOutput = FileHandle.nullDevice
             try openssl.run()
             openssl.waitUntilExit()
-            guard openssl.terminationStatus == 0 else { throw KafkaClientError.invalidArgument("openssl could not make a test certificate") }
+            guard openssl.terminationStatus == 0 else {
+                throw KafkaClientError.invalidArgument("openssl could not make a test certificate")
+            }
             var file = UserStore.UsersFile()
             file.users["alice"] = ScramCredential(password: "s3cret", iterations: 4096)
             try UserStore.save(file, to: "\(folder)/users.json")
@@ -48,16 +53,23 @@ struct SecurityTests {
             }
         }
 
-        func clientSecurity(tls: Bool, _ mechanism: SaslMechanism?, password: String = "s3cret") throws -> KafkaClientSecurity {
+        func clientSecurity(
+            tls: Bool,
+            _ mechanism: SaslMechanism?,
+            password: String = "s3cret"
+        ) throws -> KafkaClientSecurity {
             var configuration = TLSConfiguration.makeClientConfiguration()
             configuration.trustRoots = .file(certificate)
             return try KafkaClientSecurity(
-                tls: tls ? configuration : nil, sasl: mechanism.map { .init(mechanism: $0, user: "alice", password: password) })
+                tls: tls ? configuration : nil,
+                sasl: mechanism.map { .init(mechanism: $0, user: "alice", password: password) }
+            )
         }
     }
 
     static let cases: [(ListenerSecurity.SecurityProtocol, SaslMechanism?)] = [
-        (.saslSSL, .scramSHA256), (.saslSSL, .plain), (.saslPlaintext, .scramSHA256), (.saslPlaintext, .plain), (.ssl, nil),
+        (.saslSSL, .scramSHA256), (.saslSSL, .plain), (.saslPlaintext, .scramSHA256), (.saslPlaintext, .plain),
+        (.ssl, nil),
     ]
 
     @Test("produce, consume in a group and administer over each secured listener", arguments: cases.indices)
@@ -74,9 +86,16 @@ struct SecurityTests {
             var producerConfiguration = TestCluster.producerConfiguration(bootstrap)
             producerConfiguration.security = security
             try await KafkaProducer.withProducer(producerConfiguration) { producer in
-                for index in 0..<50 { _ = try await producer.send(ProducerRecord(topic: topic, value: ByteBuffer(string: "secret \(index)"))) }
+                for index in 0..<50 {
+                    _ = try await producer.send(
+                        ProducerRecord(topic: topic, value: ByteBuffer(string: "secret \(index)"))
+                    )
+                }
             }
-            var consumerConfiguration = TestCluster.consumerConfiguration(bootstrap, .group(id: "secure-readers", topics: [topic]))
+            var consumerConfiguration = TestCluster.consumerConfiguration(
+                bootstrap,
+                .group(id: "secure-readers", topics: [topic])
+            )
             consumerConfiguration.security = security
             let records = try await KafkaConsumer.withConsumer(consumerConfiguration) { try await read(50, from: $0) }
             #expect(Set(records.compactMap(\.valueString)) == Set((0..<50).map { "secret \($0)" }))
@@ -96,12 +115,18 @@ struct SecurityTests {
                     _ = try await KafkaConnection.connect(host: bootstrap.host, port: bootstrap.port, security: wrong)
                     Issue.record("\(mechanism) let a wrong password in")
                 } catch let error as KafkaClientError {
-                    #expect(error.description.hasPrefix("authentication failed: SASL_AUTHENTICATION_FAILED"), "\(error)")
+                    #expect(
+                        error.description.hasPrefix("authentication failed: SASL_AUTHENTICATION_FAILED"),
+                        "\(error)"
+                    )
                 }
             }
             // TLS but no login: the broker closes the connection at the first request past ApiVersions.
             let anonymous = try await KafkaConnection.connect(
-                host: bootstrap.host, port: bootstrap.port, security: try material.clientSecurity(tls: true, nil))
+                host: bootstrap.host,
+                port: bootstrap.port,
+                security: try material.clientSecurity(tls: true, nil)
+            )
             await #expect(throws: KafkaClientError.self) { try await anonymous.send(MetadataRequest(topics: nil)) }
             await anonymous.close()
         }

@@ -15,20 +15,23 @@ enum TestCluster {
     }
 
     static var brokerName: String {
-        externalBootstrap == nil ? "petrel" : ProcessInfo.processInfo.environment["PETREL_CLIENT_TEST_BROKER"] ?? "external"
+        externalBootstrap == nil
+            ? "petrel" : ProcessInfo.processInfo.environment["PETREL_CLIENT_TEST_BROKER"] ?? "external"
     }
 
     static var isTansu: Bool { brokerName == "tansu" }
 
     /// Runs `body` with the address of a broker; an in-process one lives only for the call.
-    static func with<Result: Sendable>(_ body: @Sendable (BrokerAddress) async throws -> Result) async throws -> Result {
+    static func with<Result: Sendable>(_ body: @Sendable (BrokerAddress) async throws -> Result) async throws -> Result
+    {
         if let external = externalBootstrap { return try await body(external) }
         return try await withInProcessBroker(body)
     }
 
     /// Runs `body` against an in-process broker set up by `configure` (a secured listener, say).
     static func withInProcessBroker<Result: Sendable>(
-        configure: (inout BrokerConfiguration) -> Void = { _ in }, _ body: @Sendable (BrokerAddress) async throws -> Result
+        configure: (inout BrokerConfiguration) -> Void = { _ in },
+        _ body: @Sendable (BrokerAddress) async throws -> Result
     ) async throws -> Result {
         try await withBroker(configure: { configuration in
             configuration.groups.initialRebalanceDelayMs = 100
@@ -51,7 +54,10 @@ enum TestCluster {
         return configuration
     }
 
-    static func consumerConfiguration(_ bootstrap: BrokerAddress, _ source: KafkaConsumerConfiguration.Source) -> KafkaConsumerConfiguration {
+    static func consumerConfiguration(
+        _ bootstrap: BrokerAddress,
+        _ source: KafkaConsumerConfiguration.Source
+    ) -> KafkaConsumerConfiguration {
         var configuration = KafkaConsumerConfiguration(bootstrap: [bootstrap], source: source)
         configuration.offsetReset = .earliest
         configuration.sessionTimeout = .seconds(6)
@@ -63,7 +69,8 @@ enum TestCluster {
 }
 
 /// Reads `count` records (or fails after `timeout`).
-func read(_ count: Int, from consumer: KafkaConsumer, timeout: Duration = .seconds(30)) async throws -> [ConsumerRecord] {
+func read(_ count: Int, from consumer: KafkaConsumer, timeout: Duration = .seconds(30)) async throws -> [ConsumerRecord]
+{
     try await withThrowingTaskGroup(of: [ConsumerRecord]?.self) { group in
         group.addTask {
             var records: [ConsumerRecord] = []
@@ -91,7 +98,11 @@ extension KafkaConsumer: Hashable {
 
 /// Reads from several consumers at once until `count` records arrived in total; each record comes
 /// with the consumer that read it.
-func readTogether(_ count: Int, from consumers: [KafkaConsumer], timeout: Duration = .seconds(30)) async throws
+func readTogether(
+    _ count: Int,
+    from consumers: [KafkaConsumer],
+    timeout: Duration = .seconds(30)
+) async throws
     -> [(KafkaConsumer, ConsumerRecord)]
 {
     try await withThrowingTaskGroup(of: (KafkaConsumer, ConsumerRecord)?.self) { group in

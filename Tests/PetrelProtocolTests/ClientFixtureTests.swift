@@ -19,7 +19,8 @@ struct ClientFixtureTests {
         var fixtures: [Fixture] = []
         for client in try FileManager.default.contentsOfDirectory(atPath: root.path).sorted() {
             let folder = root.appendingPathComponent(client)
-            for name in try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted() where name.hasSuffix(".bin") {
+            for name in try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted()
+            where name.hasSuffix(".bin") {
                 let bytes = try Data(contentsOf: folder.appendingPathComponent(name))
                 fixtures.append(Fixture(client: client, name: name, frame: ByteBuffer(bytes: bytes)))
             }
@@ -37,13 +38,20 @@ struct ClientFixtureTests {
             let length = try frame.readKafkaInteger(as: Int32.self)
             #expect(Int(length) == frame.readableBytes, "\(fixture)")
             let request = try AnyRequest(from: &frame)
-            #expect(fixture.name.hasPrefix("\(request.header.apiKey.name!)-v\(request.header.apiVersion)"), "\(fixture)")
+            #expect(
+                fixture.name.hasPrefix("\(request.header.apiKey.name!)-v\(request.header.apiVersion)"),
+                "\(fixture)"
+            )
             #expect(frame.readableBytes == 0, "\(fixture) left \(frame.readableBytes) bytes")
             #expect(request.encoded() == fixture.frame, "\(fixture)")
         }
     }
 
-    private func decode<Request: KafkaRequest>(_ type: Request.Type, client: String, _ name: String) throws -> (RequestHeader, Request) {
+    private func decode<Request: KafkaRequest>(
+        _ type: Request.Type,
+        client: String,
+        _ name: String
+    ) throws -> (RequestHeader, Request) {
         let fixture = try #require(try Self.fixtures().first { $0.client == client && $0.name == name })
         var frame = fixture.frame
         _ = try frame.readKafkaInteger(as: Int32.self)

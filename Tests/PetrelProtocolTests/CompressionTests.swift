@@ -43,7 +43,9 @@ struct CompressionTests {
         let packed = try Compression.compress(Self.sampleText(20_000), codec: codec)
         let truncated = packed.getSlice(at: 0, length: packed.readableBytes / 2)!
         #expect(throws: Compression.Failure.self) { try Compression.decompress(truncated, codec: codec) }
-        #expect(throws: Compression.Failure.self) { try Compression.decompress(ByteBuffer(bytes: [1, 2, 3, 4, 5, 6, 7, 8, 9]), codec: codec) }
+        #expect(throws: Compression.Failure.self) {
+            try Compression.decompress(ByteBuffer(bytes: [1, 2, 3, 4, 5, 6, 7, 8, 9]), codec: codec)
+        }
     }
 
     @Test("a payload that expands past the limit is refused", arguments: codecs)
@@ -58,7 +60,11 @@ struct CompressionTests {
     func compressedBatches(codec: CompressionCodec) throws {
         var builder = RecordBatchBuilder(compression: codec)
         for index in 0..<50 {
-            builder.append(key: ByteBuffer(string: "k\(index)"), value: ByteBuffer(string: "value \(index)"), timestamp: 1_000 + Int64(index))
+            builder.append(
+                key: ByteBuffer(string: "k\(index)"),
+                value: ByteBuffer(string: "value \(index)"),
+                timestamp: 1_000 + Int64(index)
+            )
         }
         let batch = try builder.build()
         let header = try RecordBatchValidator.validateProduced(batch)
@@ -71,7 +77,11 @@ struct CompressionTests {
         var lying = batch
         lying.setInteger(Int32(50), at: 23)  // lastOffsetDelta
         lying.setInteger(Int32(51), at: 57)  // recordCount
-        let crc = CRC32C.checksum(lying, at: RecordBatchHeader.crcCoveredOffset, length: lying.readableBytes - RecordBatchHeader.crcCoveredOffset)
+        let crc = CRC32C.checksum(
+            lying,
+            at: RecordBatchHeader.crcCoveredOffset,
+            length: lying.readableBytes - RecordBatchHeader.crcCoveredOffset
+        )
         lying.setInteger(crc, at: RecordBatchHeader.crcOffset)
         #expect(throws: RecordBatchError.self) { try RecordBatchValidator.validateProduced(lying) }
 
@@ -79,7 +89,10 @@ struct CompressionTests {
         var truncated = batch.getSlice(at: 0, length: batch.readableBytes - 8)!
         truncated.setInteger(Int32(truncated.readableBytes - 12), at: 8)
         let truncatedCRC = CRC32C.checksum(
-            truncated, at: RecordBatchHeader.crcCoveredOffset, length: truncated.readableBytes - RecordBatchHeader.crcCoveredOffset)
+            truncated,
+            at: RecordBatchHeader.crcCoveredOffset,
+            length: truncated.readableBytes - RecordBatchHeader.crcCoveredOffset
+        )
         truncated.setInteger(truncatedCRC, at: RecordBatchHeader.crcOffset)
         let cut = truncated
         do {

@@ -20,10 +20,14 @@ struct FrameDecoderTests {
         // Feeds the bytes one at a time and in other splits.
         try ByteToMessageDecoderVerifier.verifyDecoder(
             inputOutputPairs: [(input.reduce(into: ByteBuffer()) { $0.writeImmutableBuffer($1) }, expected)],
-            decoderFactory: { KafkaFrameDecoder(maxFrameBytes: 1024) })
+            decoderFactory: { KafkaFrameDecoder(maxFrameBytes: 1024) }
+        )
     }
 
-    @Test("a negative or oversized length is refused before the frame arrives", arguments: [Int32(-1), Int32.min, 1025, Int32.max])
+    @Test(
+        "a negative or oversized length is refused before the frame arrives",
+        arguments: [Int32(-1), Int32.min, 1025, Int32.max]
+    )
     func refusesBadLengths(length: Int32) {
         var decoder = KafkaFrameDecoder(maxFrameBytes: 1024)
         var buffer = ByteBuffer()

@@ -15,7 +15,9 @@ struct FuzzTests {
 
     /// PETREL_FUZZ_SEED repeats a run; otherwise the clock picks one, printed before anything is tried.
     static func seed(_ salt: UInt64) -> UInt64 {
-        let seed = UInt64(ProcessInfo.processInfo.environment["PETREL_FUZZ_SEED"] ?? "") ?? (UInt64(Date().timeIntervalSince1970 * 1000) ^ salt)
+        let seed =
+            UInt64(ProcessInfo.processInfo.environment["PETREL_FUZZ_SEED"] ?? "")
+            ?? (UInt64(Date().timeIntervalSince1970 * 1000) ^ salt)
         print("fuzz: seed \(seed) (PETREL_FUZZ_SEED=\(seed) repeats this run)")
         return seed
     }
@@ -26,7 +28,9 @@ struct FuzzTests {
         for type in allSampledMessageTypes.compactMap({ $0 as? any (KafkaRequest & VersionedSample).Type }) {
             for version in type.validVersions {
                 let header = RequestHeader(apiKey: type.apiKey, apiVersion: version, correlationID: 7, clientID: "fuzz")
-                seeds.append(Array(AnyRequest(header: header, body: type.sample(version: version)).encoded().readableBytesView))
+                seeds.append(
+                    Array(AnyRequest(header: header, body: type.sample(version: version)).encoded().readableBytesView)
+                )
             }
         }
         return seeds
@@ -69,7 +73,9 @@ struct FuzzTests {
             }
         }
         let grown = residentMegabytes() - startRSS
-        print("fuzz: \(inputs) mutated request frames from \(seeds.count) seeds in \(ContinuousClock.now - started); \(decoded) decoded whole, the rest refused; resident memory grew \(grown) MB")
+        print(
+            "fuzz: \(inputs) mutated request frames from \(seeds.count) seeds in \(ContinuousClock.now - started); \(decoded) decoded whole, the rest refused; resident memory grew \(grown) MB"
+        )
         #expect(inputs > 1000)
         #expect(decoded > 0, "no mutation decoded: the harness is not reaching the body decoders")
         #expect(grown < 512)
@@ -93,7 +99,11 @@ struct FuzzTests {
         var accepted = 0
         while ContinuousClock.now - started < Self.budget {
             for _ in 0..<256 {
-                var bytes = Mutator.mutate(batches[Int(random.next() % UInt64(batches.count))], splicing: [], using: &random)
+                var bytes = Mutator.mutate(
+                    batches[Int(random.next() % UInt64(batches.count))],
+                    splicing: [],
+                    using: &random
+                )
                 Self.fixCRC(&bytes)
                 let buffer = ByteBuffer(bytes: bytes)
                 if (try? RecordBatchValidator.validateProduced(buffer)) != nil { accepted += 1 }
@@ -101,7 +111,9 @@ struct FuzzTests {
                 inputs += 1
             }
         }
-        print("fuzz: \(inputs) mutated record batches (CRC fixed up) in \(ContinuousClock.now - started); \(accepted) passed validation, the rest refused")
+        print(
+            "fuzz: \(inputs) mutated record batches (CRC fixed up) in \(ContinuousClock.now - started); \(accepted) passed validation, the rest refused"
+        )
         #expect(inputs > 1000)
     }
 
@@ -109,14 +121,18 @@ struct FuzzTests {
     static func fixCRC(_ bytes: inout [UInt8]) {
         guard bytes.count > RecordBatchHeader.crcCoveredOffset else { return }
         let crc = CRC32C.checksum(bytes[RecordBatchHeader.crcCoveredOffset...])
-        for index in 0..<4 { bytes[RecordBatchHeader.crcOffset + index] = UInt8(truncatingIfNeeded: crc >> (24 - 8 * index)) }
+        for index in 0..<4 {
+            bytes[RecordBatchHeader.crcOffset + index] = UInt8(truncatingIfNeeded: crc >> (24 - 8 * index))
+        }
     }
 }
 
 /// The mutations, each a classic: flip a bit, set an interesting byte or integer (the boundary values
 /// that make lengths and counts lie), cut, duplicate or delete a range, splice in part of another seed.
 enum Mutator {
-    static let interesting32: [UInt32] = [0, 1, 0x7F, 0x80, 0xFF, 0xFFFF, 0x7FFF_FFFF, 0x8000_0000, 0xFFFF_FFFF, 0xFFFF_FFFE]
+    static let interesting32: [UInt32] = [
+        0, 1, 0x7F, 0x80, 0xFF, 0xFFFF, 0x7FFF_FFFF, 0x8000_0000, 0xFFFF_FFFF, 0xFFFF_FFFE,
+    ]
 
     static func mutate(_ seed: [UInt8], splicing other: [UInt8], using random: inout SplitMix64) -> [UInt8] {
         var bytes = seed
@@ -127,7 +143,9 @@ enum Mutator {
             case 1: bytes[at] = [0x00, 0x01, 0x7F, 0x80, 0xFF][Int(random.next() % 5)]
             case 2:
                 let value = interesting32[Int(random.next() % UInt64(interesting32.count))]
-                for index in 0..<min(4, bytes.count - at) { bytes[at + index] = UInt8(truncatingIfNeeded: value >> (24 - 8 * index)) }
+                for index in 0..<min(4, bytes.count - at) {
+                    bytes[at + index] = UInt8(truncatingIfNeeded: value >> (24 - 8 * index))
+                }
             case 3: bytes.removeLast(Int(random.next() % UInt64(bytes.count - at + 1)))
             case 4: bytes.removeSubrange(at..<min(bytes.count, at + 1 + Int(random.next() % 16)))
             case 5: bytes.insert(contentsOf: bytes[at..<min(bytes.count, at + 1 + Int(random.next() % 32))], at: at)

@@ -23,7 +23,10 @@ struct MessageRoundTripTests {
         let encodedSize = bytes.readableBytes
         let decoded = try Message.decode(from: &bytes, version: version)
         #expect(decoded == sample, "\(Message.self) v\(version)")
-        #expect(bytes.readableBytes == 0, "\(Message.self) v\(version) left \(bytes.readableBytes) of \(encodedSize) bytes")
+        #expect(
+            bytes.readableBytes == 0,
+            "\(Message.self) v\(version) left \(bytes.readableBytes) of \(encodedSize) bytes"
+        )
         // Encoding is deterministic: the decoded value encodes to the same bytes.
         #expect(decoded.encoded(version: version) == sample.encoded(version: version), "\(Message.self) v\(version)")
     }

@@ -43,7 +43,10 @@ struct PrimitivesTests {
         #expect(try buffer.readVarint() == value)
     }
 
-    @Test("varlongs round-trip across the range", arguments: [Int64.min, -1_000_000_000_000, -1, 0, 1, 1_700_000_000_000, Int64.max])
+    @Test(
+        "varlongs round-trip across the range",
+        arguments: [Int64.min, -1_000_000_000_000, -1, 0, 1, 1_700_000_000_000, Int64.max]
+    )
     func zigzagVarlong(value: Int64) throws {
         var buffer = ByteBuffer()
         let written = buffer.writeVarlong(value)
@@ -69,7 +72,10 @@ struct PrimitivesTests {
         buffer.writeKafkaNullableString(nil, flexible: true)
         buffer.writeKafkaString("", flexible: true)
         #expect(
-            Array(buffer.readableBytesView) == [0, 5] + Array("kafka".utf8) + [6] + Array("kafka".utf8) + [0xFF, 0xFF, 0, 1])
+            Array(buffer.readableBytesView) == [0, 5] + Array("kafka".utf8) + [6] + Array("kafka".utf8) + [
+                0xFF, 0xFF, 0, 1,
+            ]
+        )
         #expect(try buffer.readKafkaString(flexible: false) == "kafka")
         #expect(try buffer.readKafkaString(flexible: true) == "kafka")
         #expect(try buffer.readKafkaNullableString(flexible: false) == nil)
@@ -95,7 +101,9 @@ struct PrimitivesTests {
 
         // A count of two billion in a 4-byte body must be refused before any allocation or loop.
         var hostile = ByteBuffer(bytes: [0x7F, 0xFF, 0xFF, 0xFF])
-        #expect(throws: ProtocolError.self) { try hostile.readKafkaArray(flexible: false) { try $0.readKafkaInteger(as: Int8.self) } }
+        #expect(throws: ProtocolError.self) {
+            try hostile.readKafkaArray(flexible: false) { try $0.readKafkaInteger(as: Int8.self) }
+        }
     }
 
     @Test("tagged fields: unknown tags are skipped, out-of-order tags are refused")

@@ -29,7 +29,10 @@ struct RecordBatchTests {
             for start in 0..<9 {
                 for end in stride(from: start, through: all.count, by: 7) {
                     let slice = UnsafeRawBufferPointer(rebasing: all[start..<end])
-                    #expect(CRC32C.portableChecksum(slice, extending: 5) == CRC32C.checksum(slice, extending: 5), "\(start)..<\(end)")
+                    #expect(
+                        CRC32C.portableChecksum(slice, extending: 5) == CRC32C.checksum(slice, extending: 5),
+                        "\(start)..<\(end)"
+                    )
                 }
             }
         }
@@ -46,13 +49,21 @@ struct RecordBatchTests {
     }
 
     private func sampleBatch(records: Int = 3, producerID: Int64 = -1, baseSequence: Int32 = -1) throws -> ByteBuffer {
-        var builder = RecordBatchBuilder(producerID: producerID, producerEpoch: producerID >= 0 ? 0 : -1, baseSequence: baseSequence)
+        var builder = RecordBatchBuilder(
+            producerID: producerID,
+            producerEpoch: producerID >= 0 ? 0 : -1,
+            baseSequence: baseSequence
+        )
         for index in 0..<records {
             builder.append(
                 key: index == 0 ? nil : ByteBuffer(string: "key-\(index)"),
                 value: ByteBuffer(string: "value-\(index)"),
-                headers: [RecordHeader(key: "trace", value: ByteBuffer(string: "t\(index)")), RecordHeader(key: "empty", value: nil)],
-                timestamp: 1_700_000_000_000 + Int64(index) * 10)
+                headers: [
+                    RecordHeader(key: "trace", value: ByteBuffer(string: "t\(index)")),
+                    RecordHeader(key: "empty", value: nil),
+                ],
+                timestamp: 1_700_000_000_000 + Int64(index) * 10
+            )
         }
         return try builder.build()
     }
@@ -75,7 +86,11 @@ struct RecordBatchTests {
         #expect(records[1].key == ByteBuffer(string: "key-1"))
         #expect(records[2].value == ByteBuffer(string: "value-2"))
         #expect(records[2].timestamp == 1_700_000_000_020)
-        #expect(records[1].headers == [RecordHeader(key: "trace", value: ByteBuffer(string: "t1")), RecordHeader(key: "empty", value: nil)])
+        #expect(
+            records[1].headers == [
+                RecordHeader(key: "trace", value: ByteBuffer(string: "t1")), RecordHeader(key: "empty", value: nil),
+            ]
+        )
     }
 
     @Test("a flipped byte anywhere under the CRC is caught")
@@ -158,20 +173,30 @@ struct RecordBatchTests {
         lateOffset.setInteger(Int64.max - 1, at: 0)  // the base offset, outside the CRC
         #expect(throws: ProtocolError.self) { try RecordBatchDecoder.decodeBatches(lateOffset) }
         var lateTimestamp = try sampleBatch(records: 3)
-        lateTimestamp.setInteger(Int64.max - 5, at: RecordBatchHeader.baseTimestampOffset)  // the records add 0, 10, 20 ms
+        // The records add 0, 10 and 20 ms to the base timestamp.
+        lateTimestamp.setInteger(Int64.max - 5, at: RecordBatchHeader.baseTimestampOffset)
         resealCRC(&lateTimestamp)
         #expect(throws: ProtocolError.self) { try RecordBatchDecoder.decodeBatches(lateTimestamp) }
     }
 
     @Test("sequence numbers wrap from Int32.max to 0")
     func sequenceWrap() {
-        let header = RecordBatchHeader(lastOffsetDelta: 2, producerID: 1, producerEpoch: 0, baseSequence: Int32.max - 1, recordCount: 3)
+        let header = RecordBatchHeader(
+            lastOffsetDelta: 2,
+            producerID: 1,
+            producerEpoch: 0,
+            baseSequence: Int32.max - 1,
+            recordCount: 3
+        )
         #expect(header.lastSequence == 0)
     }
 
     private func resealCRC(_ batch: inout ByteBuffer) {
         let crc = CRC32C.checksum(
-            batch, at: RecordBatchHeader.crcCoveredOffset, length: batch.readableBytes - RecordBatchHeader.crcCoveredOffset)
+            batch,
+            at: RecordBatchHeader.crcCoveredOffset,
+            length: batch.readableBytes - RecordBatchHeader.crcCoveredOffset
+        )
         batch.setInteger(crc, at: RecordBatchHeader.crcOffset)
     }
 }

@@ -52,7 +52,9 @@ struct MechanismTests {
 
     @Test("SCRAM with a wrong password, an unknown user or a tampered nonce fails at the proof")
     func scramFailures() throws {
-        for (user, password, tamper) in [("user", "wrong", false), ("nobody", "pencil", false), ("user", "pencil", true)] {
+        for (user, password, tamper) in [
+            ("user", "wrong", false), ("nobody", "pencil", false), ("user", "pencil", true),
+        ] {
             var exchange = ScramServerExchange { $0 == "user" ? Self.credential : nil }
             guard case .challenge(let first) = try exchange.receive(Array("n,,n=\(user),r=abc".utf8)) else {
                 Issue.record("no challenge for \(user)")
@@ -63,7 +65,10 @@ struct MechanismTests {
             let withoutProof = "c=biws,r=\(nonce)"
             let salted = Scram.saltedPassword(password, salt: Self.salt, iterations: 4096)
             let clientKey = Scram.hmac(key: salted, "Client Key")
-            let proof = Scram.xor(clientKey, Scram.hmac(key: Scram.sha256(clientKey), "n=\(user),r=abc,\(serverFirst),\(withoutProof)"))
+            let proof = Scram.xor(
+                clientKey,
+                Scram.hmac(key: Scram.sha256(clientKey), "n=\(user),r=abc,\(serverFirst),\(withoutProof)")
+            )
             #expect(throws: ScramServerExchange.Failure.self) {
                 try exchange.receive(Array("\(withoutProof),p=\(Data(proof).base64EncodedString())".utf8))
             }
@@ -74,9 +79,15 @@ struct MechanismTests {
     func plain() throws {
         let lookup: @Sendable (String) -> ScramCredential? = { $0 == "user" ? Self.credential : nil }
         #expect(try PlainAuthentication.authenticate(Array("\0user\0pencil".utf8), lookup: lookup) == "user")
-        #expect(throws: PlainAuthentication.Failure.self) { try PlainAuthentication.authenticate(Array("\0user\0pen".utf8), lookup: lookup) }
-        #expect(throws: PlainAuthentication.Failure.self) { try PlainAuthentication.authenticate(Array("\0eve\0pencil".utf8), lookup: lookup) }
-        #expect(throws: PlainAuthentication.Failure.self) { try PlainAuthentication.authenticate(Array("garbage".utf8), lookup: lookup) }
+        #expect(throws: PlainAuthentication.Failure.self) {
+            try PlainAuthentication.authenticate(Array("\0user\0pen".utf8), lookup: lookup)
+        }
+        #expect(throws: PlainAuthentication.Failure.self) {
+            try PlainAuthentication.authenticate(Array("\0eve\0pencil".utf8), lookup: lookup)
+        }
+        #expect(throws: PlainAuthentication.Failure.self) {
+            try PlainAuthentication.authenticate(Array("garbage".utf8), lookup: lookup)
+        }
         #expect(throws: PlainAuthentication.Failure.self) {
             try PlainAuthentication.authenticate(Array("admin\0user\0pencil".utf8), lookup: lookup)
         }
@@ -99,7 +110,9 @@ struct MechanismTests {
                 }
                 #expect(user == "user")
                 try client.verify(serverFinal: serverFinal)
-                #expect(throws: ScramClientExchange.Failure.self) { try client.verify(serverFinal: Array("v=AAAA".utf8)) }
+                #expect(throws: ScramClientExchange.Failure.self) {
+                    try client.verify(serverFinal: Array("v=AAAA".utf8))
+                }
             } else {
                 #expect(throws: ScramServerExchange.Failure.self) { try server.receive(clientFinal) }
             }

@@ -14,7 +14,9 @@ struct DataDirectoryLockTests {
         let lockFile = data + "/" + DataDirectoryLock.fileName
         let before = try String(contentsOfFile: lockFile, encoding: .utf8)
         #expect(before == "\(getpid())\n")
-        #expect(throws: DataDirectoryError.inUse(directory: data, pid: getpid())) { try DataDirectoryLock(directory: data) }
+        #expect(throws: DataDirectoryError.inUse(directory: data, pid: getpid())) {
+            try DataDirectoryLock(directory: data)
+        }
         #expect(try String(contentsOfFile: lockFile, encoding: .utf8) == before)
         #expect(try FileManager.default.contentsOfDirectory(atPath: data) == [DataDirectoryLock.fileName])
         first.release()
@@ -35,7 +37,13 @@ struct DataDirectoryLockTests {
         let folder = try TemporaryDirectory()
         defer { folder.remove() }
         let missingParent = folder.path + "/missing/data"
-        #expect(throws: DataDirectoryError.unusable(directory: missingParent, action: "create", reason: "No such file or directory")) {
+        #expect(
+            throws: DataDirectoryError.unusable(
+                directory: missingParent,
+                action: "create",
+                reason: "No such file or directory"
+            )
+        ) {
             try DataDirectoryLock(directory: missingParent)
         }
         let file = folder.path + "/file"
@@ -43,7 +51,10 @@ struct DataDirectoryLockTests {
         #expect(throws: DataDirectoryError.unusable(directory: file, action: "use", reason: "Not a directory")) {
             try DataDirectoryLock(directory: file)
         }
-        #expect("\(DataDirectoryError.inUse(directory: "d", pid: 42))" == "the data directory d is in use by another broker (pid 42)")
+        #expect(
+            "\(DataDirectoryError.inUse(directory: "d", pid: 42))"
+                == "the data directory d is in use by another broker (pid 42)"
+        )
         #expect(!FileManager.default.fileExists(atPath: folder.path + "/missing"), "a missing parent is not created")
     }
 }

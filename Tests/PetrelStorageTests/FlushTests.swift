@@ -1,8 +1,9 @@
 import Foundation
 import PetrelProtocol
-@testable import PetrelStorage
 import PetrelTestSupport
 import Testing
+
+@testable import PetrelStorage
 
 @Suite("Flushing and recovery points")
 struct FlushTests {
@@ -102,8 +103,14 @@ struct FlushTests {
         try handle.write(contentsOf: Data([0xEE]))
         try handle.close()
         let trusting = try PartitionLog(
-            directory: folder.path, topic: "t", partition: 0, config: config, cleanShutdown: false,
-            recoveryPoint: bases[2], logger: testLogger)
+            directory: folder.path,
+            topic: "t",
+            partition: 0,
+            config: config,
+            cleanShutdown: false,
+            recoveryPoint: bases[2],
+            logger: testLogger
+        )
         #expect(trusting.logEndOffset == 24)
         #expect(trusting.recoveryPoint == bases[2])
     }

@@ -14,7 +14,11 @@ struct LogManagerTests {
         do {
             let manager = try LogManager(directory: folder.path, defaults: LogConfig(), logger: testLogger)
             #expect(!manager.startedClean)
-            created = try manager.createTopic(name: "orders", partitionCount: 3, configOverrides: ["retention.ms": "1000"])
+            created = try manager.createTopic(
+                name: "orders",
+                partitionCount: 3,
+                configOverrides: ["retention.ms": "1000"]
+            )
             try manager.partition(topic: "orders", partition: 2)!.appendRecords(5)
             try manager.shutdown()
         }
@@ -41,7 +45,9 @@ struct LogManagerTests {
             try manager.partition(topic: "orders", partition: 1)!.appendRecords(4)
             try manager.shutdown()
         }
-        for name in ["recovery-point-offset-checkpoint", "topic-configs/orders.properties", "orders-0/partition.metadata"] {
+        for name in [
+            "recovery-point-offset-checkpoint", "topic-configs/orders.properties", "orders-0/partition.metadata",
+        ] {
             truncate(folder.path + "/" + name, 0)
         }
         unlink(folder.path + "/.clean-shutdown")
@@ -75,8 +81,12 @@ struct LogManagerTests {
         let manager = try LogManager(directory: folder.path, defaults: LogConfig(), logger: testLogger)
         #expect(throws: TopicError.self) { try manager.createTopic(name: "no spaces", partitionCount: 1) }
         #expect(throws: TopicError.invalidPartitions(0)) { try manager.createTopic(name: "x", partitionCount: 0) }
-        #expect(throws: TopicError.self) { try manager.createTopic(name: "x", partitionCount: 1, configOverrides: ["retention.ms": "soon"]) }
-        #expect(throws: TopicError.self) { try manager.createTopic(name: "x", partitionCount: 1, configOverrides: ["no.such": "1"]) }
+        #expect(throws: TopicError.self) {
+            try manager.createTopic(name: "x", partitionCount: 1, configOverrides: ["retention.ms": "soon"])
+        }
+        #expect(throws: TopicError.self) {
+            try manager.createTopic(name: "x", partitionCount: 1, configOverrides: ["no.such": "1"])
+        }
         _ = try manager.createTopic(name: "x", partitionCount: 1, validateOnly: true)
         #expect(manager.topic(named: "x") == nil)
         _ = try manager.createTopic(name: "x", partitionCount: 1)

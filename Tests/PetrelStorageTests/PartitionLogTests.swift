@@ -20,7 +20,11 @@ struct PartitionLogTests {
         let records = try log.readAll()
         #expect(records.map(\.offset) == Array(0..<9))
         #expect(String(buffer: records[3].value!).hasPrefix("r0-"))
-        #expect(files(in: folder.path) == ["00000000000000000000.index", "00000000000000000000.log", "00000000000000000000.timeindex"])
+        #expect(
+            files(in: folder.path) == [
+                "00000000000000000000.index", "00000000000000000000.log", "00000000000000000000.timeindex",
+            ]
+        )
     }
 
     @Test("records survive reopening, after a clean close and after none", arguments: [true, false])

@@ -1,20 +1,33 @@
 import Foundation
 import NIOCore
 import PetrelProtocol
-@testable import PetrelStorage
 import PetrelTestSupport
 import Testing
 
+@testable import PetrelStorage
+
 @Suite("Idempotent producer state")
 struct ProducerStateTests {
-    func batch(producer: Int64 = 7, epoch: Int16 = 0, sequence: Int32, count: Int = 2, timestamp: Int64 = wallClockMillis()) throws -> (ByteBuffer, RecordBatchHeader) {
+    func batch(
+        producer: Int64 = 7,
+        epoch: Int16 = 0,
+        sequence: Int32,
+        count: Int = 2,
+        timestamp: Int64 = wallClockMillis()
+    ) throws -> (ByteBuffer, RecordBatchHeader) {
         var builder = RecordBatchBuilder(producerID: producer, producerEpoch: epoch, baseSequence: sequence)
-        for index in 0..<count { builder.append(key: nil, value: ByteBuffer(string: "s\(sequence)-\(index)"), timestamp: timestamp) }
+        for index in 0..<count {
+            builder.append(key: nil, value: ByteBuffer(string: "s\(sequence)-\(index)"), timestamp: timestamp)
+        }
         let bytes = try builder.build()
         return (bytes, try RecordBatchValidator.validateProduced(bytes))
     }
 
-    func append(_ log: PartitionLog, _ made: (ByteBuffer, RecordBatchHeader), now: Int64 = wallClockMillis()) throws
+    func append(
+        _ log: PartitionLog,
+        _ made: (ByteBuffer, RecordBatchHeader),
+        now: Int64 = wallClockMillis()
+    ) throws
         -> PartitionLog.AppendResult
     {
         try log.append(made.0, header: made.1, now: now)

@@ -6,7 +6,11 @@ import Testing
 
 @Suite("Retention")
 struct RetentionTests {
-    private func log(_ folder: TemporaryDirectory, retentionMs: Int64 = -1, retentionBytes: Int64 = -1) throws -> PartitionLog {
+    private func log(
+        _ folder: TemporaryDirectory,
+        retentionMs: Int64 = -1,
+        retentionBytes: Int64 = -1
+    ) throws -> PartitionLog {
         var config = LogConfig()
         config.segmentBytes = 300
         config.retentionMs = retentionMs

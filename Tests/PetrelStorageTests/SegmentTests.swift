@@ -22,7 +22,9 @@ struct SegmentTests {
         for base in bases {
             let name = String(format: "%020lld.log", base)
             #expect(files(in: folder.path).contains(name))
-            let size = try #require(try FileManager.default.attributesOfItem(atPath: folder.path + "/" + name)[.size] as? Int)
+            let size = try #require(
+                try FileManager.default.attributesOfItem(atPath: folder.path + "/" + name)[.size] as? Int
+            )
             #expect(size <= 1024)
         }
         #expect(try log.readAll().map(\.offset) == Array(0..<120))
@@ -61,10 +63,11 @@ struct SegmentTests {
         sizes.removeAll()
         #expect(log.segmentCount >= 3)
         for reopenedClean in [nil, true, false] as [Bool?] {
-            let target = try reopenedClean.map { clean -> PartitionLog in
-                if clean { try log.close() }
-                return try openLog(folder.path, config: config, clean: clean)
-            } ?? log
+            let target =
+                try reopenedClean.map { clean -> PartitionLog in
+                    if clean { try log.close() }
+                    return try openLog(folder.path, config: config, clean: clean)
+                } ?? log
             for offset in expected {
                 let slice = try #require(try target.read(from: offset, maxBytes: 1).slice, "offset \(offset)")
                 let batch = try #require(try RecordBatchDecoder.decodeBatches(try slice.readBytes()).first)

@@ -8,11 +8,20 @@ import PetrelTestSupport
 let testLogger = Logger(label: "petrel.test")
 
 /// A batch of `count` records whose values say which record they are; timestamps from `timestamp` up.
-func makeBatch(count: Int, timestamp: Int64 = 1_700_000_000_000, valueSize: Int = 20, tag: String = "r") throws -> (ByteBuffer, RecordBatchHeader) {
+func makeBatch(
+    count: Int,
+    timestamp: Int64 = 1_700_000_000_000,
+    valueSize: Int = 20,
+    tag: String = "r"
+) throws -> (ByteBuffer, RecordBatchHeader) {
     var builder = RecordBatchBuilder()
     for index in 0..<count {
         let value = "\(tag)\(index)-" + String(repeating: "x", count: max(0, valueSize - tag.count - 4))
-        builder.append(key: ByteBuffer(string: "k\(index)"), value: ByteBuffer(string: value), timestamp: timestamp + Int64(index))
+        builder.append(
+            key: ByteBuffer(string: "k\(index)"),
+            value: ByteBuffer(string: value),
+            timestamp: timestamp + Int64(index)
+        )
     }
     let batch = try builder.build()
     return (batch, try RecordBatchValidator.validateProduced(batch))
@@ -21,7 +30,12 @@ func makeBatch(count: Int, timestamp: Int64 = 1_700_000_000_000, valueSize: Int 
 extension PartitionLog {
     /// Appends a batch of `count` records and returns its base offset.
     @discardableResult
-    func appendRecords(_ count: Int, timestamp: Int64 = 1_700_000_000_000, valueSize: Int = 20, now: Int64 = 1_700_000_000_000)
+    func appendRecords(
+        _ count: Int,
+        timestamp: Int64 = 1_700_000_000_000,
+        valueSize: Int = 20,
+        now: Int64 = 1_700_000_000_000
+    )
         throws -> Int64
     {
         let (batch, header) = try makeBatch(count: count, timestamp: timestamp, valueSize: valueSize)
@@ -43,7 +57,14 @@ extension PartitionLog {
 }
 
 func openLog(_ directory: String, config: LogConfig = LogConfig(), clean: Bool = false) throws -> PartitionLog {
-    try PartitionLog(directory: directory, topic: "t", partition: 0, config: config, cleanShutdown: clean, logger: testLogger)
+    try PartitionLog(
+        directory: directory,
+        topic: "t",
+        partition: 0,
+        config: config,
+        cleanShutdown: clean,
+        logger: testLogger
+    )
 }
 
 func files(in directory: String) -> [String] {

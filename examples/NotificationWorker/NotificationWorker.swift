@@ -14,7 +14,9 @@ import Glibc
 @main
 struct NotificationWorker: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "notification-worker", abstract: "Notify per order event; commit after processing.")
+        commandName: "notification-worker",
+        abstract: "Notify per order event; commit after processing."
+    )
 
     @Option(help: "Broker(s), HOST:PORT, comma-separated.") var bootstrap = "127.0.0.1:9092"
     @Option(help: "The topic.") var topic = "orders"
@@ -39,7 +41,12 @@ struct NotificationWorker: AsyncParsableCommand {
         configuration.rebalanceTimeout = .seconds(10)
         configuration.fetchMaxWait = .milliseconds(100)
         let file = try AppendOnlyFile(path: out)
-        var notified = Set(dedupe ? AppendOnlyFile.lines(of: out).compactMap { $0.split(separator: " ").dropFirst().first.map(String.init) } : [])
+        var notified = Set(
+            dedupe
+                ? AppendOnlyFile.lines(of: out).compactMap {
+                    $0.split(separator: " ").dropFirst().first.map(String.init)
+                } : []
+        )
         var handled = 0
         var skipped = 0
         try await KafkaConsumer.withConsumer(configuration) { consumer in
@@ -53,7 +60,9 @@ struct NotificationWorker: AsyncParsableCommand {
                     skipped += 1
                 } else {
                     if delayMs > 0 { try await Task.sleep(for: .milliseconds(delayMs)) }
-                    file.append("\(name) \(event.eventID) \(event.orderID) \(event.kind.rawValue) \(event.sequence) p\(record.partition)@\(record.offset)")
+                    file.append(
+                        "\(name) \(event.eventID) \(event.orderID) \(event.kind.rawValue) \(event.sequence) p\(record.partition)@\(record.offset)"
+                    )
                     notified.insert(event.eventID)
                     handled += 1
                     if let crashAfter, handled >= crashAfter {
@@ -69,13 +78,17 @@ struct NotificationWorker: AsyncParsableCommand {
             }
             try await commit(consumer)
         }
-        FileHandle.standardError.write(Data("\(name): notified \(handled) events, skipped \(skipped) already notified\n".utf8))
+        FileHandle.standardError.write(
+            Data("\(name): notified \(handled) events, skipped \(skipped) already notified\n".utf8)
+        )
     }
 
     private func commit(_ consumer: KafkaConsumer) async throws {
         do {
             try await consumer.commit()
-        } catch let error as KafkaClientError where error.errorCode == .rebalanceInProgress || error.errorCode == .illegalGeneration {
+        } catch let error as KafkaClientError
+            where error.errorCode == .rebalanceInProgress || error.errorCode == .illegalGeneration
+        {
             // A rebalance is under way: the records will be redelivered to whoever owns them next.
         }
     }

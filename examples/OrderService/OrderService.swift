@@ -11,7 +11,9 @@ import Synchronization
 @main
 struct OrderService: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "order-service", abstract: "Publish OrderCreated (and OrderPaid, OrderShipped) events.")
+        commandName: "order-service",
+        abstract: "Publish OrderCreated (and OrderPaid, OrderShipped) events."
+    )
 
     @Option(help: "Broker(s), HOST:PORT, comma-separated.") var bootstrap = "127.0.0.1:9092"
     @Option(help: "The topic.") var topic = "orders"
@@ -44,7 +46,8 @@ struct OrderService: AsyncParsableCommand {
                 var failures = 0
                 for await report in producer.deliveryReports {
                     switch report.result {
-                    case .success(let stored): acknowledged.delivered(report.id, partition: stored.partition, offset: stored.offset)
+                    case .success(let stored):
+                        acknowledged.delivered(report.id, partition: stored.partition, offset: stored.offset)
                     case .failure: failures += 1
                     }
                 }
@@ -55,12 +58,22 @@ struct OrderService: AsyncParsableCommand {
                 let orderID = "order-\(order)"
                 for (index, kind) in kinds.prefix(eventsPerOrder).enumerated() {
                     let event = OrderEvent(
-                        eventID: UUID().uuidString.lowercased(), kind: kind, orderID: orderID, customer: "customer-\(order % 13)",
-                        sequence: index + 1, totalCents: 1_000 + order % 9_000)
+                        eventID: UUID().uuidString.lowercased(),
+                        kind: kind,
+                        orderID: orderID,
+                        customer: "customer-\(order % 13)",
+                        sequence: index + 1,
+                        totalCents: 1_000 + order % 9_000
+                    )
                     let record = ProducerRecord(
-                        topic: topic, key: unkeyed ? nil : ByteBuffer(string: orderID), value: ByteBuffer(string: event.json()),
-                        headers: [RecordHeader(key: "event-id", value: ByteBuffer(string: event.eventID)),
-                                  RecordHeader(key: "event-type", value: ByteBuffer(string: kind.rawValue))])
+                        topic: topic,
+                        key: unkeyed ? nil : ByteBuffer(string: orderID),
+                        value: ByteBuffer(string: event.json()),
+                        headers: [
+                            RecordHeader(key: "event-id", value: ByteBuffer(string: event.eventID)),
+                            RecordHeader(key: "event-type", value: ByteBuffer(string: kind.rawValue)),
+                        ]
+                    )
                     let id = try await producer.send(record)
                     acknowledged.sent(id, eventID: event.eventID)
                     published += 1
@@ -73,7 +86,9 @@ struct OrderService: AsyncParsableCommand {
             failed = await reports.value
         }
         let seconds = ContinuousClock.now - started
-        FileHandle.standardError.write(Data("order-service: published \(published) events (\(failed) failed) in \(seconds)\n".utf8))
+        FileHandle.standardError.write(
+            Data("order-service: published \(published) events (\(failed) failed) in \(seconds)\n".utf8)
+        )
         if failed > 0 { throw ExitCode.failure }
     }
 }

@@ -8,7 +8,10 @@ import PetrelProtocol
 /// two groups, each with its own committed offsets: fan-out.
 @main
 struct PaymentWorker: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "payment-worker", abstract: "Charge every OrderCreated.")
+    static let configuration = CommandConfiguration(
+        commandName: "payment-worker",
+        abstract: "Charge every OrderCreated."
+    )
 
     @Option(help: "Broker(s), HOST:PORT, comma-separated.") var bootstrap = "127.0.0.1:9092"
     @Option(help: "The topic.") var topic = "orders"
@@ -27,8 +30,11 @@ struct PaymentWorker: AsyncParsableCommand {
         var charged = 0
         try await KafkaConsumer.withConsumer(configuration) { consumer in
             while let record = try await consumer.nextRecord(idleSeconds: exitWhenIdle) {
-                guard let value = record.valueString, let event = try? OrderEvent(json: value), event.kind == .created else { continue }
-                file.append("charged \(event.orderID) \(event.totalCents) cents for \(event.customer) (event \(event.eventID))")
+                guard let value = record.valueString, let event = try? OrderEvent(json: value), event.kind == .created
+                else { continue }
+                file.append(
+                    "charged \(event.orderID) \(event.totalCents) cents for \(event.customer) (event \(event.eventID))"
+                )
                 charged += 1
             }
             try await consumer.commit()

@@ -23,7 +23,11 @@ public struct ResolvedBrokerSettings: Sendable {
     public var logLevel: Logger.Level
     public var logFormat: LogFormat
 
-    public init(broker: BrokerConfiguration = BrokerConfiguration(), logLevel: Logger.Level = .info, logFormat: LogFormat = .text) {
+    public init(
+        broker: BrokerConfiguration = BrokerConfiguration(),
+        logLevel: Logger.Level = .info,
+        logFormat: LogFormat = .text
+    ) {
         self.broker = broker
         self.logLevel = logLevel
         self.logFormat = logFormat

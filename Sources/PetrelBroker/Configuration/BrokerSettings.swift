@@ -14,34 +14,53 @@ public enum BrokerSettings {
             settings.broker.port = port
         },
         setting("advertise", "", "Address clients are told to connect to, HOST:PORT (empty: the listen address).") {
-            settings, value in
+            settings,
+            value in
             guard !value.isEmpty else { return }
             let (host, port) = try hostPort(value)
             settings.broker.advertisedHost = host
             settings.broker.advertisedPort = port
         },
         setting("node-id", "1", "This broker's node id.") { $0.broker.nodeID = try integer($1, 0...Int32.max) },
-        setting("auto-create-topics", "true", "Create topics that clients ask for and that do not exist: true or false.") {
+        setting(
+            "auto-create-topics",
+            "true",
+            "Create topics that clients ask for and that do not exist: true or false."
+        ) {
             $0.broker.autoCreateTopics = try boolean($1)
         },
-        setting("default-partitions", "1", "Partitions of auto-created topics and of topics created with -1 partitions.") {
+        setting(
+            "default-partitions",
+            "1",
+            "Partitions of auto-created topics and of topics created with -1 partitions."
+        ) {
             $0.broker.defaultPartitions = try integer($1, 1...100_000)
         },
-        setting("max-request-bytes", "104857600", "The largest request frame accepted; larger ones close the connection.") {
+        setting(
+            "max-request-bytes",
+            "104857600",
+            "The largest request frame accepted; larger ones close the connection."
+        ) {
             $0.broker.maxRequestBytes = try integer($1, 1024...Int(Int32.max))
         },
         setting("max-connections", "4096", "Open client connections at most; more are closed as they are accepted.") {
             $0.broker.maxConnections = try integer($1, 1...1_000_000)
         },
         setting(
-            "max-in-flight-requests", "100",
+            "max-in-flight-requests",
+            "100",
             "Unanswered requests per connection before the broker stops reading that connection until it catches up (requests already in the same socket read, at most 256 KiB, are still taken)."
         ) { $0.broker.maxInFlightRequestsPerConnection = try integer($1, 1...100_000) },
-        setting("connections-max-idle-ms", "600000", "Close a connection that has sent nothing for this long (0: never).") {
+        setting(
+            "connections-max-idle-ms",
+            "600000",
+            "Close a connection that has sent nothing for this long (0: never)."
+        ) {
             $0.broker.connectionsMaxIdleMs = try integer($1, 0...Int64.max)
         },
         setting(
-            "security-protocol", "PLAINTEXT",
+            "security-protocol",
+            "PLAINTEXT",
             "How the listener secures connections: PLAINTEXT, SSL (TLS), SASL_PLAINTEXT or SASL_SSL (users log in; see petrel users)."
         ) { settings, value in
             guard let value = ListenerSecurity.SecurityProtocol(rawValue: value.uppercased()) else {
@@ -55,19 +74,32 @@ public enum BrokerSettings {
         setting("tls-key", "", "PEM private key of an SSL or SASL_SSL listener.") { settings, value in
             settings.broker.security.tlsPrivateKeyPath = value.isEmpty ? nil : value
         },
-        setting("sasl-mechanisms", "SCRAM-SHA-256,PLAIN", "SASL mechanisms offered, comma-separated: SCRAM-SHA-256, PLAIN.") {
-            settings, value in
+        setting(
+            "sasl-mechanisms",
+            "SCRAM-SHA-256,PLAIN",
+            "SASL mechanisms offered, comma-separated: SCRAM-SHA-256, PLAIN."
+        ) {
+            settings,
+            value in
             let names = value.split(separator: ",").map { String($0.filter { $0 != " " }).uppercased() }
             let mechanisms = names.compactMap(SaslMechanism.init(rawValue:))
-            guard !names.isEmpty, mechanisms.count == names.count else { throw Reason("must list SCRAM-SHA-256 and/or PLAIN") }
+            guard !names.isEmpty, mechanisms.count == names.count else {
+                throw Reason("must list SCRAM-SHA-256 and/or PLAIN")
+            }
             settings.broker.security.saslMechanisms = mechanisms
         },
-        setting("users-file", "", "The users of SASL listeners, as petrel users writes them (empty: users.json in the data directory).") {
-            settings, value in
+        setting(
+            "users-file",
+            "",
+            "The users of SASL listeners, as petrel users writes them (empty: users.json in the data directory)."
+        ) {
+            settings,
+            value in
             settings.broker.security.usersFile = value.isEmpty ? nil : value
         },
         setting(
-            "flush", "never",
+            "flush",
+            "never",
             "When appended data is fsynced: always (before acks=1/-1 answers), interval, or never (page cache, like Kafka)."
         ) { settings, value in
             guard let policy = FlushPolicy(rawValue: value) else { throw Reason("must be always, interval or never") }
@@ -85,10 +117,18 @@ public enum BrokerSettings {
         setting("index-interval-bytes", "4096", "Bytes of log between entries of the sparse offset and time indexes.") {
             $0.broker.log.indexIntervalBytes = try integer($1, 0...Int(Int32.max))
         },
-        setting("retention-ms", "604800000", "Delete closed segments whose newest record is older than this (-1: never).") {
+        setting(
+            "retention-ms",
+            "604800000",
+            "Delete closed segments whose newest record is older than this (-1: never)."
+        ) {
             $0.broker.log.retentionMs = try integer($1, -1...Int64.max)
         },
-        setting("retention-bytes", "-1", "Delete the oldest closed segments while a partition is larger than this (-1: no limit).") {
+        setting(
+            "retention-bytes",
+            "-1",
+            "Delete the oldest closed segments while a partition is larger than this (-1: no limit)."
+        ) {
             $0.broker.log.retentionBytes = try integer($1, -1...Int64.max)
         },
         setting("retention-check-interval-ms", "300000", "Milliseconds between retention checks.") {
@@ -98,7 +138,8 @@ public enum BrokerSettings {
             $0.broker.log.maxMessageBytes = try integer($1, 0...Int(Int32.max))
         },
         setting(
-            "group-initial-rebalance-delay-ms", "3000",
+            "group-initial-rebalance-delay-ms",
+            "3000",
             "Milliseconds a consumer group leaving Empty waits for more members before its first rebalance."
         ) { $0.broker.groups.initialRebalanceDelayMs = try integer($1, 0...Int64.max) },
         setting("group-min-session-timeout-ms", "6000", "The smallest session timeout a consumer may ask for.") {
@@ -108,8 +149,10 @@ public enum BrokerSettings {
             $0.broker.groups.maxSessionTimeoutMs = try integer($1, 1...Int32.max)
         },
         BrokerSetting(
-            name: "metrics", defaultValue: "127.0.0.1:9464",
-            summary: "HTTP address of /metrics, /health and /ready, HOST:PORT, or off. If the default port is busy the broker warns and runs without it."
+            name: "metrics",
+            defaultValue: "127.0.0.1:9464",
+            summary:
+                "HTTP address of /metrics, /health and /ready, HOST:PORT, or off. If the default port is busy the broker warns and runs without it."
         ) { settings, value, isDefault in
             guard value != "off" else {
                 settings.broker.metricsEndpoint = nil
@@ -119,7 +162,11 @@ public enum BrokerSettings {
             // Only an address the operator chose is worth refusing to start over.
             settings.broker.metricsEndpoint = MetricsEndpointConfiguration(host: host, port: port, required: !isDefault)
         },
-        setting("metrics-sample-interval-ms", "1000", "Milliseconds between refreshes of the partition and consumer-lag gauges.") {
+        setting(
+            "metrics-sample-interval-ms",
+            "1000",
+            "Milliseconds between refreshes of the partition and consumer-lag gauges."
+        ) {
             $0.broker.metricsSampleIntervalMs = try integer($1, 10...Int64.max)
         },
         setting("shutdown-timeout-ms", "10000", "How long a graceful shutdown lets in-flight requests finish.") {
@@ -147,11 +194,15 @@ public enum BrokerSettings {
     /// "default"): the first of `flags` (name → value, as typed), `environment` (only `PETREL_*` names
     /// are looked at), the config file, the default.
     public static func sources(
-        flags: [String: String], environment: [String: String], file: ConfigFile? = nil
+        flags: [String: String],
+        environment: [String: String],
+        file: ConfigFile? = nil
     ) -> [(setting: BrokerSetting, value: String, source: String)] {
         all.map { setting in
             if let flag = flags[setting.name] { return (setting, flag, setting.flag) }
-            if let variable = environment[setting.environmentVariable] { return (setting, variable, setting.environmentVariable) }
+            if let variable = environment[setting.environmentVariable] {
+                return (setting, variable, setting.environmentVariable)
+            }
             if let file, let entry = file.entries.last(where: { $0.key == setting.name }) {
                 return (setting, entry.value, "\(file.path) line \(entry.line)")
             }
@@ -162,13 +213,18 @@ public enum BrokerSettings {
     /// Resolves every setting (see `sources`). A config-file key that is not a setting is an error, so
     /// a typo does not go unnoticed; so is any value a setting cannot take.
     public static func resolve(
-        flags: [String: String], environment: [String: String], file: ConfigFile? = nil
+        flags: [String: String],
+        environment: [String: String],
+        file: ConfigFile? = nil
     ) throws(BrokerSettingError) -> ResolvedBrokerSettings {
         if let file {
             for entry in file.entries where named(entry.key) == nil {
                 throw BrokerSettingError(
-                    setting: entry.key, value: entry.value, reason: "is not a setting (see docs/configuration.md)",
-                    source: "\(file.path) line \(entry.line)")
+                    setting: entry.key,
+                    value: entry.value,
+                    reason: "is not a setting (see docs/configuration.md)",
+                    source: "\(file.path) line \(entry.line)"
+                )
             }
         }
         var settings = ResolvedBrokerSettings()
@@ -183,8 +239,11 @@ public enum BrokerSettings {
         let groups = settings.broker.groups
         guard groups.minSessionTimeoutMs <= groups.maxSessionTimeoutMs else {
             throw BrokerSettingError(
-                setting: "group-min-session-timeout-ms", value: "\(groups.minSessionTimeoutMs)",
-                reason: "must be at most group-max-session-timeout-ms (\(groups.maxSessionTimeoutMs))", source: "settings")
+                setting: "group-min-session-timeout-ms",
+                value: "\(groups.minSessionTimeoutMs)",
+                reason: "must be at most group-max-session-timeout-ms (\(groups.maxSessionTimeoutMs))",
+                source: "settings"
+            )
         }
         return settings
     }
@@ -198,7 +257,9 @@ public enum BrokerSettings {
     }
 
     private static func setting(
-        _ name: String, _ defaultValue: String, _ summary: String,
+        _ name: String,
+        _ defaultValue: String,
+        _ summary: String,
         _ apply: @escaping @Sendable (inout ResolvedBrokerSettings, String) throws -> Void
     ) -> BrokerSetting {
         BrokerSetting(name: name, defaultValue: defaultValue, summary: summary) { settings, value, _ in
@@ -211,7 +272,8 @@ public enum BrokerSettings {
             throw Reason(
                 range.upperBound == .max
                     ? "must be a whole number of at least \(range.lowerBound)"
-                    : "must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+                    : "must be a whole number from \(range.lowerBound) to \(range.upperBound)"
+            )
         }
         return number
     }
@@ -226,7 +288,8 @@ public enum BrokerSettings {
 
     /// "HOST:PORT", also "[::1]:9092" for IPv6 literals.
     static func hostPort(_ text: String) throws -> (String, Int) {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port)
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (0...65535).contains(port)
         else { throw Reason("must be HOST:PORT") }
         var host = String(text[..<colon])
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }

@@ -27,7 +27,9 @@ public struct ConfigFile: Sendable {
             let key = Self.trimmed(line[..<separator])
             guard !key.isEmpty else { throw SyntaxError(path: path, line: index + 1) }
             var value = Self.trimmed(line[line.index(after: separator)...])
-            if value.count >= 2, value.first == "\"", value.last == "\"" { value = String(value.dropFirst().dropLast()) }
+            if value.count >= 2, value.first == "\"", value.last == "\"" {
+                value = String(value.dropFirst().dropLast())
+            }
             entries.append(Entry(key: key, value: value, line: index + 1))
         }
         self.entries = entries

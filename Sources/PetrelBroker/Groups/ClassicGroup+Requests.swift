@@ -20,7 +20,8 @@ extension ClassicGroup {
     }
 
     mutating func sync(_ input: SyncInput, waiter: WaiterID, now: Int64, effects: inout GroupEffects) -> SyncOutcome {
-        if let error = memberCheck(memberID: input.memberID, instanceID: input.instanceID, generation: input.generation) {
+        if let error = memberCheck(memberID: input.memberID, instanceID: input.instanceID, generation: input.generation)
+        {
             return .respond(SyncGroupResponse(errorCode: error))
         }
         if let type = input.protocolType, type != protocolType {
@@ -54,8 +55,11 @@ extension ClassicGroup {
 
     private func syncResponse(for member: GroupMember) -> SyncGroupResponse {
         SyncGroupResponse(
-            errorCode: ErrorCode.none, protocolType: protocolType, protocolName: protocolName,
-            assignment: member.assignment)
+            errorCode: ErrorCode.none,
+            protocolType: protocolType,
+            protocolName: protocolName,
+            assignment: member.assignment
+        )
     }
 
     // MARK: - Heartbeat
@@ -84,7 +88,11 @@ extension ClassicGroup {
 
     /// Removes the members (by member id, or for static members by instance id). Returns an error per
     /// member, in order.
-    mutating func leave(_ leaving: [(memberID: String, instanceID: String?)], now: Int64, effects: inout GroupEffects) -> [ErrorCode] {
+    mutating func leave(
+        _ leaving: [(memberID: String, instanceID: String?)],
+        now: Int64,
+        effects: inout GroupEffects
+    ) -> [ErrorCode] {
         var results: [ErrorCode] = []
         var changed = false
         for (memberID, instanceID) in leaving {

@@ -74,10 +74,14 @@ struct ClassicGroup {
     }
 
     mutating func join(
-        _ input: JoinInput, waiter: WaiterID, now: Int64, effects: inout GroupEffects
+        _ input: JoinInput,
+        waiter: WaiterID,
+        now: Int64,
+        effects: inout GroupEffects
     ) -> JoinOutcome {
         if state == .dead { return .respond(Self.joinError(.coordinatorNotAvailable, memberID: input.memberID)) }
-        guard input.sessionTimeoutMs >= config.minSessionTimeoutMs, input.sessionTimeoutMs <= config.maxSessionTimeoutMs else {
+        guard input.sessionTimeoutMs >= config.minSessionTimeoutMs, input.sessionTimeoutMs <= config.maxSessionTimeoutMs
+        else {
             return .respond(Self.joinError(.invalidSessionTimeout, memberID: input.memberID))
         }
         guard isCompatible(protocolType: input.protocolType, protocols: input.protocols) else {
@@ -131,7 +135,10 @@ struct ClassicGroup {
     }
 
     private mutating func joinUnknownMember(
-        _ input: JoinInput, waiter: WaiterID, now: Int64, effects: inout GroupEffects
+        _ input: JoinInput,
+        waiter: WaiterID,
+        now: Int64,
+        effects: inout GroupEffects
     ) -> JoinOutcome {
         if config.maxGroupSize > 0, members.count + pendingMembers.count >= config.maxGroupSize {
             return .respond(Self.joinError(.groupMaxSizeReached, memberID: ""))
@@ -154,7 +161,12 @@ struct ClassicGroup {
     /// A static member came back (with a new member id): it takes over the old member's place. In a
     /// stable group whose protocols it does not change, that needs no rebalance.
     private mutating func replaceStaticMember(
-        _ old: GroupMember, newID: String, input: JoinInput, waiter: WaiterID, now: Int64, effects: inout GroupEffects
+        _ old: GroupMember,
+        newID: String,
+        input: JoinInput,
+        waiter: WaiterID,
+        now: Int64,
+        effects: inout GroupEffects
     ) -> JoinOutcome {
         if let oldJoin = old.joinWaiter {
             effects.joins.append((oldJoin.id, Self.joinError(.fencedInstanceID, memberID: old.memberID)))
@@ -163,9 +175,17 @@ struct ClassicGroup {
             effects.syncs.append((oldSync, SyncGroupResponse(errorCode: ErrorCode.fencedInstanceID)))
         }
         let member = GroupMember(
-            memberID: newID, instanceID: input.instanceID, clientID: input.clientID, clientHost: input.clientHost,
-            sessionTimeoutMs: input.sessionTimeoutMs, rebalanceTimeoutMs: input.rebalanceTimeoutMs,
-            protocolType: input.protocolType, protocols: input.protocols, assignment: old.assignment, lastSeen: now)
+            memberID: newID,
+            instanceID: input.instanceID,
+            clientID: input.clientID,
+            clientHost: input.clientHost,
+            sessionTimeoutMs: input.sessionTimeoutMs,
+            rebalanceTimeoutMs: input.rebalanceTimeoutMs,
+            protocolType: input.protocolType,
+            protocols: input.protocols,
+            assignment: old.assignment,
+            lastSeen: now
+        )
         members[old.memberID] = nil
         members[newID] = member
         memberOrder = memberOrder.map { $0 == old.memberID ? newID : $0 }
@@ -182,13 +202,24 @@ struct ClassicGroup {
     }
 
     private mutating func addMemberAndRebalance(
-        _ input: JoinInput, memberID: String, waiter: WaiterID, now: Int64, effects: inout GroupEffects
+        _ input: JoinInput,
+        memberID: String,
+        waiter: WaiterID,
+        now: Int64,
+        effects: inout GroupEffects
     ) -> JoinOutcome {
         let member = GroupMember(
-            memberID: memberID, instanceID: input.instanceID, clientID: input.clientID, clientHost: input.clientHost,
-            sessionTimeoutMs: input.sessionTimeoutMs, rebalanceTimeoutMs: input.rebalanceTimeoutMs,
-            protocolType: input.protocolType, protocols: input.protocols, lastSeen: now,
-            joinWaiter: .init(id: waiter, apiVersion: input.apiVersion))
+            memberID: memberID,
+            instanceID: input.instanceID,
+            clientID: input.clientID,
+            clientHost: input.clientHost,
+            sessionTimeoutMs: input.sessionTimeoutMs,
+            rebalanceTimeoutMs: input.rebalanceTimeoutMs,
+            protocolType: input.protocolType,
+            protocols: input.protocols,
+            lastSeen: now,
+            joinWaiter: .init(id: waiter, apiVersion: input.apiVersion)
+        )
         members[memberID] = member
         memberOrder.append(memberID)
         if let instance = input.instanceID { staticMembers[instance] = memberID }
@@ -202,7 +233,12 @@ struct ClassicGroup {
         return .parked
     }
 
-    private mutating func update(_ member: inout GroupMember, with input: JoinInput, waiter: WaiterID, effects: inout GroupEffects) {
+    private mutating func update(
+        _ member: inout GroupMember,
+        with input: JoinInput,
+        waiter: WaiterID,
+        effects: inout GroupEffects
+    ) {
         if let previous = member.joinWaiter {
             // A second JoinGroup from the same member supersedes the first.
             effects.joins.append((previous.id, Self.joinError(.rebalanceInProgress, memberID: member.memberID)))
@@ -289,10 +325,14 @@ struct ClassicGroup {
     private func selectProtocol() -> String? {
         let all = orderedMembers
         guard let first = all.first else { return nil }
-        let candidates = first.protocols.map(\.name).filter { name in all.allSatisfy { $0.protocols.contains { $0.name == name } } }
+        let candidates = first.protocols.map(\.name).filter { name in
+            all.allSatisfy { $0.protocols.contains { $0.name == name } }
+        }
         var votes: [String: Int] = [:]
         for member in all {
-            if let choice = member.protocols.first(where: { candidates.contains($0.name) }) { votes[choice.name, default: 0] += 1 }
+            if let choice = member.protocols.first(where: { candidates.contains($0.name) }) {
+                votes[choice.name, default: 0] += 1
+            }
         }
         return candidates.max { votes[$0, default: 0] < votes[$1, default: 0] }
     }
@@ -310,11 +350,22 @@ struct ClassicGroup {
     func joinResponse(for memberID: String) -> JoinGroupResponse {
         let isLeader = memberID == leaderID
         return JoinGroupResponse(
-            errorCode: ErrorCode.none, generationId: generation, protocolType: protocolType,
-            protocolName: protocolName, leader: leaderID ?? "", memberId: memberID,
+            errorCode: ErrorCode.none,
+            generationId: generation,
+            protocolType: protocolType,
+            protocolName: protocolName,
+            leader: leaderID ?? "",
+            memberId: memberID,
             members: isLeader
-                ? orderedMembers.map { .init(memberId: $0.memberID, groupInstanceId: $0.instanceID, metadata: $0.metadata(for: protocolName)) }
-                : [])
+                ? orderedMembers.map {
+                    .init(
+                        memberId: $0.memberID,
+                        groupInstanceId: $0.instanceID,
+                        metadata: $0.metadata(for: protocolName)
+                    )
+                }
+                : []
+        )
     }
 
     static func joinError(_ code: ErrorCode, memberID: String) -> JoinGroupResponse {
@@ -332,7 +383,9 @@ struct ClassicGroup {
         guard let member = members.removeValue(forKey: memberID) else { return }
         memberOrder.removeAll { $0 == memberID }
         if let instance = member.instanceID, staticMembers[instance] == memberID { staticMembers[instance] = nil }
-        if let join = member.joinWaiter { effects.joins.append((join.id, Self.joinError(.unknownMemberID, memberID: memberID))) }
+        if let join = member.joinWaiter {
+            effects.joins.append((join.id, Self.joinError(.unknownMemberID, memberID: memberID)))
+        }
         if let sync = member.syncWaiter {
             effects.syncs.append((sync, SyncGroupResponse(errorCode: ErrorCode.unknownMemberID)))
         }

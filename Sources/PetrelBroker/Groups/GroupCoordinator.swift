@@ -109,15 +109,21 @@ final class GroupCoordinator: Sendable {
         if effects.joins.isEmpty && effects.syncs.isEmpty && !effects.generationCompleted { return }
         let (joins, syncs) = state.withLock { state in
             (
-                effects.joins.compactMap { id, response in state.parkedJoins.removeValue(forKey: id).map { ($0, response) } },
-                effects.syncs.compactMap { id, response in state.parkedSyncs.removeValue(forKey: id).map { ($0, response) } }
+                effects.joins.compactMap { id, response in
+                    state.parkedJoins.removeValue(forKey: id).map { ($0, response) }
+                },
+                effects.syncs.compactMap { id, response in
+                    state.parkedSyncs.removeValue(forKey: id).map { ($0, response) }
+                }
             )
         }
         for (continuation, response) in joins { continuation.resume(returning: response) }
         for (continuation, response) in syncs { continuation.resume(returning: response) }
         if effects.generationCompleted {
             let summary = state.withLock { state in
-                state.groups[group].map { "\($0.state.rawValue) generation \($0.generation) with \($0.members.count) members" }
+                state.groups[group].map {
+                    "\($0.state.rawValue) generation \($0.generation) with \($0.members.count) members"
+                }
             }
             logger.info("group rebalanced", metadata: ["group": "\(group)", "now": "\(summary ?? "gone")"])
         }
@@ -129,7 +135,12 @@ final class GroupCoordinator: Sendable {
         guard !groupID.isEmpty else { return .invalidGroupID }
         return state.withLock { state in
             guard var group = state.groups[groupID] else { return ErrorCode.unknownMemberID }
-            let result = group.heartbeat(memberID: memberID, instanceID: instanceID, generation: generation, now: clock())
+            let result = group.heartbeat(
+                memberID: memberID,
+                instanceID: instanceID,
+                generation: generation,
+                now: clock()
+            )
             state.groups[groupID] = group
             return result
         }
@@ -138,7 +149,9 @@ final class GroupCoordinator: Sendable {
     func leave(groupID: String, members: [(memberID: String, instanceID: String?)]) -> [ErrorCode] {
         guard !groupID.isEmpty else { return members.map { _ in .invalidGroupID } }
         let (results, effects) = state.withLock { state -> ([ErrorCode], GroupEffects) in
-            guard var group = state.groups[groupID] else { return (members.map { _ in .unknownMemberID }, GroupEffects()) }
+            guard var group = state.groups[groupID] else {
+                return (members.map { _ in .unknownMemberID }, GroupEffects())
+            }
             var effects = GroupEffects()
             let results = group.leave(members, now: clock(), effects: &effects)
             state.groups[groupID] = group
@@ -212,10 +225,14 @@ final class GroupCoordinator: Sendable {
     /// Every group with members or committed offsets.
     func listGroups() -> [GroupSummary] {
         let live = state.withLock { state in
-            state.groups.values.map { GroupSummary(groupID: $0.groupID, protocolType: $0.protocolType ?? "", state: $0.state) }
+            state.groups.values.map {
+                GroupSummary(groupID: $0.groupID, protocolType: $0.protocolType ?? "", state: $0.state)
+            }
         }
         let known = Set(live.map(\.groupID))
-        let offsetsOnly = offsets.groups.filter { !known.contains($0) }.map { GroupSummary(groupID: $0, protocolType: "", state: .empty) }
+        let offsetsOnly = offsets.groups.filter { !known.contains($0) }.map {
+            GroupSummary(groupID: $0, protocolType: "", state: .empty)
+        }
         return (live + offsetsOnly).sorted { $0.groupID < $1.groupID }
     }
 

@@ -48,7 +48,11 @@ final class OffsetStore: Sendable {
     private let offsets: Mutex<[String: [TopicPartition: CommittedOffset]]>
 
     init(
-        dataDirectory: String, config: LogConfig, cleanShutdown: Bool, logger: Logger, metrics: StorageMetrics = .disabled,
+        dataDirectory: String,
+        config: LogConfig,
+        cleanShutdown: Bool,
+        logger: Logger,
+        metrics: StorageMetrics = .disabled,
         compactionThresholdBytes: Int = 16 << 20
     ) throws {
         self.dataDirectory = dataDirectory
@@ -58,8 +62,14 @@ final class OffsetStore: Sendable {
         self.compactionThresholdBytes = compactionThresholdBytes
         try Self.finishInterruptedCompaction(in: dataDirectory)
         let log = try PartitionLog(
-            directory: dataDirectory + "/" + Self.folderName, topic: Self.folderName, partition: 0, config: config,
-            cleanShutdown: cleanShutdown, logger: logger, metrics: metrics)
+            directory: dataDirectory + "/" + Self.folderName,
+            topic: Self.folderName,
+            partition: 0,
+            config: config,
+            cleanShutdown: cleanShutdown,
+            logger: logger,
+            metrics: metrics
+        )
         self.offsets = Mutex(try Self.replay(log))
         self.log = Mutex(log)
     }
@@ -147,11 +157,14 @@ final class OffsetStore: Sendable {
         guard !entries.isEmpty else { return }
         let batch = try Self.batch(entries, now: wallClockMillis())
         let header = try RecordBatchValidator.validateProduced(batch)
-        let (target, appended) = try log.withLock { log in (log, try log.append(batch, header: header, now: wallClockMillis())) }
+        let (target, appended) = try log.withLock { log in
+            (log, try log.append(batch, header: header, now: wallClockMillis()))
+        }
         if target.config.flushPolicy == .always { try await target.waitUntilDurable(through: appended.lastOffset) }
     }
 
-    private static func batch(_ entries: [(String, TopicPartition, CommittedOffset?)], now: Int64) throws -> ByteBuffer {
+    private static func batch(_ entries: [(String, TopicPartition, CommittedOffset?)], now: Int64) throws -> ByteBuffer
+    {
         var builder = RecordBatchBuilder()
         for (group, partition, committed) in entries {
             builder.append(key: encodeKey(group: group, partition), value: committed.map(encodeValue), timestamp: now)
@@ -188,7 +201,13 @@ final class OffsetStore: Sendable {
             let files = FileManager.default
             try? files.removeItem(atPath: compacting)
             let fresh = try PartitionLog(
-                directory: compacting, topic: Self.folderName, partition: 0, config: config, cleanShutdown: true, logger: logger)
+                directory: compacting,
+                topic: Self.folderName,
+                partition: 0,
+                config: config,
+                cleanShutdown: true,
+                logger: logger
+            )
             let entries = snapshot.sorted { $0.key < $1.key }.flatMap { group, partitions in
                 partitions.sorted { $0.key < $1.key }.map { (group, $0.key, Optional($0.value)) }
             }
@@ -196,7 +215,11 @@ final class OffsetStore: Sendable {
             while start < entries.count {
                 let chunk = Array(entries[start..<min(start + 1000, entries.count)])
                 let batch = try Self.batch(chunk, now: wallClockMillis())
-                _ = try fresh.append(batch, header: try RecordBatchValidator.validateProduced(batch), now: wallClockMillis())
+                _ = try fresh.append(
+                    batch,
+                    header: try RecordBatchValidator.validateProduced(batch),
+                    now: wallClockMillis()
+                )
                 start += chunk.count
             }
             try fresh.close()
@@ -204,14 +227,22 @@ final class OffsetStore: Sendable {
             let before = current.sizeInBytes
             try files.moveItem(atPath: folder, toPath: old)
             try files.moveItem(atPath: compacting, toPath: folder)
-            try syncDirectory(dataDirectory)  // the swap survives a power failure before the next commit is acknowledged
+            // The swap survives a power failure before the next commit is acknowledged.
+            try syncDirectory(dataDirectory)
             try? files.removeItem(atPath: old)
             current = try PartitionLog(
-                directory: folder, topic: Self.folderName, partition: 0, config: config, cleanShutdown: true, logger: logger,
-                metrics: metrics)
+                directory: folder,
+                topic: Self.folderName,
+                partition: 0,
+                config: config,
+                cleanShutdown: true,
+                logger: logger,
+                metrics: metrics
+            )
             logger.info(
                 "compacted the committed-offsets log",
-                metadata: ["before": "\(before)", "after": "\(current.sizeInBytes)", "offsets": "\(entries.count)"])
+                metadata: ["before": "\(before)", "after": "\(current.sizeInBytes)", "offsets": "\(entries.count)"]
+            )
         }
     }
 
@@ -239,7 +270,9 @@ final class OffsetStore: Sendable {
     }
 
     static func decodeKey(_ key: inout ByteBuffer) throws -> (String, TopicPartition) {
-        guard try key.readKafkaInteger(as: Int16.self) == 1 else { throw ProtocolError(.invalidValue, "offset key version") }
+        guard try key.readKafkaInteger(as: Int16.self) == 1 else {
+            throw ProtocolError(.invalidValue, "offset key version")
+        }
         let group = try key.readKafkaString(flexible: false)
         let topic = try key.readKafkaString(flexible: false)
         return (group, TopicPartition(topic, try key.readKafkaInteger()))
@@ -256,9 +289,14 @@ final class OffsetStore: Sendable {
     }
 
     static func decodeValue(_ value: inout ByteBuffer) throws -> CommittedOffset {
-        guard try value.readKafkaInteger(as: Int16.self) == 1 else { throw ProtocolError(.invalidValue, "offset value version") }
+        guard try value.readKafkaInteger(as: Int16.self) == 1 else {
+            throw ProtocolError(.invalidValue, "offset value version")
+        }
         return CommittedOffset(
-            offset: try value.readKafkaInteger(), leaderEpoch: try value.readKafkaInteger(),
-            metadata: try value.readKafkaNullableString(flexible: false), commitTimestamp: try value.readKafkaInteger())
+            offset: try value.readKafkaInteger(),
+            leaderEpoch: try value.readKafkaInteger(),
+            metadata: try value.readKafkaNullableString(flexible: false),
+            commitTimestamp: try value.readKafkaInteger()
+        )
     }
 }

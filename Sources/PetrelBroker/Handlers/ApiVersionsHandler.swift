@@ -12,6 +12,7 @@ struct ApiVersionsHandler: RequestHandler {
             apiKeys: advertised.map {
                 .init(apiKey: $0.key.rawValue, minVersion: $0.versions.lowerBound, maxVersion: $0.versions.upperBound)
             },
-            throttleTimeMs: 0)
+            throttleTimeMs: 0
+        )
     }
 }

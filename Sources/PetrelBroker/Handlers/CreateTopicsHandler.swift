@@ -25,18 +25,28 @@ struct CreateTopicsHandler: RequestHandler {
     }
 
     private func create(
-        _ topic: CreateTopicsRequest.CreatableTopic, validateOnly: Bool, context: RequestContext
+        _ topic: CreateTopicsRequest.CreatableTopic,
+        validateOnly: Bool,
+        context: RequestContext
     ) -> CreateTopicsResponse.CreatableTopicResult {
         let nodeID = broker.identity.nodeID
         var partitions = Int(topic.numPartitions)
         if !topic.assignments.isEmpty {
             guard topic.numPartitions == -1, topic.replicationFactor == -1 else {
-                return failure(topic.name, .invalidRequest, "give either assignments or partitions and replication factor")
+                return failure(
+                    topic.name,
+                    .invalidRequest,
+                    "give either assignments or partitions and replication factor"
+                )
             }
             let indexes = topic.assignments.map(\.partitionIndex).sorted()
-            guard indexes == Array(0..<Int32(indexes.count)), topic.assignments.allSatisfy({ $0.brokerIds == [nodeID] }) else {
+            guard indexes == Array(0..<Int32(indexes.count)), topic.assignments.allSatisfy({ $0.brokerIds == [nodeID] })
+            else {
                 return failure(
-                    topic.name, .invalidReplicaAssignment, "every partition 0..n-1 must be assigned to broker \(nodeID) alone")
+                    topic.name,
+                    .invalidReplicaAssignment,
+                    "every partition 0..n-1 must be assigned to broker \(nodeID) alone"
+                )
             }
             partitions = indexes.count
         } else if partitions == -1 {
@@ -44,8 +54,10 @@ struct CreateTopicsHandler: RequestHandler {
         }
         guard topic.replicationFactor == -1 || topic.replicationFactor == 1 || !topic.assignments.isEmpty else {
             return failure(
-                topic.name, .invalidReplicationFactor,
-                "replication factor \(topic.replicationFactor) is larger than the 1 available broker")
+                topic.name,
+                .invalidReplicationFactor,
+                "replication factor \(topic.replicationFactor) is larger than the 1 available broker"
+            )
         }
         var overrides: [String: String] = [:]
         for config in topic.configs {
@@ -53,10 +65,20 @@ struct CreateTopicsHandler: RequestHandler {
         }
         do {
             let created = try broker.logs.createTopic(
-                name: topic.name, partitionCount: partitions, configOverrides: overrides, validateOnly: validateOnly)
+                name: topic.name,
+                partitionCount: partitions,
+                configOverrides: overrides,
+                validateOnly: validateOnly
+            )
             return .init(
-                name: topic.name, topicId: created.id, errorCode: ErrorCode.none, errorMessage: nil,
-                numPartitions: Int32(partitions), replicationFactor: 1, configs: effectiveConfigs(overrides))
+                name: topic.name,
+                topicId: created.id,
+                errorCode: ErrorCode.none,
+                errorMessage: nil,
+                numPartitions: Int32(partitions),
+                replicationFactor: 1,
+                configs: effectiveConfigs(overrides)
+            )
         } catch let error as TopicError {
             switch error {
             case .invalidName(let reason): return failure(topic.name, .invalidTopic, reason)
@@ -73,7 +95,9 @@ struct CreateTopicsHandler: RequestHandler {
     }
 
     /// The topic's settings as CreateTopics v5+ reports them: overrides, then the broker defaults.
-    private func effectiveConfigs(_ overrides: [String: String]) -> [CreateTopicsResponse.CreatableTopicResult.CreatableTopicConfigs] {
+    private func effectiveConfigs(
+        _ overrides: [String: String]
+    ) -> [CreateTopicsResponse.CreatableTopicResult.CreatableTopicConfigs] {
         let defaults = broker.configuration.log
         let defaultValues: [(String, String)] = [
             ("cleanup.policy", "delete"),
@@ -88,17 +112,39 @@ struct CreateTopicsHandler: RequestHandler {
         var names = Set(overrides.keys)
         var configs = overrides.sorted { $0.key < $1.key }.map {
             CreateTopicsResponse.CreatableTopicResult.CreatableTopicConfigs(
-                name: $0.key, value: $0.value, readOnly: false, configSource: ConfigSource.dynamicTopic.rawValue,
-                isSensitive: false)
+                name: $0.key,
+                value: $0.value,
+                readOnly: false,
+                configSource: ConfigSource.dynamicTopic.rawValue,
+                isSensitive: false
+            )
         }
         for (name, value) in defaultValues where names.insert(name).inserted {
             configs.append(
-                .init(name: name, value: value, readOnly: false, configSource: ConfigSource.defaultConfig.rawValue, isSensitive: false))
+                .init(
+                    name: name,
+                    value: value,
+                    readOnly: false,
+                    configSource: ConfigSource.defaultConfig.rawValue,
+                    isSensitive: false
+                )
+            )
         }
         return configs
     }
 
-    private func failure(_ name: String, _ code: ErrorCode, _ message: String) -> CreateTopicsResponse.CreatableTopicResult {
-        .init(name: name, errorCode: code, errorMessage: message, numPartitions: -1, replicationFactor: -1, configs: nil)
+    private func failure(
+        _ name: String,
+        _ code: ErrorCode,
+        _ message: String
+    ) -> CreateTopicsResponse.CreatableTopicResult {
+        .init(
+            name: name,
+            errorCode: code,
+            errorMessage: message,
+            numPartitions: -1,
+            replicationFactor: -1,
+            configs: nil
+        )
     }
 }

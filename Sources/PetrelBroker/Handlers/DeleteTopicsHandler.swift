@@ -8,7 +8,8 @@ struct DeleteTopicsHandler: RequestHandler {
 
     func handle(_ request: DeleteTopicsRequest, context: RequestContext) async throws -> DeleteTopicsResponse? {
         let targets: [(name: String?, id: KafkaUUID)] =
-            context.apiVersion >= 6 ? request.topics.map { ($0.name, $0.topicId) } : request.topicNames.map { ($0, .zero) }
+            context.apiVersion >= 6
+            ? request.topics.map { ($0.name, $0.topicId) } : request.topicNames.map { ($0, .zero) }
         var results: [DeleteTopicsResponse.DeletableTopicResult] = []
         for target in targets {
             let result = delete(name: target.name, id: target.id, context: context)
@@ -17,7 +18,10 @@ struct DeleteTopicsHandler: RequestHandler {
                 do {
                     try await broker.groups.offsets.deleteTopic(name)
                 } catch {
-                    context.logger.error("removing a deleted topic's offsets failed", metadata: ["topic": "\(name)", "error": "\(error)"])
+                    context.logger.error(
+                        "removing a deleted topic's offsets failed",
+                        metadata: ["topic": "\(name)", "error": "\(error)"]
+                    )
                 }
             }
             results.append(result)
@@ -25,18 +29,30 @@ struct DeleteTopicsHandler: RequestHandler {
         return DeleteTopicsResponse(throttleTimeMs: 0, responses: results)
     }
 
-    private func delete(name: String?, id: KafkaUUID, context: RequestContext) -> DeleteTopicsResponse.DeletableTopicResult {
+    private func delete(
+        name: String?,
+        id: KafkaUUID,
+        context: RequestContext
+    ) -> DeleteTopicsResponse.DeletableTopicResult {
         let resolved = name ?? broker.logs.allTopics.first(where: { $0.id == id })?.name
         guard let resolved else {
-            return .init(name: nil, topicId: id, errorCode: ErrorCode.unknownTopicID, errorMessage: "no topic has id \(id)")
+            return .init(
+                name: nil,
+                topicId: id,
+                errorCode: ErrorCode.unknownTopicID,
+                errorMessage: "no topic has id \(id)"
+            )
         }
         do {
             let deleted = try broker.logs.deleteTopic(name: resolved)
             return .init(name: resolved, topicId: deleted.id, errorCode: ErrorCode.none)
         } catch TopicError.unknownTopic {
             return .init(
-                name: resolved, topicId: id, errorCode: ErrorCode.unknownTopicOrPartition,
-                errorMessage: "topic \(resolved) does not exist")
+                name: resolved,
+                topicId: id,
+                errorCode: ErrorCode.unknownTopicOrPartition,
+                errorMessage: "topic \(resolved) does not exist"
+            )
         } catch {
             context.logger.error("deleting a topic failed", metadata: ["topic": "\(resolved)", "error": "\(error)"])
             return .init(name: resolved, topicId: id, errorCode: ErrorCode.kafkaStorageError, errorMessage: "\(error)")

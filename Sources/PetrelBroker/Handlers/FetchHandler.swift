@@ -25,21 +25,30 @@ struct FetchHandler: FrameRequestHandler {
         let correlationID = context.header.correlationID
         if request.sessionId != 0 {
             return FetchResponseWriter.frame(
-                correlationID: correlationID, version: version, errorCode: .fetchSessionIDNotFound, topics: [],
-                allocator: context.connection.allocator)
+                correlationID: correlationID,
+                version: version,
+                errorCode: .fetchSessionIDNotFound,
+                topics: [],
+                allocator: context.connection.allocator
+            )
         }
         let deadline = NIODeadline.now() + .milliseconds(Int64(max(0, request.maxWaitMs)))
         var parkedSince: ContinuousClock.Instant?
         while true {
             let read = readAll(request)
             let done =
-                read.bytes >= Int(request.minBytes) || read.hasError || read.watched.isEmpty || NIODeadline.now() >= deadline
+                read.bytes >= Int(request.minBytes) || read.hasError || read.watched.isEmpty
+                || NIODeadline.now() >= deadline
                 || broker.connections.isDraining
             if done || Task.isCancelled {
                 if let parkedSince { broker.metrics.fetchWait.record(duration: ContinuousClock.now - parkedSince) }
                 broker.metrics.fetchedRecords.increment(by: read.records)
                 let frame = FetchResponseWriter.frame(
-                    correlationID: correlationID, version: version, topics: read.topics, allocator: context.connection.allocator)
+                    correlationID: correlationID,
+                    version: version,
+                    topics: read.topics,
+                    allocator: context.connection.allocator
+                )
                 // Through TLS the records must be encrypted in memory: read them here, on the I/O thread pool.
                 return context.connection.sendsFiles
                     ? frame : try await frame.readingFiles(with: broker.fileIO, allocator: context.connection.allocator)
@@ -47,8 +56,11 @@ struct FetchHandler: FrameRequestHandler {
             let watched = read.watched
             parkedSince = parkedSince ?? ContinuousClock.now
             await broker.appendNotifier.waitForAppend(
-                to: watched.map(\.0), deadline: deadline, eventLoop: context.connection.eventLoop,
-                hasNewData: { watched.contains { $0.1.logEndOffset > $0.2 } })
+                to: watched.map(\.0),
+                deadline: deadline,
+                eventLoop: context.connection.eventLoop,
+                hasNewData: { watched.contains { $0.1.logEndOffset > $0.2 } }
+            )
         }
     }
 
@@ -60,7 +72,12 @@ struct FetchHandler: FrameRequestHandler {
             partitions.reserveCapacity(topic.partitions.count)
             for wanted in topic.partitions {
                 var result = FetchResponseWriter.Partition(
-                    index: wanted.partition, errorCode: .none, highWatermark: -1, logStartOffset: -1, records: nil)
+                    index: wanted.partition,
+                    errorCode: .none,
+                    highWatermark: -1,
+                    logStartOffset: -1,
+                    records: nil
+                )
                 guard let log = broker.logs.partition(topic: topic.topic, partition: wanted.partition) else {
                     result.errorCode = .unknownTopicOrPartition
                     read.hasError = true
@@ -92,7 +109,9 @@ struct FetchHandler: FrameRequestHandler {
                     read.hasError = true
                 } catch {
                     broker.logger.error(
-                        "fetch read failed", metadata: ["partition": "\(topic.topic)-\(wanted.partition)", "error": "\(error)"])
+                        "fetch read failed",
+                        metadata: ["partition": "\(topic.topic)-\(wanted.partition)", "error": "\(error)"]
+                    )
                     result.errorCode = .kafkaStorageError
                     read.hasError = true
                 }

@@ -20,14 +20,23 @@ enum FetchResponseWriter {
     }
 
     static func frame(
-        correlationID: Int32, version: Int16, errorCode: ErrorCode = .none, topics: [Topic], allocator: ByteBufferAllocator
+        correlationID: Int32,
+        version: Int16,
+        errorCode: ErrorCode = .none,
+        topics: [Topic],
+        allocator: ByteBufferAllocator
     ) -> ResponseFrame {
         let flexible = FetchResponse.isFlexible(version: version)
-        var buffer = allocator.buffer(capacity: 64 + topics.reduce(0) { $0 + 32 + $1.name.utf8.count + 64 * $1.partitions.count })
+        var buffer = allocator.buffer(
+            capacity: 64 + topics.reduce(0) { $0 + 32 + $1.name.utf8.count + 64 * $1.partitions.count }
+        )
         var splits: [(at: Int, slice: LogSlice)] = []
         var firstError = errorCode
         buffer.writeInteger(Int32(0))  // frame length, set below
-        ResponseHeader(correlationID: correlationID).write(to: &buffer, headerVersion: FetchResponse.headerVersion(for: version))
+        ResponseHeader(correlationID: correlationID).write(
+            to: &buffer,
+            headerVersion: FetchResponse.headerVersion(for: version)
+        )
         buffer.writeInteger(Int32(0))  // throttle time (v1+)
         if version >= 7 {
             buffer.writeInteger(errorCode.rawValue)
@@ -46,7 +55,11 @@ enum FetchResponseWriter {
                 if flexible { buffer.writeUnsignedVarint(1) } else { buffer.writeInteger(Int32(0)) }
                 if version >= 11 { buffer.writeInteger(Int32(-1)) }  // preferred read replica
                 if let records = partition.records {
-                    if flexible { buffer.writeUnsignedVarint(UInt32(records.length + 1)) } else { buffer.writeInteger(Int32(records.length)) }
+                    if flexible {
+                        buffer.writeUnsignedVarint(UInt32(records.length + 1))
+                    } else {
+                        buffer.writeInteger(Int32(records.length))
+                    }
                     splits.append((buffer.writerIndex, records))
                 } else {
                     if flexible { buffer.writeUnsignedVarint(1) } else { buffer.writeInteger(Int32(0)) }

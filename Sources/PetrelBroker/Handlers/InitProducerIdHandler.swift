@@ -9,12 +9,18 @@ struct InitProducerIdHandler: RequestHandler {
     func handle(_ request: InitProducerIdRequest, context: RequestContext) async throws -> InitProducerIdResponse? {
         guard request.transactionalId == nil else {
             return InitProducerIdResponse(
-                errorCode: ErrorCode.transactionalIDAuthorizationFailed, producerId: -1, producerEpoch: -1)
+                errorCode: ErrorCode.transactionalIDAuthorizationFailed,
+                producerId: -1,
+                producerEpoch: -1
+            )
         }
         // v3+: a producer that already has an id may ask for its epoch to be bumped (KIP-360).
         if request.producerId >= 0, request.producerEpoch >= 0, request.producerEpoch < Int16.max - 1 {
             return InitProducerIdResponse(
-                errorCode: ErrorCode.none, producerId: request.producerId, producerEpoch: request.producerEpoch + 1)
+                errorCode: ErrorCode.none,
+                producerId: request.producerId,
+                producerEpoch: request.producerEpoch + 1
+            )
         }
         do {
             let id = try broker.producerIDs.next()

@@ -19,12 +19,16 @@ struct ListOffsetsHandler: RequestHandler {
             topics: request.topics.map { topic in
                 .init(
                     name: topic.name,
-                    partitions: topic.partitions.map { lookUp($0, topic: topic.name, context: context) })
-            })
+                    partitions: topic.partitions.map { lookUp($0, topic: topic.name, context: context) }
+                )
+            }
+        )
     }
 
     private func lookUp(
-        _ partition: ListOffsetsRequest.ListOffsetsTopic.ListOffsetsPartition, topic: String, context: RequestContext
+        _ partition: ListOffsetsRequest.ListOffsetsTopic.ListOffsetsPartition,
+        topic: String,
+        context: RequestContext
     ) -> ListOffsetsResponse.ListOffsetsTopicResponse.ListOffsetsPartitionResponse {
         typealias Response = ListOffsetsResponse.ListOffsetsTopicResponse.ListOffsetsPartitionResponse
         func failure(_ code: ErrorCode) -> Response {
@@ -47,16 +51,29 @@ struct ListOffsetsHandler: RequestHandler {
             default: return failure(.invalidRequest)
             }
         } catch {
-            context.logger.error("offset lookup failed", metadata: ["partition": "\(topic)-\(partition.partitionIndex)", "error": "\(error)"])
+            context.logger.error(
+                "offset lookup failed",
+                metadata: ["partition": "\(topic)-\(partition.partitionIndex)", "error": "\(error)"]
+            )
             return failure(.kafkaStorageError)
         }
         guard let found else {
             return Response(
-                partitionIndex: partition.partitionIndex, errorCode: ErrorCode.none, oldStyleOffsets: [], timestamp: -1,
-                offset: -1, leaderEpoch: -1)
+                partitionIndex: partition.partitionIndex,
+                errorCode: ErrorCode.none,
+                oldStyleOffsets: [],
+                timestamp: -1,
+                offset: -1,
+                leaderEpoch: -1
+            )
         }
         return Response(
-            partitionIndex: partition.partitionIndex, errorCode: ErrorCode.none, oldStyleOffsets: [found.offset],
-            timestamp: found.timestamp, offset: found.offset, leaderEpoch: PartitionLog.leaderEpoch)
+            partitionIndex: partition.partitionIndex,
+            errorCode: ErrorCode.none,
+            oldStyleOffsets: [found.offset],
+            timestamp: found.timestamp,
+            offset: found.offset,
+            leaderEpoch: PartitionLog.leaderEpoch
+        )
     }
 }

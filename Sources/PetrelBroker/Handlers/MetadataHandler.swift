@@ -18,7 +18,8 @@ struct MetadataHandler: RequestHandler {
             brokers: [.init(nodeId: nodeID, host: address.host, port: Int32(address.port), rack: nil)],
             clusterId: broker.identity.clusterID,
             controllerId: nodeID,
-            clusterAuthorizedOperations: Self.operationsNotProvided)
+            clusterAuthorizedOperations: Self.operationsNotProvided
+        )
 
         // v0: an empty list means all topics; v1+: null means all topics and empty means none.
         let wanted = request.topics
@@ -36,11 +37,15 @@ struct MetadataHandler: RequestHandler {
     }
 
     private func lookUp(
-        _ requested: MetadataRequest.MetadataRequestTopic, mayCreate: Bool, context: RequestContext
+        _ requested: MetadataRequest.MetadataRequestTopic,
+        mayCreate: Bool,
+        context: RequestContext
     ) -> MetadataResponse.MetadataResponseTopic {
         guard let name = requested.name else {
             // v10+: a topic asked for by id alone.
-            if let topic = broker.logs.allTopics.first(where: { $0.id == requested.topicId }) { return topicMetadata(topic) }
+            if let topic = broker.logs.allTopics.first(where: { $0.id == requested.topicId }) {
+                return topicMetadata(topic)
+            }
             return .init(errorCode: ErrorCode.unknownTopicID, name: nil, topicId: requested.topicId)
         }
         if let topic = broker.logs.topic(named: name) { return topicMetadata(topic) }
@@ -49,7 +54,10 @@ struct MetadataHandler: RequestHandler {
         }
         guard mayCreate else { return .init(errorCode: ErrorCode.unknownTopicOrPartition, name: name) }
         do {
-            let created = try broker.logs.createTopic(name: name, partitionCount: broker.configuration.defaultPartitions)
+            let created = try broker.logs.createTopic(
+                name: name,
+                partitionCount: broker.configuration.defaultPartitions
+            )
             return topicMetadata(created)
         } catch TopicError.alreadyExists {
             // Another client created it at the same moment.
@@ -70,9 +78,16 @@ struct MetadataHandler: RequestHandler {
             isInternal: false,
             partitions: (0..<Int32(topic.partitionCount)).map { partition in
                 .init(
-                    errorCode: ErrorCode.none, partitionIndex: partition, leaderId: nodeID,
-                    leaderEpoch: PartitionLog.leaderEpoch, replicaNodes: [nodeID], isrNodes: [nodeID], offlineReplicas: [])
+                    errorCode: ErrorCode.none,
+                    partitionIndex: partition,
+                    leaderId: nodeID,
+                    leaderEpoch: PartitionLog.leaderEpoch,
+                    replicaNodes: [nodeID],
+                    isrNodes: [nodeID],
+                    offlineReplicas: []
+                )
             },
-            topicAuthorizedOperations: Self.operationsNotProvided)
+            topicAuthorizedOperations: Self.operationsNotProvided
+        )
     }
 }

@@ -22,7 +22,9 @@ struct ProduceHandler: RequestHandler {
             var partitions: [ProduceResponse.TopicProduceResponse.PartitionProduceResponse] = []
             for data in topic.partitionData {
                 guard validAcks else {
-                    partitions.append(failure(data.index, .invalidRequiredAcks, "acks must be -1, 0 or 1, got \(request.acks)"))
+                    partitions.append(
+                        failure(data.index, .invalidRequiredAcks, "acks must be -1, 0 or 1, got \(request.acks)")
+                    )
                     continue
                 }
                 let (result, appended) = append(data, topic: topic.name, context: context)
@@ -38,12 +40,18 @@ struct ProduceHandler: RequestHandler {
                 try await pending.log.waitUntilDurable(through: pending.lastOffset)
             } catch {
                 let index = responses[pending.topic].partitionResponses[pending.partition].index
-                responses[pending.topic].partitionResponses[pending.partition] = failure(index, .kafkaStorageError, "fsync failed: \(error)")
+                responses[pending.topic].partitionResponses[pending.partition] = failure(
+                    index,
+                    .kafkaStorageError,
+                    "fsync failed: \(error)"
+                )
             }
         }
         if request.acks == 0 {
             let failures = responses.flatMap { topic in
-                topic.partitionResponses.filter { $0.errorCode != ErrorCode.none }.map { "\(topic.name)-\($0.index): \($0.errorMessage ?? "")" }
+                topic.partitionResponses.filter { $0.errorCode != ErrorCode.none }.map {
+                    "\(topic.name)-\($0.index): \($0.errorMessage ?? "")"
+                }
             }
             if !failures.isEmpty { throw UnacknowledgedProduceFailed(description: failures.joined(separator: "; ")) }
             return nil
@@ -53,7 +61,9 @@ struct ProduceHandler: RequestHandler {
 
     /// Appends one partition's batch; on success also returns the log and the batch's last offset.
     private func append(
-        _ data: ProduceRequest.TopicProduceData.PartitionProduceData, topic: String, context: RequestContext
+        _ data: ProduceRequest.TopicProduceData.PartitionProduceData,
+        topic: String,
+        context: RequestContext
     ) -> (ProduceResponse.TopicProduceResponse.PartitionProduceResponse, (PartitionLog, Int64)?) {
         guard let log = broker.logs.partition(topic: topic, partition: data.index) else {
             return (failure(data.index, .unknownTopicOrPartition, "\(topic)-\(data.index) does not exist"), nil)
@@ -63,35 +73,60 @@ struct ProduceHandler: RequestHandler {
         }
         do {
             let header = try RecordBatchValidator.validateProduced(
-                records, maxBatchBytes: log.config.maxMessageBytes, allowZstd: context.apiVersion >= 7)
+                records,
+                maxBatchBytes: log.config.maxMessageBytes,
+                allowZstd: context.apiVersion >= 7
+            )
             let appended = try log.append(records, header: header, now: wallClockMillis())
             if appended.isDuplicate {
                 context.logger.debug(
                     "answered a retried batch with its original offset",
-                    metadata: ["partition": "\(topic)-\(data.index)", "producer": "\(header.producerID)", "offset": "\(appended.baseOffset)"])
+                    metadata: [
+                        "partition": "\(topic)-\(data.index)", "producer": "\(header.producerID)",
+                        "offset": "\(appended.baseOffset)",
+                    ]
+                )
             } else {
                 broker.appendNotifier.notifyAppend(to: TopicPartition(topic, data.index))
                 broker.metrics.producedRecords.increment(by: Int64(header.lastOffsetDelta) + 1)
             }
             let result = ProduceResponse.TopicProduceResponse.PartitionProduceResponse(
-                index: data.index, errorCode: ErrorCode.none, baseOffset: appended.baseOffset, logAppendTimeMs: -1,
-                logStartOffset: appended.logStartOffset)
+                index: data.index,
+                errorCode: ErrorCode.none,
+                baseOffset: appended.baseOffset,
+                logAppendTimeMs: -1,
+                logStartOffset: appended.logStartOffset
+            )
             return (result, (log, appended.lastOffset))
         } catch let error as PartitionLog.ProducerSequenceError {
             return (failure(data.index, error.code, error.message), nil)
         } catch let error as RecordBatchError {
             context.logger.debug(
-                "refused a batch", metadata: ["partition": "\(topic)-\(data.index)", "error": "\(error)"])
+                "refused a batch",
+                metadata: ["partition": "\(topic)-\(data.index)", "error": "\(error)"]
+            )
             return (failure(data.index, error.code, error.message), nil)
         } catch {
-            context.logger.error("append failed", metadata: ["partition": "\(topic)-\(data.index)", "error": "\(error)"])
+            context.logger.error(
+                "append failed",
+                metadata: ["partition": "\(topic)-\(data.index)", "error": "\(error)"]
+            )
             return (failure(data.index, .kafkaStorageError, "\(error)"), nil)
         }
     }
 
     private func failure(
-        _ index: Int32, _ code: ErrorCode, _ message: String
+        _ index: Int32,
+        _ code: ErrorCode,
+        _ message: String
     ) -> ProduceResponse.TopicProduceResponse.PartitionProduceResponse {
-        .init(index: index, errorCode: code, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1, errorMessage: message)
+        .init(
+            index: index,
+            errorCode: code,
+            baseOffset: -1,
+            logAppendTimeMs: -1,
+            logStartOffset: -1,
+            errorMessage: message
+        )
     }
 }

@@ -24,7 +24,10 @@ struct SaslAuthenticateHandler: FrameRequestHandler {
                 response.errorMessage = message
                 closes = true
                 broker.metrics.recordAuthentication(succeeded: false)
-                context.logger.notice("authentication failed; closing the connection", metadata: ["reason": "\(message)"])
+                context.logger.notice(
+                    "authentication failed; closing the connection",
+                    metadata: ["reason": "\(message)"]
+                )
             }
         } else {
             response.errorCode = ErrorCode.illegalSASLState
@@ -32,7 +35,11 @@ struct SaslAuthenticateHandler: FrameRequestHandler {
             closes = true
         }
         var frame = ResponseFrame(
-            response, version: context.apiVersion, correlationID: context.header.correlationID, allocator: context.connection.allocator)
+            response,
+            version: context.apiVersion,
+            correlationID: context.header.correlationID,
+            allocator: context.connection.allocator
+        )
         frame.closesConnection = closes
         return frame
     }

@@ -14,11 +14,17 @@ struct SaslHandshakeHandler: RequestHandler {
         }
         guard context.apiVersion >= 1 else {
             context.logger.notice("SASL handshake v0 (bare tokens) is not supported; use v1 with SaslAuthenticate")
-            return SaslHandshakeResponse(errorCode: ErrorCode.illegalSASLState, mechanisms: session.mechanisms.map(\.rawValue))
+            return SaslHandshakeResponse(
+                errorCode: ErrorCode.illegalSASLState,
+                mechanisms: session.mechanisms.map(\.rawValue)
+            )
         }
         let code = session.handshake(mechanism: request.mechanism)
         if code != ErrorCode.none {
-            context.logger.notice("SASL handshake refused", metadata: ["mechanism": "\(request.mechanism)", "error": "\(code.name)"])
+            context.logger.notice(
+                "SASL handshake refused",
+                metadata: ["mechanism": "\(request.mechanism)", "error": "\(code.name)"]
+            )
         }
         return SaslHandshakeResponse(errorCode: code, mechanisms: session.mechanisms.map(\.rawValue))
     }

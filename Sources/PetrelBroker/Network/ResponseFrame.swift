@@ -35,12 +35,17 @@ struct ResponseFrame: Sendable {
 
     /// Encodes a whole response (header and body) into one buffer.
     init<Response: KafkaResponse>(
-        _ response: Response, version: Int16, correlationID: Int32, allocator: ByteBufferAllocator
+        _ response: Response,
+        version: Int16,
+        correlationID: Int32,
+        allocator: ByteBufferAllocator
     ) {
         var buffer = allocator.buffer(capacity: 256)
         buffer.writeInteger(Int32(0))  // length, set below
         ResponseHeader(correlationID: correlationID).write(
-            to: &buffer, headerVersion: Response.headerVersion(for: version))
+            to: &buffer,
+            headerVersion: Response.headerVersion(for: version)
+        )
         response.write(to: &buffer, version: version)
         buffer.setInteger(Int32(buffer.readableBytes - 4), at: buffer.readerIndex)
         self.parts = [.bytes(buffer)]
@@ -65,7 +70,11 @@ struct ResponseFrame: Sendable {
                 let handle = try slice.openFileHandle()
                 defer { try? handle.close() }
                 let bytes = try await fileIO.read(
-                    fileHandle: handle, fromOffset: Int64(slice.position), byteCount: slice.length, allocator: allocator)
+                    fileHandle: handle,
+                    fromOffset: Int64(slice.position),
+                    byteCount: slice.length,
+                    allocator: allocator
+                )
                 guard bytes.readableBytes == slice.length else { throw ResponseFrameError.segmentShorterThanIndexed }
                 frame.parts.append(.bytes(bytes))
             }
@@ -102,7 +111,11 @@ final class ResponseFrameWriter: ChannelOutboundHandler {
                 do {
                     let handle = try slice.openFileHandle()
                     handles.append(handle)
-                    let region = FileRegion(fileHandle: handle, readerIndex: slice.position, endIndex: slice.position + slice.length)
+                    let region = FileRegion(
+                        fileHandle: handle,
+                        readerIndex: slice.position,
+                        endIndex: slice.position + slice.length
+                    )
                     context.write(wrapOutboundOut(.fileRegion(region)), promise: isLast ? done : nil)
                 } catch {
                     // Without the records the response would be corrupt: drop the connection instead.
@@ -114,7 +127,10 @@ final class ResponseFrameWriter: ChannelOutboundHandler {
         }
         if frame.parts.isEmpty {
             // Writes complete in order, so an empty write completes after every earlier one.
-            context.writeAndFlush(wrapOutboundOut(.byteBuffer(context.channel.allocator.buffer(capacity: 0))), promise: done)
+            context.writeAndFlush(
+                wrapOutboundOut(.byteBuffer(context.channel.allocator.buffer(capacity: 0))),
+                promise: done
+            )
         }
         if let written = frame.written { done.futureResult.cascade(to: written) }
         let opened = handles

@@ -32,8 +32,12 @@ final class BrokerMetrics: Sendable {
 
     /// Counts one SASL authentication by its result. Rare, so the labelled handle is made on use.
     func recordAuthentication(succeeded: Bool) {
-        Counter(label: "petrel_authentications_total", dimensions: [("result", succeeded ? "success" : "failure")], factory: factory)
-            .increment()
+        Counter(
+            label: "petrel_authentications_total",
+            dimensions: [("result", succeeded ? "success" : "failure")],
+            factory: factory
+        )
+        .increment()
     }
 }
 

@@ -55,7 +55,11 @@ private final class HTTPPageHandler: ChannelInboundHandler {
             var page =
                 head.method == .GET || head.method == .HEAD
                 ? respond(path)
-                : MetricsEndpoint.Page(status: .methodNotAllowed, contentType: "text/plain", body: Array("GET only\n".utf8))
+                : MetricsEndpoint.Page(
+                    status: .methodNotAllowed,
+                    contentType: "text/plain",
+                    body: Array("GET only\n".utf8)
+                )
             if head.method == .HEAD { page.body = [] }
             var headers = HTTPHeaders()
             headers.add(name: "Content-Type", value: page.contentType)
@@ -64,8 +68,12 @@ private final class HTTPPageHandler: ChannelInboundHandler {
             if !keepAlive { headers.add(name: "Connection", value: "close") }
             context.write(
                 wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: page.status, headers: headers))),
-                promise: nil)
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: page.body)))), promise: nil)
+                promise: nil
+            )
+            context.write(
+                wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: page.body)))),
+                promise: nil
+            )
             let sent = context.eventLoop.makePromise(of: Void.self)
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: sent)
             if !keepAlive {

@@ -68,7 +68,11 @@ final class StateMetricsSampler: Sendable {
                     gauge.set(value)
                 } else {
                     let names = Self.labelNames[series.name] ?? []
-                    let gauge = Meter(label: series.name, dimensions: Array(zip(names, series.labels)), factory: factory)
+                    let gauge = Meter(
+                        label: series.name,
+                        dimensions: Array(zip(names, series.labels)),
+                        factory: factory
+                    )
                     gauge.set(value)
                     gauges[series] = gauge
                 }

@@ -35,10 +35,14 @@ struct RequestRouter: Sendable {
                 let request = try Handler.Request(from: &body, version: context.apiVersion)
                 guard let response = try await handler.handle(request, context: context) else { return nil }
                 return ResponseFrame(
-                    response, version: context.apiVersion, correlationID: context.header.correlationID,
-                    allocator: context.connection.allocator)
+                    response,
+                    version: context.apiVersion,
+                    correlationID: context.header.correlationID,
+                    allocator: context.connection.allocator
+                )
             },
-            metrics: APIMetrics(api: Handler.Request.apiKey, factory: metricsFactory))
+            metrics: APIMetrics(api: Handler.Request.apiKey, factory: metricsFactory)
+        )
     }
 
     mutating func register<Handler: FrameRequestHandler>(_ handler: Handler) {
@@ -50,7 +54,8 @@ struct RequestRouter: Sendable {
                 let request = try Handler.Request(from: &body, version: context.apiVersion)
                 return try await handler.respond(to: request, context: context)
             },
-            metrics: APIMetrics(api: Handler.Request.apiKey, factory: metricsFactory))
+            metrics: APIMetrics(api: Handler.Request.apiKey, factory: metricsFactory)
+        )
     }
 
     /// Every served API with its version range, by key.
@@ -67,13 +72,20 @@ struct RequestRouter: Sendable {
         guard let route = routes[header.apiKey] else {
             let error = UnservableRequest(description: "unknown API key \(header.apiKey.rawValue)")
             RequestContext(header: header, connection: connection).logger.info(
-                "request failed; closing the connection", metadata: ["error": "\(error)"])
+                "request failed; closing the connection",
+                metadata: ["error": "\(error)"]
+            )
             throw error
         }
-        if let sasl = connection.sasl, !Self.allowedBeforeAuthentication.contains(header.apiKey), !sasl.isAuthenticated {
-            let error = UnservableRequest(description: "\(header.apiKey.name ?? "\(header.apiKey.rawValue)") before authenticating")
+        if let sasl = connection.sasl, !Self.allowedBeforeAuthentication.contains(header.apiKey), !sasl.isAuthenticated
+        {
+            let error = UnservableRequest(
+                description: "\(header.apiKey.name ?? "\(header.apiKey.rawValue)") before authenticating"
+            )
             RequestContext(header: header, connection: connection).logger.notice(
-                "unauthenticated request; closing the connection", metadata: ["error": "\(error)"])
+                "unauthenticated request; closing the connection",
+                metadata: ["error": "\(error)"]
+            )
             route.metrics.recordError(nil)
             throw error
         }
@@ -99,7 +111,8 @@ struct RequestRouter: Sendable {
                     metadata: [
                         "error": "\((response?.errorCode ?? ErrorCode.none).name)",
                         "duration": "\(ContinuousClock.now - started)",
-                    ])
+                    ]
+                )
             }
             return response
         } catch {
@@ -122,7 +135,10 @@ struct RequestRouter: Sendable {
         let range = routes[.apiVersions]!.versions
         let response = ApiVersionsResponse(
             errorCode: ErrorCode.unsupportedVersion,
-            apiKeys: [.init(apiKey: APIKey.apiVersions.rawValue, minVersion: range.lowerBound, maxVersion: range.upperBound)])
+            apiKeys: [
+                .init(apiKey: APIKey.apiVersions.rawValue, minVersion: range.lowerBound, maxVersion: range.upperBound)
+            ]
+        )
         return ResponseFrame(response, version: 0, correlationID: header.correlationID, allocator: allocator)
     }
 }

@@ -13,21 +13,32 @@ public struct TopicInfo: Sendable, Hashable {
 /// Topic administration.
 extension KafkaAdmin {
     /// Creates a topic. `replicationFactor` -1 and `partitions` -1 mean the broker's defaults.
-    public func createTopic(_ name: String, partitions: Int32 = -1, replicationFactor: Int16 = -1, configs: [String: String] = [:])
+    public func createTopic(
+        _ name: String,
+        partitions: Int32 = -1,
+        replicationFactor: Int16 = -1,
+        configs: [String: String] = [:]
+    )
         async throws
     {
         let request = CreateTopicsRequest(
             topics: [
                 .init(
-                    name: name, numPartitions: partitions, replicationFactor: replicationFactor,
-                    configs: configs.sorted { $0.key < $1.key }.map { .init(name: $0.key, value: $0.value) })
+                    name: name,
+                    numPartitions: partitions,
+                    replicationFactor: replicationFactor,
+                    configs: configs.sorted { $0.key < $1.key }.map { .init(name: $0.key, value: $0.value) }
+                )
             ],
-            timeoutMs: 30_000)
+            timeoutMs: 30_000
+        )
         // Kafka sends topic administration to the controller; Metadata names it.
         let controller = try await cluster.metadata(topics: []).controllerId
         let connection = controller >= 0 ? try await cluster.node(controller) : try await cluster.any()
         let response = try await connection.send(request, maximumVersion: 7)
-        guard let result = response.topics.first else { throw KafkaClientError.unexpectedResponse("CreateTopics answered nothing") }
+        guard let result = response.topics.first else {
+            throw KafkaClientError.unexpectedResponse("CreateTopics answered nothing")
+        }
         if result.errorCode != ErrorCode.none {
             throw KafkaClientError.broker(result.errorCode, message: result.errorMessage)
         }
@@ -44,7 +55,9 @@ extension KafkaAdmin {
             ? DeleteTopicsRequest(topics: [.init(name: name, topicId: .zero)], timeoutMs: 30_000)
             : DeleteTopicsRequest(topicNames: [name], timeoutMs: 30_000)
         let response = try await connection.send(request, version: version)
-        guard let result = response.responses.first else { throw KafkaClientError.unexpectedResponse("DeleteTopics answered nothing") }
+        guard let result = response.responses.first else {
+            throw KafkaClientError.unexpectedResponse("DeleteTopics answered nothing")
+        }
         if result.errorCode != ErrorCode.none {
             throw KafkaClientError.broker(result.errorCode, message: result.errorMessage ?? "topic \(name)")
         }
@@ -69,7 +82,10 @@ extension KafkaAdmin {
     }
 
     /// The offset of the first record at or after `timestamp` in each partition (nil: none that late).
-    public func offsets(forTimestamp timestamp: Int64, partitions: [TopicPartition]) async throws -> [TopicPartition: Int64?] {
+    public func offsets(
+        forTimestamp timestamp: Int64,
+        partitions: [TopicPartition]
+    ) async throws -> [TopicPartition: Int64?] {
         let found = try await listOffsets(partitions, timestamp: timestamp)
         return Dictionary(uniqueKeysWithValues: partitions.map { ($0, found[$0].flatMap { $0 >= 0 ? $0 : nil }) })
     }
@@ -77,7 +93,11 @@ extension KafkaAdmin {
     private static func info(_ topic: MetadataResponse.MetadataResponseTopic) -> TopicInfo {
         let leaders = topic.partitions.sorted { $0.partitionIndex < $1.partitionIndex }.map(\.leaderId)
         return TopicInfo(
-            name: topic.name ?? "", id: topic.topicId, partitionCount: topic.partitions.count, leaders: leaders,
-            isInternal: topic.isInternal)
+            name: topic.name ?? "",
+            id: topic.topicId,
+            partitionCount: topic.partitions.count,
+            leaders: leaders,
+            isInternal: topic.isInternal
+        )
     }
 }

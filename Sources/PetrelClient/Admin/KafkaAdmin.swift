@@ -8,7 +8,11 @@ import PetrelProtocol
 public final class KafkaAdmin: Sendable {
     let cluster: ClusterConnections
 
-    public init(bootstrap: [BrokerAddress], clientID: String = "petrel-admin", security: KafkaClientSecurity = .plaintext) {
+    public init(
+        bootstrap: [BrokerAddress],
+        clientID: String = "petrel-admin",
+        security: KafkaClientSecurity = .plaintext
+    ) {
         self.cluster = ClusterConnections(bootstrap: bootstrap, clientID: clientID, security: security)
     }
 
@@ -29,20 +33,34 @@ public final class KafkaAdmin: Sendable {
     public func describeGroup(_ groupID: String) async throws -> GroupDescription {
         let coordinator = try await coordinatorConnection(for: groupID)
         let response = try await coordinator.send(DescribeGroupsRequest(groups: [groupID]), maximumVersion: 5)
-        guard let group = response.groups.first else { throw KafkaClientError.unexpectedResponse("DescribeGroups answered no group") }
+        guard let group = response.groups.first else {
+            throw KafkaClientError.unexpectedResponse("DescribeGroups answered no group")
+        }
         try check(group.errorCode, "DescribeGroups")
         return GroupDescription(
-            groupID: group.groupId, state: group.groupState, protocolType: group.protocolType, protocolName: group.protocolData,
+            groupID: group.groupId,
+            state: group.groupState,
+            protocolType: group.protocolType,
+            protocolName: group.protocolData,
             members: group.members.map { member in
                 GroupDescription.Member(
-                    memberID: member.memberId, instanceID: member.groupInstanceId, clientID: member.clientId,
-                    host: member.clientHost, assignment: Self.decodeAssignment(member.memberAssignment, protocolType: group.protocolType))
-            })
+                    memberID: member.memberId,
+                    instanceID: member.groupInstanceId,
+                    clientID: member.clientId,
+                    host: member.clientHost,
+                    assignment: Self.decodeAssignment(member.memberAssignment, protocolType: group.protocolType)
+                )
+            }
+        )
     }
 
     /// Every offset the group has committed.
     public func committedOffsets(group groupID: String) async throws -> [TopicPartition: Int64] {
-        try await OffsetFetching.committed(group: groupID, partitions: nil, on: try await coordinatorConnection(for: groupID))
+        try await OffsetFetching.committed(
+            group: groupID,
+            partitions: nil,
+            on: try await coordinatorConnection(for: groupID)
+        )
     }
 
     /// The log end offset (high watermark) of each partition.
@@ -69,13 +87,23 @@ public final class KafkaAdmin: Sendable {
         let coordinator = try await coordinatorConnection(for: groupID)
         let byTopic = Dictionary(grouping: offsets, by: \.key.topic)
         let request = OffsetCommitRequest(
-            groupId: groupID, generationIdOrMemberEpoch: -1, memberId: "",
+            groupId: groupID,
+            generationIdOrMemberEpoch: -1,
+            memberId: "",
             topics: byTopic.keys.sorted().map { topic in
-                .init(name: topic, partitions: byTopic[topic]!.map { .init(partitionIndex: $0.key.partition, committedOffset: $0.value) })
-            })
+                .init(
+                    name: topic,
+                    partitions: byTopic[topic]!.map {
+                        .init(partitionIndex: $0.key.partition, committedOffset: $0.value)
+                    }
+                )
+            }
+        )
         let response = try await coordinator.send(request, maximumVersion: 8)
         for topic in response.topics {
-            for partition in topic.partitions { try check(partition.errorCode, "OffsetCommit for \(topic.name)-\(partition.partitionIndex)") }
+            for partition in topic.partitions {
+                try check(partition.errorCode, "OffsetCommit for \(topic.name)-\(partition.partitionIndex)")
+            }
         }
     }
 
@@ -100,17 +128,27 @@ public final class KafkaAdmin: Sendable {
         let metadata = try await cluster.metadata(topics: topics)
         var leaders: [TopicPartition: Int32] = [:]
         for topic in metadata.topics {
-            for partition in topic.partitions { leaders[TopicPartition(topic.name ?? "", partition.partitionIndex)] = partition.leaderId }
+            for partition in topic.partitions {
+                leaders[TopicPartition(topic.name ?? "", partition.partitionIndex)] = partition.leaderId
+            }
         }
         var results: [TopicPartition: Int64] = [:]
         for (leader, owned) in Dictionary(grouping: partitions, by: { leaders[$0] ?? -1 }) {
-            guard leader >= 0 else { throw KafkaClientError.broker(.unknownTopicOrPartition, message: "\(owned[0]) has no leader") }
+            guard leader >= 0 else {
+                throw KafkaClientError.broker(.unknownTopicOrPartition, message: "\(owned[0]) has no leader")
+            }
             let byTopic = Dictionary(grouping: owned, by: \.topic)
             let request = ListOffsetsRequest(
                 replicaId: -1,
                 topics: byTopic.map { topic, parts in
-                    .init(name: topic, partitions: parts.map { .init(partitionIndex: $0.partition, timestamp: timestamp, maxNumOffsets: 1) })
-                })
+                    .init(
+                        name: topic,
+                        partitions: parts.map {
+                            .init(partitionIndex: $0.partition, timestamp: timestamp, maxNumOffsets: 1)
+                        }
+                    )
+                }
+            )
             let response = try await cluster.node(leader).send(request, maximumVersion: 7)
             for topic in response.topics {
                 for partition in topic.partitions {
@@ -132,8 +170,12 @@ public final class KafkaAdmin: Sendable {
         guard protocolType == "consumer", bytes.readableBytes >= 2 else { return [] }
         var buffer = bytes
         guard let version = try? buffer.readKafkaInteger(as: Int16.self),
-            let assignment = try? ConsumerProtocolAssignment(from: &buffer, version: min(version, ConsumerProtocolAssignment.validVersions.upperBound))
+            let assignment = try? ConsumerProtocolAssignment(
+                from: &buffer,
+                version: min(version, ConsumerProtocolAssignment.validVersions.upperBound)
+            )
         else { return [] }
-        return assignment.assignedPartitions.flatMap { topic in topic.partitions.map { TopicPartition(topic.topic, $0) } }.sorted()
+        return assignment.assignedPartitions.flatMap { topic in topic.partitions.map { TopicPartition(topic.topic, $0) }
+        }.sorted()
     }
 }

@@ -21,7 +21,9 @@ final class ClusterConnections: Sendable {
     }
 
     init(
-        bootstrap: [BrokerAddress], clientID: String, requestTimeout: TimeAmount = .seconds(30),
+        bootstrap: [BrokerAddress],
+        clientID: String,
+        requestTimeout: TimeAmount = .seconds(30),
         security: KafkaClientSecurity = .plaintext,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) {
@@ -39,8 +41,13 @@ final class ClusterConnections: Sendable {
         for address in bootstrap {
             do {
                 let connection = try await KafkaConnection.connect(
-                    host: address.host, port: address.port, clientID: clientID, security: security,
-                    requestTimeout: requestTimeout, eventLoopGroup: eventLoopGroup)
+                    host: address.host,
+                    port: address.port,
+                    clientID: clientID,
+                    security: security,
+                    requestTimeout: requestTimeout,
+                    eventLoopGroup: eventLoopGroup
+                )
                 state.withLock { $0.bootstrapConnection = connection }
                 return connection
             } catch {
@@ -62,10 +69,17 @@ final class ClusterConnections: Sendable {
             try await refreshBrokers()
             address = state.withLock { $0.addresses[nodeID] }
         }
-        guard let address else { throw KafkaClientError.unexpectedResponse("no broker with node id \(nodeID) in the cluster metadata") }
+        guard let address else {
+            throw KafkaClientError.unexpectedResponse("no broker with node id \(nodeID) in the cluster metadata")
+        }
         let connection = try await KafkaConnection.connect(
-            host: address.host, port: address.port, clientID: clientID, security: security,
-            requestTimeout: requestTimeout, eventLoopGroup: eventLoopGroup)
+            host: address.host,
+            port: address.port,
+            clientID: clientID,
+            security: security,
+            requestTimeout: requestTimeout,
+            eventLoopGroup: eventLoopGroup
+        )
         state.withLock { $0.byNode[nodeID] = connection }
         return connection
     }
@@ -78,10 +92,15 @@ final class ClusterConnections: Sendable {
     /// Metadata for the given topics (nil: all), remembering every broker's address.
     func metadata(topics: [String]?, allowAutoCreation: Bool = false) async throws -> MetadataResponse {
         let connection = try await any()
-        let request = MetadataRequest(topics: topics?.map { .init(name: $0) }, allowAutoTopicCreation: allowAutoCreation)
+        let request = MetadataRequest(
+            topics: topics?.map { .init(name: $0) },
+            allowAutoTopicCreation: allowAutoCreation
+        )
         let response = try await connection.send(request, maximumVersion: 12)
         state.withLock { state in
-            for broker in response.brokers { state.addresses[broker.nodeId] = BrokerAddress(host: broker.host, port: Int(broker.port)) }
+            for broker in response.brokers {
+                state.addresses[broker.nodeId] = BrokerAddress(host: broker.host, port: Int(broker.port))
+            }
         }
         return response
     }
@@ -101,7 +120,10 @@ final class ClusterConnections: Sendable {
         }
         let code = entry.errorCode
         guard code == ErrorCode.none, !entry.partitions.isEmpty else {
-            throw KafkaClientError.broker(code == ErrorCode.none ? .leaderNotAvailable : code, message: "topic \(topic)")
+            throw KafkaClientError.broker(
+                code == ErrorCode.none ? .leaderNotAvailable : code,
+                message: "topic \(topic)"
+            )
         }
         var leaders = [Int32](repeating: -1, count: entry.partitions.count)
         for partition in entry.partitions where Int(partition.partitionIndex) < leaders.count {
@@ -124,7 +146,9 @@ final class ClusterConnections: Sendable {
             throw KafkaClientError.broker(.unknownTopicOrPartition, message: "\(partition) does not exist")
         }
         let node = layout.leaders[Int(partition.partition)]
-        guard node >= 0 else { throw KafkaClientError.broker(.leaderNotAvailable, message: "\(partition) has no leader") }
+        guard node >= 0 else {
+            throw KafkaClientError.broker(.leaderNotAvailable, message: "\(partition) has no leader")
+        }
         return (node, try await self.node(node))
     }
 
@@ -134,7 +158,10 @@ final class ClusterConnections: Sendable {
 
     func close() async {
         let all = state.withLock { state -> [KafkaConnection] in
-            defer { state.byNode = [:]; state.bootstrapConnection = nil }
+            defer {
+                state.byNode = [:]
+                state.bootstrapConnection = nil
+            }
             return Array(state.byNode.values) + (state.bootstrapConnection.map { [$0] } ?? [])
         }
         for connection in all { await connection.close() }

@@ -4,16 +4,29 @@ import PetrelProtocol
 enum OffsetFetching {
     /// A group's committed offsets: for `partitions`, or every committed partition when nil.
     /// Partitions never committed are absent.
-    static func committed(group: String, partitions: [TopicPartition]?, on connection: KafkaConnection) async throws
+    static func committed(
+        group: String,
+        partitions: [TopicPartition]?,
+        on connection: KafkaConnection
+    ) async throws
         -> [TopicPartition: Int64]
     {
         let version = try connection.version(for: OffsetFetchRequest.self, maximum: 8)
         let byTopic = partitions.map { Dictionary(grouping: $0, by: \.topic) }
-        let topics = byTopic.map { groups in groups.keys.sorted().map { OffsetFetchRequest.OffsetFetchRequestTopic(name: $0, partitionIndexes: groups[$0]!.map(\.partition)) } }
+        let topics = byTopic.map { groups in
+            groups.keys.sorted().map {
+                OffsetFetchRequest.OffsetFetchRequestTopic(name: $0, partitionIndexes: groups[$0]!.map(\.partition))
+            }
+        }
         var offsets: [TopicPartition: Int64] = [:]
         if version >= 8 {
             let request = OffsetFetchRequest(
-                groups: [.init(groupId: group, topics: topics?.map { .init(name: $0.name, partitionIndexes: $0.partitionIndexes) })])
+                groups: [
+                    .init(
+                        groupId: group,
+                        topics: topics?.map { .init(name: $0.name, partitionIndexes: $0.partitionIndexes) }
+                    )
+                ])
             let response = try await connection.send(request, version: version)
             guard let answer = response.groups.first(where: { $0.groupId == group }) else {
                 throw KafkaClientError.unexpectedResponse("OffsetFetch did not answer for group \(group)")
@@ -29,7 +42,10 @@ enum OffsetFetching {
             guard partitions != nil || version >= 2 else {
                 throw KafkaClientError.unsupportedVersion(.offsetFetch)
             }
-            let response = try await connection.send(OffsetFetchRequest(groupId: group, topics: topics), version: version)
+            let response = try await connection.send(
+                OffsetFetchRequest(groupId: group, topics: topics),
+                version: version
+            )
             try check(response.errorCode)
             for topic in response.topics {
                 for partition in topic.partitions where partition.committedOffset >= 0 {

@@ -10,12 +10,16 @@ extension KafkaConnection {
         guard handshake.errorCode == ErrorCode.none else {
             let offered = handshake.mechanisms.joined(separator: ", ")
             throw KafkaClientError.authenticationFailed(
-                "\(handshake.errorCode): the broker offers \(offered.isEmpty ? "no SASL mechanism" : offered)")
+                "\(handshake.errorCode): the broker offers \(offered.isEmpty ? "no SASL mechanism" : offered)"
+            )
         }
         let version = try version(for: SaslAuthenticateRequest.self, maximum: 2)
         switch credentials.mechanism {
         case .plain:
-            _ = try await step(PlainAuthentication.message(user: credentials.user, password: credentials.password), version: version)
+            _ = try await step(
+                PlainAuthentication.message(user: credentials.user, password: credentials.password),
+                version: version
+            )
         case .scramSHA256:
             var exchange = ScramClientExchange(user: credentials.user, password: credentials.password)
             let serverFirst = try await step(exchange.clientFirst(), version: version)
@@ -33,7 +37,8 @@ extension KafkaConnection {
         let response = try await send(SaslAuthenticateRequest(authBytes: ByteBuffer(bytes: bytes)), version: version)
         guard response.errorCode == ErrorCode.none else {
             throw KafkaClientError.authenticationFailed(
-                "\(response.errorCode): \(response.errorMessage ?? "no message")")
+                "\(response.errorCode): \(response.errorMessage ?? "no message")"
+            )
         }
         return Array(response.authBytes.readableBytesView)
     }

@@ -55,10 +55,12 @@ public final class KafkaConnection: Sendable {
                     channel.eventLoop.makeCompletedFuture {
                         if let tls {
                             try channel.pipeline.syncOperations.addHandler(
-                                try NIOSSLClientHandler(context: tls, serverHostname: serverHostname))
+                                try NIOSSLClientHandler(context: tls, serverHostname: serverHostname)
+                            )
                         }
                         try channel.pipeline.syncOperations.addHandler(
-                            ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: maxResponseBytes)))
+                            ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: maxResponseBytes))
+                        )
                         try channel.pipeline.syncOperations.addHandler(ResponseDispatcher())
                     }
                 }
@@ -68,7 +70,12 @@ public final class KafkaConnection: Sendable {
             throw KafkaClientError.connectionFailed("\(host):\(port): \(Self.reason(error))")
         }
         let connection = KafkaConnection(
-            host: host, port: port, clientID: clientID, requestTimeout: requestTimeout, channel: channel)
+            host: host,
+            port: port,
+            clientID: clientID,
+            requestTimeout: requestTimeout,
+            channel: channel
+        )
         if negotiateVersions || security.credentials != nil {
             do {
                 try await connection.negotiateVersions()
@@ -111,7 +118,9 @@ public final class KafkaConnection: Sendable {
 
     /// The highest version both sides speak, capped at `maximum`.
     public func version<Request: KafkaRequest>(for type: Request.Type, maximum: Int16 = .max) throws -> Int16 {
-        let ours = Request.validVersions.clamped(to: Request.validVersions.lowerBound...max(Request.validVersions.lowerBound, maximum))
+        let ours = Request.validVersions.clamped(
+            to: Request.validVersions.lowerBound...max(Request.validVersions.lowerBound, maximum)
+        )
         guard let theirs = brokerVersions(for: Request.apiKey), ours.overlaps(theirs) else {
             throw KafkaClientError.unsupportedVersion(Request.apiKey)
         }
@@ -119,7 +128,11 @@ public final class KafkaConnection: Sendable {
     }
 
     /// Sends at the highest common version (capped at `maximumVersion`) and waits for the response.
-    public func send<Request: KafkaRequest>(_ request: Request, maximumVersion: Int16 = .max, timeout: TimeAmount? = nil)
+    public func send<Request: KafkaRequest>(
+        _ request: Request,
+        maximumVersion: Int16 = .max,
+        timeout: TimeAmount? = nil
+    )
         async throws -> Request.Response
     {
         try await send(request, version: try version(for: Request.self, maximum: maximumVersion), timeout: timeout)
@@ -127,7 +140,11 @@ public final class KafkaConnection: Sendable {
 
     /// Sends at `version` and waits for the response, at most `timeout` (the connection's request
     /// timeout by default; a long-polling fetch adds its wait to it).
-    public func send<Request: KafkaRequest>(_ request: Request, version: Int16, timeout: TimeAmount? = nil) async throws
+    public func send<Request: KafkaRequest>(
+        _ request: Request,
+        version: Int16,
+        timeout: TimeAmount? = nil
+    ) async throws
         -> Request.Response
     {
         let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
@@ -155,7 +172,9 @@ public final class KafkaConnection: Sendable {
     }
 
     private func write<Request: KafkaRequest>(
-        _ request: Request, version: Int16, promise: EventLoopPromise<ByteBuffer>?
+        _ request: Request,
+        version: Int16,
+        promise: EventLoopPromise<ByteBuffer>?
     ) async throws {
         let correlationID = correlationIDs.wrappingAdd(1, ordering: .relaxed).newValue
         var frame = channel.allocator.buffer(capacity: 256)

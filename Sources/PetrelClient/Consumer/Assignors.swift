@@ -11,7 +11,8 @@ public enum AssignmentStrategy: String, Sendable, Hashable, CaseIterable {
     ///   - subscriptions: member id → subscribed topics.
     ///   - partitionCounts: topic → number of partitions.
     /// - Returns: member id → assigned partitions.
-    public func assign(subscriptions: [String: [String]], partitionCounts: [String: Int]) -> [String: [TopicPartition]] {
+    public func assign(subscriptions: [String: [String]], partitionCounts: [String: Int]) -> [String: [TopicPartition]]
+    {
         var result = Dictionary(uniqueKeysWithValues: subscriptions.keys.map { ($0, [TopicPartition]()) })
         switch self {
         case .range:

@@ -41,7 +41,13 @@ extension LockedStateMachine where State == ConsumerStateMachine {
     /// Buffers a partition's fetched records and moves its position, waiting while the buffer is full.
     /// False if they were dropped: fetched under an ended epoch, the consumer finished, or the fetcher
     /// was cancelled.
-    func push(_ records: [ConsumerRecord], of partition: TopicPartition, from: Int64, next: Int64, epoch: UInt64) async
+    func push(
+        _ records: [ConsumerRecord],
+        of partition: TopicPartition,
+        from: Int64,
+        next: Int64,
+        epoch: UInt64
+    ) async
         -> Bool
     {
         while true {

@@ -113,7 +113,11 @@ struct ConsumerStateMachine {
     /// Records of `partition` fetched from `from` under `epoch`; `next` is the offset after the last
     /// batch fetched (past any control records). Buffering them and moving the position is one step.
     mutating func push(
-        _ fetched: [ConsumerRecord], of partition: TopicPartition, from: Int64, next: Int64, epoch: UInt64
+        _ fetched: [ConsumerRecord],
+        of partition: TopicPartition,
+        from: Int64,
+        next: Int64,
+        epoch: UInt64
     ) -> PushResult {
         if isFinished || epoch != self.epoch { return .dropped }
         if !fetched.isEmpty && records.count >= capacity { return .full }

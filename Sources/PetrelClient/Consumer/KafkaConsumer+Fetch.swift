@@ -41,15 +41,28 @@ extension KafkaConsumer {
     private func fetch(from node: Int32, _ partitions: [(TopicPartition, Int64)], epoch: UInt64) async -> Bool {
         let byTopic = Dictionary(grouping: partitions, by: \.0.topic)
         let request = FetchRequest(
-            replicaId: -1, maxWaitMs: Int32(clamping: configuration.fetchMaxWait.inMilliseconds), minBytes: configuration.fetchMinBytes,
-            maxBytes: configuration.fetchMaxBytes, isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
+            replicaId: -1,
+            maxWaitMs: Int32(clamping: configuration.fetchMaxWait.inMilliseconds),
+            minBytes: configuration.fetchMinBytes,
+            maxBytes: configuration.fetchMaxBytes,
+            isolationLevel: 0,
+            sessionId: 0,
+            sessionEpoch: -1,
             topics: byTopic.keys.sorted().map { topic in
                 .init(
                     topic: topic,
                     partitions: byTopic[topic]!.map {
-                        .init(partition: $0.0.partition, currentLeaderEpoch: -1, fetchOffset: $0.1, logStartOffset: -1, partitionMaxBytes: configuration.partitionMaxBytes)
-                    })
-            })
+                        .init(
+                            partition: $0.0.partition,
+                            currentLeaderEpoch: -1,
+                            fetchOffset: $0.1,
+                            logStartOffset: -1,
+                            partitionMaxBytes: configuration.partitionMaxBytes
+                        )
+                    }
+                )
+            }
+        )
         let response: FetchResponse
         do {
             let connection = try await cluster.node(node)
@@ -57,8 +70,10 @@ extension KafkaConsumer {
             let version = try connection.version(for: FetchRequest.self, maximum: 12)
             guard version >= 4 else { throw KafkaClientError.unsupportedVersion(.fetch) }
             response = try await connection.send(
-                request, version: version,
-                timeout: (configuration.requestTimeout + configuration.fetchMaxWait).timeAmount)
+                request,
+                version: version,
+                timeout: (configuration.requestTimeout + configuration.fetchMaxWait).timeAmount
+            )
         } catch {
             logger.debug("fetch failed", metadata: ["node": "\(node)", "error": "\(error)"])
             for topic in byTopic.keys { cluster.invalidate(topic: topic) }
@@ -76,7 +91,9 @@ extension KafkaConsumer {
                 guard let from = requested[partition] else { continue }
                 switch data.errorCode {
                 case .none:
-                    if !(await accept(data.records ?? ByteBuffer(), of: partition, from: from, epoch: epoch)) { healthy = false }
+                    if !(await accept(data.records ?? ByteBuffer(), of: partition, from: from, epoch: epoch)) {
+                        healthy = false
+                    }
                 case .offsetOutOfRange:
                     await resetOutOfRange(partition, from: from, epoch: epoch)
                 case let code:
@@ -103,8 +120,14 @@ extension KafkaConsumer {
         let records = batches.filter { !$0.header.attributes.isControl }.flatMap { batch in
             batch.records.lazy.filter { $0.offset >= from }.map { record in
                 ConsumerRecord(
-                    topic: partition.topic, partition: partition.partition, offset: record.offset, timestamp: record.timestamp,
-                    key: record.key, value: record.value, headers: record.headers)
+                    topic: partition.topic,
+                    partition: partition.partition,
+                    offset: record.offset,
+                    timestamp: record.timestamp,
+                    key: record.key,
+                    value: record.value,
+                    headers: record.headers
+                )
             }
         }
         _ = await machine.push(records, of: partition, from: from, next: last.header.nextOffset, epoch: epoch)
@@ -116,7 +139,10 @@ extension KafkaConsumer {
     private func resetOutOfRange(_ partition: TopicPartition, from: Int64, epoch: UInt64) async {
         let start: KafkaConsumerConfiguration.StartOffset = configuration.offsetReset == .earliest ? .beginning : .end
         guard let offset = try? await resolve([partition: start])[partition] else { return }
-        logger.info("offset out of range; reset", metadata: ["partition": "\(partition)", "from": "\(from)", "to": "\(offset)"])
+        logger.info(
+            "offset out of range; reset",
+            metadata: ["partition": "\(partition)", "from": "\(from)", "to": "\(offset)"]
+        )
         machine.withLock { $0.reset(partition, from: from, to: offset, epoch: epoch) }
     }
 }

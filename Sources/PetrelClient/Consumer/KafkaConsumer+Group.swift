@@ -29,7 +29,8 @@ extension KafkaConsumer {
                 }
             } catch {
                 if let error = error as? KafkaClientError, let code = error.errorCode, !code.isRetriable,
-                    [.invalidGroupID, .groupMaxSizeReached, .inconsistentGroupProtocol, .invalidSessionTimeout].contains(code)
+                    [.invalidGroupID, .groupMaxSizeReached, .inconsistentGroupProtocol, .invalidSessionTimeout]
+                        .contains(code)
                 {
                     logger.error("cannot join the group", metadata: ["group": "\(group)", "error": "\(error)"])
                     throw error
@@ -68,14 +69,20 @@ extension KafkaConsumer {
         while true {
             let memberID = machine.withLock { $0.memberID }
             let request = JoinGroupRequest(
-                groupId: group, sessionTimeoutMs: Int32(clamping: configuration.sessionTimeout.inMilliseconds),
+                groupId: group,
+                sessionTimeoutMs: Int32(clamping: configuration.sessionTimeout.inMilliseconds),
                 rebalanceTimeoutMs: Int32(clamping: configuration.rebalanceTimeout.inMilliseconds),
-                memberId: memberID, groupInstanceId: configuration.groupInstanceID, protocolType: "consumer",
-                protocols: configuration.assignmentStrategies.map { .init(name: $0.rawValue, metadata: metadata) })
+                memberId: memberID,
+                groupInstanceId: configuration.groupInstanceID,
+                protocolType: "consumer",
+                protocols: configuration.assignmentStrategies.map { .init(name: $0.rawValue, metadata: metadata) }
+            )
             // The join phase may wait for the other members as long as the rebalance timeout.
             joined = try await connection.send(
-                request, maximumVersion: 7,
-                timeout: (configuration.rebalanceTimeout + configuration.requestTimeout).timeAmount)
+                request,
+                maximumVersion: 7,
+                timeout: (configuration.rebalanceTimeout + configuration.requestTimeout).timeAmount
+            )
             let code = joined.errorCode
             if code == .memberIDRequired {
                 machine.withLock { $0.memberID = joined.memberId }
@@ -95,11 +102,17 @@ extension KafkaConsumer {
         }
         let synced = try await connection.send(
             SyncGroupRequest(
-                groupId: group, generationId: joined.generationId, memberId: joined.memberId,
-                groupInstanceId: configuration.groupInstanceID, protocolType: "consumer", protocolName: joined.protocolName,
-                assignments: assignments),
+                groupId: group,
+                generationId: joined.generationId,
+                memberId: joined.memberId,
+                groupInstanceId: configuration.groupInstanceID,
+                protocolType: "consumer",
+                protocolName: joined.protocolName,
+                assignments: assignments
+            ),
             maximumVersion: 5,
-            timeout: (configuration.rebalanceTimeout + configuration.requestTimeout).timeAmount)
+            timeout: (configuration.rebalanceTimeout + configuration.requestTimeout).timeAmount
+        )
         try check(synced.errorCode)
         let mine = Self.decodeAssignment(synced.assignment)
         let committed = mine.isEmpty ? [:] : try await committedOffsets(group: group, partitions: mine)
@@ -110,13 +123,16 @@ extension KafkaConsumer {
         machine.withLock { state in for (partition, offset) in committed { state.committed[partition] = offset } }
         install(positions)
         logger.debug(
-            "joined group", metadata: ["group": "\(group)", "generation": "\(joined.generationId)", "partitions": "\(mine.count)"])
+            "joined group",
+            metadata: ["group": "\(group)", "generation": "\(joined.generationId)", "partitions": "\(mine.count)"]
+        )
         emit(.assigned(mine, generation: joined.generationId))
     }
 
     /// The leader's work: every member's subscription, split with the chosen strategy.
     private func assign(
-        members: [JoinGroupResponse.JoinGroupResponseMember], protocolName: String
+        members: [JoinGroupResponse.JoinGroupResponseMember],
+        protocolName: String
     ) async throws -> [SyncGroupRequest.SyncGroupRequestAssignment] {
         var subscriptions: [String: [String]] = [:]
         for member in members {
@@ -134,7 +150,10 @@ extension KafkaConsumer {
         return plan.map { member, partitions in
             let byTopic = Dictionary(grouping: partitions, by: \.topic)
             let assignment = ConsumerProtocolAssignment(
-                assignedPartitions: byTopic.keys.sorted().map { .init(topic: $0, partitions: byTopic[$0]!.map(\.partition).sorted()) })
+                assignedPartitions: byTopic.keys.sorted().map {
+                    .init(topic: $0, partitions: byTopic[$0]!.map(\.partition).sorted())
+                }
+            )
             var bytes = ByteBuffer()
             bytes.writeInteger(Int16(0))
             assignment.write(to: &bytes, version: 0)
@@ -147,7 +166,8 @@ extension KafkaConsumer {
         guard buffer.readableBytes >= 2, let version = try? buffer.readKafkaInteger(as: Int16.self),
             let assignment = try? ConsumerProtocolAssignment(from: &buffer, version: min(version, 3))
         else { return [] }
-        return assignment.assignedPartitions.flatMap { topic in topic.partitions.map { TopicPartition(topic.topic, $0) } }.sorted()
+        return assignment.assignedPartitions.flatMap { topic in topic.partitions.map { TopicPartition(topic.topic, $0) }
+        }.sorted()
     }
 
     private func heartbeatUntilRebalance(group: String) async throws {
@@ -156,8 +176,14 @@ extension KafkaConsumer {
             let (memberID, generation) = machine.withLock { ($0.memberID, $0.generation) }
             let connection = try await coordinator(for: group).connection
             let response = try await connection.send(
-                HeartbeatRequest(groupId: group, generationId: generation, memberId: memberID, groupInstanceId: configuration.groupInstanceID),
-                maximumVersion: 4)
+                HeartbeatRequest(
+                    groupId: group,
+                    generationId: generation,
+                    memberId: memberID,
+                    groupInstanceId: configuration.groupInstanceID
+                ),
+                maximumVersion: 4
+            )
             try check(response.errorCode)
         }
     }

@@ -5,7 +5,9 @@ import PetrelProtocol
 extension KafkaConsumer {
     /// Turns start points into offsets (ListOffsets on each partition's leader). A timestamp with no
     /// record at or after it resolves to the end.
-    func resolve(_ starts: [TopicPartition: KafkaConsumerConfiguration.StartOffset]) async throws -> [TopicPartition: Int64] {
+    func resolve(
+        _ starts: [TopicPartition: KafkaConsumerConfiguration.StartOffset]
+    ) async throws -> [TopicPartition: Int64] {
         var resolved: [TopicPartition: Int64] = [:]
         var lookups: [TopicPartition: Int64] = [:]
         for (partition, start) in starts {
@@ -18,15 +20,23 @@ extension KafkaConsumer {
         }
         if lookups.isEmpty { return resolved }
         var byLeader: [Int32: [TopicPartition]] = [:]
-        for partition in lookups.keys { byLeader[try await cluster.leader(of: partition).node, default: []].append(partition) }
+        for partition in lookups.keys {
+            byLeader[try await cluster.leader(of: partition).node, default: []].append(partition)
+        }
         var unresolved: [TopicPartition] = []
         for (node, partitions) in byLeader {
             let byTopic = Dictionary(grouping: partitions, by: \.topic)
             let request = ListOffsetsRequest(
                 replicaId: -1,
                 topics: byTopic.map { topic, parts in
-                    .init(name: topic, partitions: parts.map { .init(partitionIndex: $0.partition, timestamp: lookups[$0]!, maxNumOffsets: 1) })
-                })
+                    .init(
+                        name: topic,
+                        partitions: parts.map {
+                            .init(partitionIndex: $0.partition, timestamp: lookups[$0]!, maxNumOffsets: 1)
+                        }
+                    )
+                }
+            )
             let response = try await cluster.node(node).send(request, maximumVersion: 7)
             for topic in response.topics {
                 for partition in topic.partitions {
@@ -40,7 +50,9 @@ extension KafkaConsumer {
         }
         // Past the last record: start at the end.
         if !unresolved.isEmpty {
-            for (key, offset) in try await resolve(Dictionary(uniqueKeysWithValues: unresolved.map { ($0, .end) })) { resolved[key] = offset }
+            for (key, offset) in try await resolve(Dictionary(uniqueKeysWithValues: unresolved.map { ($0, .end) })) {
+                resolved[key] = offset
+            }
         }
         return resolved
     }
@@ -48,7 +60,9 @@ extension KafkaConsumer {
     /// Commits the offsets after the records handed out so far (synchronously: returns once stored).
     public func commit() async throws {
         let (consumed, assigned, committed) = machine.withLock { ($0.consumed, Set($0.positions.keys), $0.committed) }
-        let pending = consumed.filter { partition, offset in assigned.contains(partition) && committed[partition] != offset }
+        let pending = consumed.filter { partition, offset in
+            assigned.contains(partition) && committed[partition] != offset
+        }
         try await commit(pending)
     }
 
@@ -62,16 +76,26 @@ extension KafkaConsumer {
         let connection = try await coordinator(for: group).connection
         let byTopic = Dictionary(grouping: offsets, by: \.key.topic)
         let request = OffsetCommitRequest(
-            groupId: group, generationIdOrMemberEpoch: generation, memberId: member,
+            groupId: group,
+            generationIdOrMemberEpoch: generation,
+            memberId: member,
             groupInstanceId: configuration.groupInstanceID,
             topics: byTopic.keys.sorted().map { topic in
-                .init(name: topic, partitions: byTopic[topic]!.map { .init(partitionIndex: $0.key.partition, committedOffset: $0.value) })
-            })
+                .init(
+                    name: topic,
+                    partitions: byTopic[topic]!.map {
+                        .init(partitionIndex: $0.key.partition, committedOffset: $0.value)
+                    }
+                )
+            }
+        )
         let response = try await connection.send(request, maximumVersion: 8)
         for topic in response.topics {
             for partition in topic.partitions where partition.errorCode != ErrorCode.none {
                 throw KafkaClientError.broker(
-                    partition.errorCode, message: "committing \(topic.name)-\(partition.partitionIndex)")
+                    partition.errorCode,
+                    message: "committing \(topic.name)-\(partition.partitionIndex)"
+                )
             }
         }
         machine.withLock { state in for (partition, offset) in offsets { state.committed[partition] = offset } }
@@ -79,7 +103,11 @@ extension KafkaConsumer {
 
     /// The group's committed offsets for these partitions (absent: never committed).
     func committedOffsets(group: String, partitions: [TopicPartition]) async throws -> [TopicPartition: Int64] {
-        try await OffsetFetching.committed(group: group, partitions: partitions, on: try await coordinator(for: group).connection)
+        try await OffsetFetching.committed(
+            group: group,
+            partitions: partitions,
+            on: try await coordinator(for: group).connection
+        )
     }
 
     /// The group's coordinator, remembered until it fails.

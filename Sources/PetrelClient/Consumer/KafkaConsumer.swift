@@ -31,8 +31,11 @@ public final class KafkaConsumer: Service, Sendable {
         self.configuration = configuration
         self.logger = logger
         self.cluster = ClusterConnections(
-            bootstrap: configuration.bootstrap, clientID: configuration.clientID,
-            requestTimeout: configuration.requestTimeout.timeAmount, security: configuration.security)
+            bootstrap: configuration.bootstrap,
+            clientID: configuration.clientID,
+            requestTimeout: configuration.requestTimeout.timeAmount,
+            security: configuration.security
+        )
         self.machine = LockedStateMachine(ConsumerStateMachine(capacity: configuration.bufferedRecords))
         (self.events, self.eventContinuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1_000))
     }
@@ -109,13 +112,16 @@ public final class KafkaConsumer: Service, Sendable {
 
     /// Runs a consumer for the duration of `body`, then stops it.
     public static func withConsumer<Result: Sendable>(
-        _ configuration: KafkaConsumerConfiguration, logger: Logger = Logger(label: "petrel.consumer"),
+        _ configuration: KafkaConsumerConfiguration,
+        logger: Logger = Logger(label: "petrel.consumer"),
         _ body: (KafkaConsumer) async throws -> Result
     ) async throws -> Result {
         let consumer = KafkaConsumer(configuration: configuration, logger: logger)
         // After a failure the consumer still leaves its group properly: no cancellation.
         return try await withRunningClient(
-            run: { try await consumer.run() }, finish: { consumer.stop() }, cancelAfterFailure: false
+            run: { try await consumer.run() },
+            finish: { consumer.stop() },
+            cancelAfterFailure: false
         ) {
             try await body(consumer)
         }

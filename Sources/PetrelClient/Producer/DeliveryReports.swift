@@ -8,7 +8,10 @@ public struct DeliveryReports: AsyncSequence, Sendable {
     let batches: AsyncStream<[DeliveryReport]>
 
     static func makeStream() -> (DeliveryReports, AsyncStream<[DeliveryReport]>.Continuation) {
-        let (stream, continuation) = AsyncStream.makeStream(of: [DeliveryReport].self, bufferingPolicy: .bufferingNewest(1024))
+        let (stream, continuation) = AsyncStream.makeStream(
+            of: [DeliveryReport].self,
+            bufferingPolicy: .bufferingNewest(1024)
+        )
         return (DeliveryReports(batches: stream), continuation)
     }
 

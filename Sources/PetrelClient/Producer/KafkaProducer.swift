@@ -26,20 +26,26 @@ public final class KafkaProducer: Service, Sendable {
         self.configuration = configuration
         self.logger = logger
         self.cluster = ClusterConnections(
-            bootstrap: configuration.bootstrap, clientID: configuration.clientID,
-            requestTimeout: configuration.requestTimeout.timeAmount, security: configuration.security)
+            bootstrap: configuration.bootstrap,
+            clientID: configuration.clientID,
+            requestTimeout: configuration.requestTimeout.timeAmount,
+            security: configuration.security
+        )
         self.machine = LockedStateMachine(ProducerStateMachine(configuration: configuration))
         (self.deliveryReports, self.reports) = DeliveryReports.makeStream()
     }
 
     /// Runs a producer for the duration of `body`, then delivers what is left and stops.
     public static func withProducer<Result: Sendable>(
-        _ configuration: KafkaProducerConfiguration, logger: Logger = Logger(label: "petrel.producer"),
+        _ configuration: KafkaProducerConfiguration,
+        logger: Logger = Logger(label: "petrel.producer"),
         _ body: (KafkaProducer) async throws -> Result
     ) async throws -> Result {
         let producer = KafkaProducer(configuration: configuration, logger: logger)
         return try await withRunningClient(
-            run: { try await producer.run() }, finish: { await producer.shutDown() }, cancelAfterFailure: true
+            run: { try await producer.run() },
+            finish: { await producer.shutDown() },
+            cancelAfterFailure: true
         ) {
             try await body(producer)
         }
@@ -93,7 +99,9 @@ public final class KafkaProducer: Service, Sendable {
         }
         if let key = record.key { return Partitioner.partition(forKey: key, partitionCount: layout.partitionCount) }
         return machine.withLock { state in
-            if let sticky = state.accumulator.sticky[record.topic], Int(sticky) < layout.partitionCount { return sticky }
+            if let sticky = state.accumulator.sticky[record.topic], Int(sticky) < layout.partitionCount {
+                return sticky
+            }
             let chosen = Int32.random(in: 0..<Int32(layout.partitionCount))
             state.accumulator.sticky[record.topic] = chosen
             return chosen
@@ -110,10 +118,14 @@ public final class KafkaProducer: Service, Sendable {
                 return try await cluster.layout(of: topic, refresh: attempt > 0, create: configuration.autoCreateTopics)
             } catch {
                 attempt += 1
-                guard let failure = error as? KafkaClientError, failure.isRetriable, wallClockMillis() < deadline else { throw error }
+                guard let failure = error as? KafkaClientError, failure.isRetriable, wallClockMillis() < deadline else {
+                    throw error
+                }
                 if attempt == 1 { configuration.onWaitingForCluster?(failure) }
                 let backoff = min(
-                    configuration.retryBackoff.inMilliseconds << min(attempt - 1, 6), configuration.maxRetryBackoff.inMilliseconds)
+                    configuration.retryBackoff.inMilliseconds << min(attempt - 1, 6),
+                    configuration.maxRetryBackoff.inMilliseconds
+                )
                 try await Task.sleep(for: .milliseconds(backoff))
             }
         }
@@ -123,7 +135,9 @@ public final class KafkaProducer: Service, Sendable {
     private func waitForRoom() async throws {
         let outcome = await machine.park(\.room) { state in state.hasRoom || state.isClosing ? () : nil }
         if case .cancelled = outcome { throw CancellationError() }
-        if machine.withLock({ $0.isClosing }) { throw KafkaClientError.invalidArgument("the producer is shutting down") }
+        if machine.withLock({ $0.isClosing }) {
+            throw KafkaClientError.invalidArgument("the producer is shutting down")
+        }
     }
 
     /// Sends everything queued now, without waiting for linger, and returns once all of it is
@@ -192,7 +206,9 @@ public final class KafkaProducer: Service, Sendable {
         while !Task.isCancelled {
             do {
                 let response = try await cluster.any().send(
-                    InitProducerIdRequest(transactionalId: nil, transactionTimeoutMs: 60_000), maximumVersion: 4)
+                    InitProducerIdRequest(transactionalId: nil, transactionTimeoutMs: 60_000),
+                    maximumVersion: 4
+                )
                 if response.errorCode == ErrorCode.none {
                     machine.withLock {
                         $0.accumulator.producerID = response.producerId
@@ -226,10 +242,15 @@ public final class KafkaProducer: Service, Sendable {
     private func deliver(_ batches: [SealedBatch], to node: Int32) async {
         let byTopic = Dictionary(grouping: batches, by: \.partition.topic)
         let request = ProduceRequest(
-            acks: configuration.acks.rawValue, timeoutMs: Int32(clamping: configuration.requestTimeout.inMilliseconds),
+            acks: configuration.acks.rawValue,
+            timeoutMs: Int32(clamping: configuration.requestTimeout.inMilliseconds),
             topicData: byTopic.keys.sorted().map { topic in
-                .init(name: topic, partitionData: byTopic[topic]!.map { .init(index: $0.partition.partition, records: $0.bytes) })
-            })
+                .init(
+                    name: topic,
+                    partitionData: byTopic[topic]!.map { .init(index: $0.partition.partition, records: $0.bytes) }
+                )
+            }
+        )
         do {
             let connection = try await cluster.node(node)
             // v3 is the first with record batches; zstd needs v7. Nothing past v9 is needed.
@@ -243,7 +264,9 @@ public final class KafkaProducer: Service, Sendable {
             let response = try await connection.send(request, version: version)
             var answers: [TopicPartition: ProduceResponse.TopicProduceResponse.PartitionProduceResponse] = [:]
             for topic in response.responses {
-                for partition in topic.partitionResponses { answers[TopicPartition(topic.name, partition.index)] = partition }
+                for partition in topic.partitionResponses {
+                    answers[TopicPartition(topic.name, partition.index)] = partition
+                }
             }
             for batch in batches {
                 guard let answer = answers[batch.partition] else {
@@ -275,8 +298,11 @@ public final class KafkaProducer: Service, Sendable {
         var reports = DeliveryReportBatch(capacity: batch.records.count)
         for (index, record) in batch.records.enumerated() {
             let metadata = RecordMetadata(
-                topic: batch.partition.topic, partition: batch.partition.partition,
-                offset: baseOffset < 0 ? -1 : baseOffset + Int64(index), timestamp: record.timestamp)
+                topic: batch.partition.topic,
+                partition: batch.partition.partition,
+                offset: baseOffset < 0 ? -1 : baseOffset + Int64(index),
+                timestamp: record.timestamp
+            )
             reports.resolve(record.waiter, .success(metadata))
         }
         reports.send(to: self.reports)
@@ -287,12 +313,20 @@ public final class KafkaProducer: Service, Sendable {
         let now = wallClockMillis()
         if error.isRetriable && now < batch.deadline && !Task.isCancelled {
             let backoff = min(
-                configuration.retryBackoff.inMilliseconds << min(batch.attempts, 10), configuration.maxRetryBackoff.inMilliseconds)
-            logger.debug("retrying a batch", metadata: ["partition": "\(batch.partition)", "error": "\(error)", "attempt": "\(batch.attempts + 1)"])
+                configuration.retryBackoff.inMilliseconds << min(batch.attempts, 10),
+                configuration.maxRetryBackoff.inMilliseconds
+            )
+            logger.debug(
+                "retrying a batch",
+                metadata: ["partition": "\(batch.partition)", "error": "\(error)", "attempt": "\(batch.attempts + 1)"]
+            )
             machine.withLock { $0.requeue(batch, now: now, backoff: backoff) }.resume()
             return
         }
-        logger.warning("a batch could not be delivered", metadata: ["partition": "\(batch.partition)", "error": "\(error)"])
+        logger.warning(
+            "a batch could not be delivered",
+            metadata: ["partition": "\(batch.partition)", "error": "\(error)"]
+        )
         fail(batch.records, error)
         finished(batch)
     }

@@ -12,7 +12,10 @@ public enum Partitioner {
         var h = seed ^ UInt32(truncatingIfNeeded: length)
         var index = 0
         while index + 4 <= length {
-            var k = UInt32(bytes[index]) | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2]) << 16 | UInt32(bytes[index + 3]) << 24
+            var k =
+                UInt32(bytes[index]) | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2]) << 16 | UInt32(
+                    bytes[index + 3]
+                ) << 24
             k = k &* m
             k ^= k >> 24
             k = k &* m

@@ -13,7 +13,11 @@ public struct ProducerRecord: Sendable {
     public var timestamp: Int64?
 
     public init(
-        topic: String, partition: Int32? = nil, key: ByteBuffer? = nil, value: ByteBuffer?, headers: [RecordHeader] = [],
+        topic: String,
+        partition: Int32? = nil,
+        key: ByteBuffer? = nil,
+        value: ByteBuffer?,
+        headers: [RecordHeader] = [],
         timestamp: Int64? = nil
     ) {
         self.topic = topic
@@ -27,8 +31,13 @@ public struct ProducerRecord: Sendable {
     /// A record with UTF-8 key and value.
     public init(topic: String, key: String? = nil, value: String, headers: [String: String] = [:]) {
         self.init(
-            topic: topic, key: key.map { ByteBuffer(string: $0) }, value: ByteBuffer(string: value),
-            headers: headers.sorted { $0.key < $1.key }.map { RecordHeader(key: $0.key, value: ByteBuffer(string: $0.value)) })
+            topic: topic,
+            key: key.map { ByteBuffer(string: $0) },
+            value: ByteBuffer(string: value),
+            headers: headers.sorted { $0.key < $1.key }.map {
+                RecordHeader(key: $0.key, value: ByteBuffer(string: $0.value))
+            }
+        )
     }
 }
 

@@ -36,9 +36,19 @@ struct ProducerStateMachine {
     /// A record for `partition`. Wakes the sender if a batch just opened (its linger needs timing) or
     /// filled up.
     mutating func append(
-        _ record: ProducerRecord, partition: Int32, timestamp: Int64, waiter: DeliveryWaiter, now: Int64
+        _ record: ProducerRecord,
+        partition: Int32,
+        timestamp: Int64,
+        waiter: DeliveryWaiter,
+        now: Int64
     ) -> Wakeups<Void> {
-        let senderShouldLook = accumulator.append(record, partition: partition, timestamp: timestamp, waiter: waiter, now: now)
+        let senderShouldLook = accumulator.append(
+            record,
+            partition: partition,
+            timestamp: timestamp,
+            waiter: waiter,
+            now: now
+        )
         return senderShouldLook ? wakeSender() : Wakeups()
     }
 

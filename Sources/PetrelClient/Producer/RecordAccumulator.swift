@@ -62,7 +62,13 @@ struct RecordAccumulator {
 
     /// Adds a record to its partition's open batch, opening a new one when that is full. Returns true
     /// if the sender should look now: a batch just filled up, or was opened and needs its linger timed.
-    mutating func append(_ record: ProducerRecord, partition: Int32, timestamp: Int64, waiter: DeliveryWaiter, now: Int64) -> Bool {
+    mutating func append(
+        _ record: ProducerRecord,
+        partition: Int32,
+        timestamp: Int64,
+        waiter: DeliveryWaiter,
+        now: Int64
+    ) -> Bool {
         let key = TopicPartition(record.topic, partition)
         let size = (record.key?.readableBytes ?? 0) + (record.value?.readableBytes ?? 0)
         bufferedBytes += size
@@ -72,11 +78,18 @@ struct RecordAccumulator {
         let (opened, full) = modifyQueue(key) { queue -> (Bool, Bool) in
             var opened = false
             if queue.unsent.last.map({ $0.builder.uncompressedBytes >= configuration.batchBytes }) ?? true {
-                queue.unsent.append(PendingBatch(builder: RecordBatchBuilder(compression: configuration.compression), openedAt: now))
+                queue.unsent.append(
+                    PendingBatch(builder: RecordBatchBuilder(compression: configuration.compression), openedAt: now)
+                )
                 opened = true
             }
             let last = queue.unsent.count - 1
-            queue.unsent[last].builder.append(key: record.key, value: record.value, headers: record.headers, timestamp: timestamp)
+            queue.unsent[last].builder.append(
+                key: record.key,
+                value: record.value,
+                headers: record.headers,
+                timestamp: timestamp
+            )
             queue.unsent[last].records.append(PendingRecord(waiter: waiter, timestamp: timestamp))
             queue.unsent[last].payloadBytes += size
             return (opened, queue.unsent[last].builder.uncompressedBytes >= configuration.batchBytes)
@@ -85,7 +98,10 @@ struct RecordAccumulator {
         return opened || full
     }
 
-    private mutating func modifyQueue<Result>(_ key: TopicPartition, _ body: (inout PartitionQueue) throws -> Result) rethrows -> Result {
+    private mutating func modifyQueue<Result>(
+        _ key: TopicPartition,
+        _ body: (inout PartitionQueue) throws -> Result
+    ) rethrows -> Result {
         if queues[key] == nil { queues[key] = PartitionQueue() }
         return try body(&queues[key]!)
     }
@@ -130,8 +146,13 @@ struct RecordAccumulator {
                 }
                 ready.append(
                     SealedBatch(
-                        partition: key, bytes: try batch.builder.build(), records: batch.records, payloadBytes: batch.payloadBytes,
-                        deadline: batch.openedAt + configuration.deliveryTimeout.inMilliseconds))
+                        partition: key,
+                        bytes: try batch.builder.build(),
+                        records: batch.records,
+                        payloadBytes: batch.payloadBytes,
+                        deadline: batch.openedAt + configuration.deliveryTimeout.inMilliseconds
+                    )
+                )
                 queue.inFlight = true
             }
             if ready.last?.partition == key, sticky[key.topic] == key.partition { sticky[key.topic] = nil }

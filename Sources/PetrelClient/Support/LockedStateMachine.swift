@@ -38,7 +38,8 @@ final class LockedStateMachine<State>: Sendable {
     }
 
     private func park<Value: Sendable>(
-        _ lot: any WritableKeyPath<State, ParkingLot<Value>> & Sendable, _ ticket: ParkingLot<Value>.Ticket,
+        _ lot: any WritableKeyPath<State, ParkingLot<Value>> & Sendable,
+        _ ticket: ParkingLot<Value>.Ticket,
         _ ready: (inout State) -> Value?
     ) async -> ParkOutcome<Value> {
         await withTaskCancellationHandler {

@@ -23,7 +23,9 @@ public struct AnyRequest: Sendable {
     }
 
     private static func decodeBody<Request: KafkaRequest>(
-        _ type: Request.Type, version: Int16, from frame: inout ByteBuffer
+        _ type: Request.Type,
+        version: Int16,
+        from frame: inout ByteBuffer
     ) throws -> any KafkaRequest {
         try RequestHeader.skipTaggedFields(from: &frame, headerVersion: Request.headerVersion(for: version))
         return try Request.decode(from: &frame, version: version)

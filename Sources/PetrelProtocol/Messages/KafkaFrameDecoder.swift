@@ -19,7 +19,9 @@ public struct KafkaFrameDecoder: NIOSingleStepByteToMessageDecoder {
 
     public mutating func decode(buffer: inout ByteBuffer) throws -> ByteBuffer? {
         guard let length = buffer.getInteger(at: buffer.readerIndex, as: Int32.self) else { return nil }
-        guard length >= 0, Int(length) <= maxFrameBytes else { throw InvalidFrameLength(length: length, limit: maxFrameBytes) }
+        guard length >= 0, Int(length) <= maxFrameBytes else {
+            throw InvalidFrameLength(length: length, limit: maxFrameBytes)
+        }
         guard buffer.readableBytes >= 4 + Int(length) else { return nil }
         buffer.moveReaderIndex(forwardBy: 4)
         return buffer.readSlice(length: Int(length))

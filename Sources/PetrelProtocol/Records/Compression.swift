@@ -44,7 +44,9 @@ public enum Compression {
     }
 
     public static func decompress(
-        _ compressed: ByteBuffer, codec: CompressionCodec, limit: Int = defaultDecompressionLimit
+        _ compressed: ByteBuffer,
+        codec: CompressionCodec,
+        limit: Int = defaultDecompressionLimit
     ) throws -> ByteBuffer {
         if codec == .none { return compressed }
         return try call(codec, limit: limit) { input, length, output, outputLength in
@@ -53,8 +55,13 @@ public enum Compression {
     }
 
     private static func call(
-        _ codec: CompressionCodec, limit: Int = .max,
-        _ body: @escaping (UnsafePointer<UInt8>?, Int, UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>, UnsafeMutablePointer<Int>) -> Int32
+        _ codec: CompressionCodec,
+        limit: Int = .max,
+        _ body:
+            @escaping (
+                UnsafePointer<UInt8>?, Int, UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>,
+                UnsafeMutablePointer<Int>
+            ) -> Int32
     ) -> (ByteBuffer) throws -> ByteBuffer {
         { input in
             var output: UnsafeMutablePointer<UInt8>?
@@ -68,7 +75,8 @@ public enum Compression {
                 var buffer = ByteBufferAllocator().buffer(capacity: outputLength)
                 buffer.writeBytes(UnsafeRawBufferPointer(start: output, count: outputLength))
                 return buffer
-            case Int(PETREL_COMPRESSION_TOO_LARGE.rawValue): throw Failure(codec: codec, reason: .tooLarge(limit: limit))
+            case Int(PETREL_COMPRESSION_TOO_LARGE.rawValue):
+                throw Failure(codec: codec, reason: .tooLarge(limit: limit))
             case Int(PETREL_COMPRESSION_NO_MEMORY.rawValue): throw Failure(codec: codec, reason: .outOfMemory)
             default: throw Failure(codec: codec, reason: .corrupt)
             }

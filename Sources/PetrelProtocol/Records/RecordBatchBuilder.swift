@@ -31,7 +31,10 @@ public struct RecordBatchBuilder: Sendable {
     public var uncompressedBytes: Int { body.readableBytes + RecordBatchHeader.size }
 
     public mutating func append(
-        key: ByteBuffer?, value: ByteBuffer?, headers: [RecordHeader] = [], timestamp: Int64
+        key: ByteBuffer?,
+        value: ByteBuffer?,
+        headers: [RecordHeader] = [],
+        timestamp: Int64
     ) {
         let base = baseTimestamp ?? timestamp
         if baseTimestamp == nil { baseTimestamp = timestamp }
@@ -41,7 +44,9 @@ public struct RecordBatchBuilder: Sendable {
         var size = 1 + Varint.size(of: timestampDelta) + Varint.size(of: offsetDelta)
         size += Self.bytesFieldSize(key) + Self.bytesFieldSize(value) + Varint.size(of: Int32(headers.count))
         for header in headers {
-            size += Varint.size(of: Int32(header.key.utf8.count)) + header.key.utf8.count + Self.bytesFieldSize(header.value)
+            size +=
+                Varint.size(of: Int32(header.key.utf8.count)) + header.key.utf8.count
+                + Self.bytesFieldSize(header.value)
         }
         body.writeVarint(Int32(size))
         body.writeInteger(Int8(0))
@@ -71,13 +76,16 @@ public struct RecordBatchBuilder: Sendable {
             producerID: producerID,
             producerEpoch: producerEpoch,
             baseSequence: baseSequence,
-            recordCount: count)
+            recordCount: count
+        )
         var batch = ByteBufferAllocator().buffer(capacity: RecordBatchHeader.size + payload.readableBytes)
         header.write(to: &batch)
         batch.writeImmutableBuffer(payload)
         header.crc = CRC32C.checksum(
-            batch, at: batch.readerIndex + RecordBatchHeader.crcCoveredOffset,
-            length: batch.readableBytes - RecordBatchHeader.crcCoveredOffset)
+            batch,
+            at: batch.readerIndex + RecordBatchHeader.crcCoveredOffset,
+            length: batch.readableBytes - RecordBatchHeader.crcCoveredOffset
+        )
         batch.setInteger(header.crc, at: batch.readerIndex + RecordBatchHeader.crcOffset)
         return batch
     }

@@ -13,9 +13,14 @@ public enum RecordBatchDecoder {
     public static func decodeBatches(_ buffer: ByteBuffer, verifyCRC: Bool = true) throws -> [RecordBatch] {
         var batches: [RecordBatch] = []
         var index = buffer.readerIndex
-        while let header = RecordBatchHeader(peekingAt: index, in: buffer), index + header.totalSize <= buffer.writerIndex {
+        while let header = RecordBatchHeader(peekingAt: index, in: buffer),
+            index + header.totalSize <= buffer.writerIndex
+        {
             guard header.magic == RecordBatchHeader.currentMagic else {
-                throw ProtocolError(.invalidValue, "record batch at offset \(header.baseOffset) has magic \(header.magic)")
+                throw ProtocolError(
+                    .invalidValue,
+                    "record batch at offset \(header.baseOffset) has magic \(header.magic)"
+                )
             }
             guard header.batchLength >= RecordBatchHeader.size - RecordBatchHeader.lengthPrefixSize else {
                 throw ProtocolError(.invalidLength, "batch length \(header.batchLength)")
@@ -24,17 +29,25 @@ public enum RecordBatchDecoder {
             guard header.baseOffset >= 0, header.lastOffsetDelta >= 0,
                 header.baseOffset < Int64.max - Int64(header.lastOffsetDelta)
             else {
-                throw ProtocolError(.invalidValue, "record batch offsets \(header.baseOffset)+\(header.lastOffsetDelta) out of range")
+                throw ProtocolError(
+                    .invalidValue,
+                    "record batch offsets \(header.baseOffset)+\(header.lastOffsetDelta) out of range"
+                )
             }
             if verifyCRC {
                 let crc = CRC32C.checksum(
-                    buffer, at: index + RecordBatchHeader.crcCoveredOffset,
-                    length: header.totalSize - RecordBatchHeader.crcCoveredOffset)
+                    buffer,
+                    at: index + RecordBatchHeader.crcCoveredOffset,
+                    length: header.totalSize - RecordBatchHeader.crcCoveredOffset
+                )
                 guard crc == header.crc else {
                     throw ProtocolError(.invalidValue, "CRC mismatch in the batch at offset \(header.baseOffset)")
                 }
             }
-            let body = buffer.getSlice(at: index + RecordBatchHeader.size, length: header.totalSize - RecordBatchHeader.size)!
+            let body = buffer.getSlice(
+                at: index + RecordBatchHeader.size,
+                length: header.totalSize - RecordBatchHeader.size
+            )!
             batches.append(RecordBatch(header: header, records: try decodeRecords(header: header, body: body)))
             index += header.totalSize
         }
@@ -57,7 +70,9 @@ public enum RecordBatchDecoder {
 
     private static func readRecord(from buffer: inout ByteBuffer, header: RecordBatchHeader) throws -> Record {
         let length = Int(try buffer.readVarint())
-        guard length >= 0, var record = buffer.readSlice(length: length) else { throw ProtocolError.truncated("record") }
+        guard length >= 0, var record = buffer.readSlice(length: length) else {
+            throw ProtocolError.truncated("record")
+        }
         _ = try record.readKafkaInteger(as: Int8.self)  // attributes: unused
         let timestampDelta = try record.readVarlong()
         let offsetDelta = try record.readVarint()

@@ -91,10 +91,20 @@ public struct RecordBatchHeader: Hashable, Sendable {
             let recordCount = buffer.getInteger(at: index + 57, as: Int32.self)
         else { return nil }
         self.init(
-            baseOffset: baseOffset, batchLength: batchLength, partitionLeaderEpoch: epoch, magic: magic, crc: crc,
-            attributes: RecordBatchAttributes(rawValue: attributes), lastOffsetDelta: lastOffsetDelta,
-            baseTimestamp: baseTimestamp, maxTimestamp: maxTimestamp, producerID: producerID,
-            producerEpoch: producerEpoch, baseSequence: baseSequence, recordCount: recordCount)
+            baseOffset: baseOffset,
+            batchLength: batchLength,
+            partitionLeaderEpoch: epoch,
+            magic: magic,
+            crc: crc,
+            attributes: RecordBatchAttributes(rawValue: attributes),
+            lastOffsetDelta: lastOffsetDelta,
+            baseTimestamp: baseTimestamp,
+            maxTimestamp: maxTimestamp,
+            producerID: producerID,
+            producerEpoch: producerEpoch,
+            baseSequence: baseSequence,
+            recordCount: recordCount
+        )
     }
 
     public func write(to buffer: inout ByteBuffer) {
@@ -120,7 +130,8 @@ public struct RecordBatchHeader: Hashable, Sendable {
     public var nextOffset: Int64 { lastOffset + 1 }
     /// The sequence number of the last record (sequences wrap from Int32.max to 0).
     public var lastSequence: Int32 {
-        baseSequence < 0 ? -1 : Int32(truncatingIfNeeded: (Int64(baseSequence) + Int64(lastOffsetDelta)) % (Int64(Int32.max) + 1))
+        baseSequence < 0
+            ? -1 : Int32(truncatingIfNeeded: (Int64(baseSequence) + Int64(lastOffsetDelta)) % (Int64(Int32.max) + 1))
     }
     public var isIdempotent: Bool { producerID >= 0 }
 }

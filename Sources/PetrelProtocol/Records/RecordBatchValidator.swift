@@ -20,44 +20,72 @@ public enum RecordBatchValidator {
     /// A compressed batch is decompressed to check that it holds the records its header announces;
     /// zstd needs Produce v7 or later (`allowZstd`).
     public static func validateProduced(
-        _ records: ByteBuffer, maxBatchBytes: Int = .max, allowZstd: Bool = true
+        _ records: ByteBuffer,
+        maxBatchBytes: Int = .max,
+        allowZstd: Bool = true
     ) throws(RecordBatchError) -> RecordBatchHeader {
         let start = records.readerIndex
         guard records.readableBytes > RecordBatchHeader.magicOffset,
             let magic = records.getInteger(at: start + RecordBatchHeader.magicOffset, as: Int8.self)
         else {
-            throw RecordBatchError(.corruptMessage, "record set of \(records.readableBytes) bytes is shorter than a batch header")
+            throw RecordBatchError(
+                .corruptMessage,
+                "record set of \(records.readableBytes) bytes is shorter than a batch header"
+            )
         }
         guard magic == RecordBatchHeader.currentMagic else {
-            throw RecordBatchError(.unsupportedForMessageFormat, "message format v\(magic) is not accepted; send record batch v2")
+            throw RecordBatchError(
+                .unsupportedForMessageFormat,
+                "message format v\(magic) is not accepted; send record batch v2"
+            )
         }
         guard let header = RecordBatchHeader(peekingAt: start, in: records) else {
-            throw RecordBatchError(.corruptMessage, "record batch of \(records.readableBytes) bytes is shorter than its 61-byte header")
+            throw RecordBatchError(
+                .corruptMessage,
+                "record batch of \(records.readableBytes) bytes is shorter than its 61-byte header"
+            )
         }
         guard header.batchLength >= RecordBatchHeader.size - RecordBatchHeader.lengthPrefixSize else {
             throw RecordBatchError(.corruptMessage, "batch length \(header.batchLength) is below the header size")
         }
         if header.totalSize > records.readableBytes {
-            throw RecordBatchError(.corruptMessage, "batch length \(header.batchLength) runs past the \(records.readableBytes) bytes sent")
+            throw RecordBatchError(
+                .corruptMessage,
+                "batch length \(header.batchLength) runs past the \(records.readableBytes) bytes sent"
+            )
         }
         if header.totalSize < records.readableBytes {
-            throw RecordBatchError(.invalidRecord, "a produce request must carry exactly one record batch per partition")
+            throw RecordBatchError(
+                .invalidRecord,
+                "a produce request must carry exactly one record batch per partition"
+            )
         }
         if header.totalSize > maxBatchBytes {
-            throw RecordBatchError(.messageTooLarge, "batch of \(header.totalSize) bytes exceeds the limit of \(maxBatchBytes)")
+            throw RecordBatchError(
+                .messageTooLarge,
+                "batch of \(header.totalSize) bytes exceeds the limit of \(maxBatchBytes)"
+            )
         }
         let crc = CRC32C.checksum(
-            records, at: start + RecordBatchHeader.crcCoveredOffset,
-            length: header.totalSize - RecordBatchHeader.crcCoveredOffset)
+            records,
+            at: start + RecordBatchHeader.crcCoveredOffset,
+            length: header.totalSize - RecordBatchHeader.crcCoveredOffset
+        )
         guard crc == header.crc else {
-            throw RecordBatchError(.corruptMessage, "CRC-32C mismatch: batch says \(hex(header.crc)), bytes give \(hex(crc))")
+            throw RecordBatchError(
+                .corruptMessage,
+                "CRC-32C mismatch: batch says \(hex(header.crc)), bytes give \(hex(crc))"
+            )
         }
         try checkHeaderFields(header)
         if let codec = header.attributes.compression, codec != .none {
             if codec == .zstd && !allowZstd {
                 throw RecordBatchError(.unsupportedCompressionType, "zstd needs Produce v7 or later")
             }
-            let payload = records.getSlice(at: start + RecordBatchHeader.size, length: header.totalSize - RecordBatchHeader.size)!
+            let payload = records.getSlice(
+                at: start + RecordBatchHeader.size,
+                length: header.totalSize - RecordBatchHeader.size
+            )!
             let plain: ByteBuffer
             do {
                 plain = try Compression.decompress(payload, codec: codec)
@@ -100,10 +128,15 @@ public enum RecordBatchValidator {
     static func checkHeaderFields(_ header: RecordBatchHeader) throws(RecordBatchError) {
         guard header.recordCount > 0, header.lastOffsetDelta == header.recordCount - 1 else {
             throw RecordBatchError(
-                .invalidRecord, "record count \(header.recordCount) does not match last offset delta \(header.lastOffsetDelta)")
+                .invalidRecord,
+                "record count \(header.recordCount) does not match last offset delta \(header.lastOffsetDelta)"
+            )
         }
         guard header.attributes.compression != nil else {
-            throw RecordBatchError(.unsupportedCompressionType, "unknown compression codec \(header.attributes.compressionBits)")
+            throw RecordBatchError(
+                .unsupportedCompressionType,
+                "unknown compression codec \(header.attributes.compressionBits)"
+            )
         }
         if header.attributes.isControl {
             throw RecordBatchError(.invalidRecord, "clients may not send control batches")
@@ -112,7 +145,10 @@ public enum RecordBatchValidator {
             throw RecordBatchError(.invalidTransactionState, "transactions are not supported")
         }
         if header.producerID >= 0 && header.baseSequence < 0 {
-            throw RecordBatchError(.invalidRecord, "idempotent batch of producer \(header.producerID) has no sequence number")
+            throw RecordBatchError(
+                .invalidRecord,
+                "idempotent batch of producer \(header.producerID) has no sequence number"
+            )
         }
     }
 

@@ -23,7 +23,9 @@ public struct BrokerIdentity: Sendable, Hashable {
         }
         let identity = BrokerIdentity(clusterID: KafkaUUID.random().description, nodeID: nodeID)
         try PropertiesFile.write(
-            [("version", "1"), ("cluster.id", identity.clusterID), ("node.id", String(identity.nodeID))], to: path)
+            [("version", "1"), ("cluster.id", identity.clusterID), ("node.id", String(identity.nodeID))],
+            to: path
+        )
         return identity
     }
 }

@@ -39,7 +39,9 @@ public func writeAtomically(_ bytes: [UInt8], to path: String, permissions: mode
     do {
         let file = try FileDescriptor(opening: temporary)
         // A leftover temporary file keeps its mode: set it, so a private file never goes out readable.
-        guard fchmod(file.rawValue, permissions) == 0 else { throw StorageError("chmod", path: temporary, errno: errno) }
+        guard fchmod(file.rawValue, permissions) == 0 else {
+            throw StorageError("chmod", path: temporary, errno: errno)
+        }
         try file.truncate(to: 0)
         try bytes.withUnsafeBytes { try file.write($0, at: 0) }
         try file.sync()

@@ -60,7 +60,11 @@ public struct LogConfig: Sendable, Hashable {
                 }
             case "compression.type":
                 guard value == "producer" else {
-                    throw LogConfigError(name: name, value: value, reason: "batches are stored as produced; only producer is supported")
+                    throw LogConfigError(
+                        name: name,
+                        value: value,
+                        reason: "batches are stored as produced; only producer is supported"
+                    )
                 }
             case "message.timestamp.type":
                 guard value == "CreateTime" else {

@@ -96,18 +96,35 @@ public final class LogManager: Sendable {
                 if folders[partition] == nil {
                     logger.warning("partition folder missing; starting it empty", metadata: ["folder": "\(folder)"])
                 }
-                id = id ?? (try? PropertiesFile.read(folder + "/partition.metadata"))?.flatMap { $0["topic_id"] }.flatMap(KafkaUUID.init)
+                id =
+                    id
+                    ?? (try? PropertiesFile.read(folder + "/partition.metadata"))?.flatMap { $0["topic_id"] }.flatMap(
+                        KafkaUUID.init
+                    )
                 partitions.append(
                     try PartitionLog(
-                        directory: folder, topic: name, partition: partition, config: config, cleanShutdown: startedClean,
-                        recoveryPoint: recoveryPoints[TopicPartition(name, partition)] ?? 0, logger: logger,
-                        metrics: metrics))
+                        directory: folder,
+                        topic: name,
+                        partition: partition,
+                        config: config,
+                        cleanShutdown: startedClean,
+                        recoveryPoint: recoveryPoints[TopicPartition(name, partition)] ?? 0,
+                        logger: logger,
+                        metrics: metrics
+                    )
+                )
             }
             let topicID = id ?? KafkaUUID.random()
             for log in partitions { try Self.writePartitionMetadata(log.directory, id: topicID) }
             loaded[name] = Topic(
-                description: TopicDescription(name: name, id: topicID, partitionCount: count, configOverrides: overrides),
-                partitions: partitions)
+                description: TopicDescription(
+                    name: name,
+                    id: topicID,
+                    partitionCount: count,
+                    configOverrides: overrides
+                ),
+                partitions: partitions
+            )
         }
         self.topics = Mutex(loaded)
         // From here on a crash is an unclean shutdown, also after a power failure: the marker's removal
@@ -116,7 +133,8 @@ public final class LogManager: Sendable {
         try syncDirectory(directory)
         logger.info(
             "loaded logs",
-            metadata: ["directory": "\(directory)", "topics": "\(loaded.count)", "clean": "\(startedClean)"])
+            metadata: ["directory": "\(directory)", "topics": "\(loaded.count)", "clean": "\(startedClean)"]
+        )
     }
 
     // MARK: - Lookup
@@ -149,7 +167,10 @@ public final class LogManager: Sendable {
 
     /// Creates a topic with `partitionCount` empty partitions. With `validateOnly` only checks that it could.
     public func createTopic(
-        name: String, partitionCount: Int, configOverrides: [String: String] = [:], validateOnly: Bool = false
+        name: String,
+        partitionCount: Int,
+        configOverrides: [String: String] = [:],
+        validateOnly: Bool = false
     ) throws -> TopicDescription {
         if let reason = TopicName.invalidityReason(name) { throw TopicError.invalidName(reason) }
         guard partitionCount > 0, partitionCount <= 100_000 else { throw TopicError.invalidPartitions(partitionCount) }
@@ -162,24 +183,40 @@ public final class LogManager: Sendable {
         return try topics.withLock { topics in
             if topics[name] != nil { throw TopicError.alreadyExists(name) }
             let description = TopicDescription(
-                name: name, id: KafkaUUID.random(), partitionCount: partitionCount, configOverrides: configOverrides)
+                name: name,
+                id: KafkaUUID.random(),
+                partitionCount: partitionCount,
+                configOverrides: configOverrides
+            )
             if validateOnly { return description }
             if !configOverrides.isEmpty {
-                try PropertiesFile.write(configOverrides.sorted { $0.key < $1.key }, to: Self.configPath(directory, name))
+                try PropertiesFile.write(
+                    configOverrides.sorted { $0.key < $1.key },
+                    to: Self.configPath(directory, name)
+                )
             }
             var partitions: [PartitionLog] = []
             for partition in 0..<Int32(partitionCount) {
                 let folder = directory + "/" + Self.folderName(name, partition)
                 let log = try PartitionLog(
-                    directory: folder, topic: name, partition: partition, config: config, cleanShutdown: true, logger: logger,
-                    metrics: metrics)
+                    directory: folder,
+                    topic: name,
+                    partition: partition,
+                    config: config,
+                    cleanShutdown: true,
+                    logger: logger,
+                    metrics: metrics
+                )
                 try Self.writePartitionMetadata(folder, id: description.id)
                 partitions.append(log)
             }
             try syncDirectory(directory)
             for log in partitions { log.parentDirectoryIsDurable() }
             topics[name] = Topic(description: description, partitions: partitions)
-            logger.info("created topic", metadata: ["topic": "\(name)", "partitions": "\(partitionCount)", "id": "\(description.id)"])
+            logger.info(
+                "created topic",
+                metadata: ["topic": "\(name)", "partitions": "\(partitionCount)", "id": "\(description.id)"]
+            )
             return description
         }
     }
@@ -222,7 +259,9 @@ public final class LogManager: Sendable {
             let now = wallClockMillis()
             for log in logs {
                 let config = log.config
-                if config.flushPolicy == .interval, log.hasUnflushedData, now - log.lastFlushTime >= config.flushIntervalMs {
+                if config.flushPolicy == .interval, log.hasUnflushedData,
+                    now - log.lastFlushTime >= config.flushIntervalMs
+                {
                     log.flushInBackground()
                 }
             }
@@ -232,13 +271,18 @@ public final class LogManager: Sendable {
                     do {
                         try log.enforceRetention(now: now)
                     } catch {
-                        logger.error("retention failed", metadata: ["partition": "\(log.topic)-\(log.partition)", "error": "\(error)"])
+                        logger.error(
+                            "retention failed",
+                            metadata: ["partition": "\(log.topic)-\(log.partition)", "error": "\(error)"]
+                        )
                     }
                 }
             }
             if now >= nextCheckpoint {
                 nextCheckpoint = now + checkpointIntervalMs
-                let points = Dictionary(uniqueKeysWithValues: logs.map { (TopicPartition($0.topic, $0.partition), $0.recoveryPoint) })
+                let points = Dictionary(
+                    uniqueKeysWithValues: logs.map { (TopicPartition($0.topic, $0.partition), $0.recoveryPoint) }
+                )
                 if points != checkpointed {
                     do {
                         try RecoveryPointCheckpoint.write(points, directory: directory)
@@ -254,7 +298,8 @@ public final class LogManager: Sendable {
 
     /// How often maintenance wakes: often enough for the shortest flush interval, at most every second.
     private static func maintenanceTickMs(_ logs: [PartitionLog]) -> Int64 {
-        let shortest = logs.lazy.map(\.config).filter { $0.flushPolicy == .interval }.map(\.flushIntervalMs).min() ?? 1000
+        let shortest =
+            logs.lazy.map(\.config).filter { $0.flushPolicy == .interval }.map(\.flushIntervalMs).min() ?? 1000
         return max(10, min(1000, shortest / 2))
     }
 
@@ -267,7 +312,8 @@ public final class LogManager: Sendable {
         for log in all { try log.close() }
         try RecoveryPointCheckpoint.write(
             Dictionary(uniqueKeysWithValues: all.map { (TopicPartition($0.topic, $0.partition), $0.recoveryPoint) }),
-            directory: directory)
+            directory: directory
+        )
         try writeAtomically([], to: directory + "/" + Self.cleanShutdownMarker)
         logger.info("logs closed cleanly", metadata: ["partitions": "\(all.count)"])
     }

@@ -50,7 +50,8 @@ extension PartitionLog {
         while true {
             let (target, segments, directoryChanges, parentChanged) = state.withLock { state in
                 (
-                    state.logEndOffset, state.segments.filter { $0.nextOffset > state.recoveryPoint }, state.directoryChanges,
+                    state.logEndOffset, state.segments.filter { $0.nextOffset > state.recoveryPoint },
+                    state.directoryChanges,
                     state.parentDirectoryChanged
                 )
             }

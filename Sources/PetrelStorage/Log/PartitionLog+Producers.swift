@@ -42,7 +42,10 @@ extension PartitionLog {
             }
         }
         if replayed > 0 || !states.entries.isEmpty {
-            logger.debug("restored producer state", metadata: ["producers": "\(states.entries.count)", "replayedBatches": "\(replayed)"])
+            logger.debug(
+                "restored producer state",
+                metadata: ["producers": "\(states.entries.count)", "replayedBatches": "\(replayed)"]
+            )
         }
         return states
     }

@@ -42,9 +42,13 @@ extension PartitionLog {
         if !doomed.isEmpty {
             logger.info(
                 "retention deleted segments",
-                metadata: ["segments": "\(doomed.count)", "logStartOffset": "\(logStartOffset)"])
+                metadata: ["segments": "\(doomed.count)", "logStartOffset": "\(logStartOffset)"]
+            )
         }
         return RetentionResult(
-            deletedSegments: doomed.count, deletedBytes: doomed.reduce(0) { $0 + $1.size }, logStartOffset: logStartOffset)
+            deletedSegments: doomed.count,
+            deletedBytes: doomed.reduce(0) { $0 + $1.size },
+            logStartOffset: logStartOffset
+        )
     }
 }

@@ -19,7 +19,9 @@ extension PartitionLog {
         let candidates: [(LogSegment, start: Int, limit: Int)] = state.withLock { state in
             state.segments.compactMap { segment in
                 guard segment.maxTimestamp >= target else { return nil }
-                let from = segment.timeIndex.lastEntry(before: target).map { segment.baseOffset + Int64($0.relativeOffset) }
+                let from = segment.timeIndex.lastEntry(before: target).map {
+                    segment.baseOffset + Int64($0.relativeOffset)
+                }
                 let start = from.flatMap { segment.offsetIndex.floorEntry(offset: $0) }.map { Int($0.position) } ?? 0
                 return (segment, start, segment.size)
             }
@@ -28,7 +30,9 @@ extension PartitionLog {
             var position = start
             while position < limit, let header = try segment.readHeader(at: position) {
                 if header.maxTimestamp >= target,
-                    let match = try records(of: header, at: position, in: segment).first(where: { $0.timestamp >= target })
+                    let match = try records(of: header, at: position, in: segment).first(where: {
+                        $0.timestamp >= target
+                    })
                 {
                     return TimestampedOffset(offset: match.offset, timestamp: match.timestamp)
                 }
@@ -40,7 +44,8 @@ extension PartitionLog {
 
     /// The first record carrying the largest timestamp in the log, or nil if the log is empty.
     public func offsetOfMaxTimestamp() throws -> TimestampedOffset? {
-        let found: (LogSegment, start: Int, limit: Int, batchOffset: Int64, timestamp: Int64)? = state.withLock { state in
+        let found: (LogSegment, start: Int, limit: Int, batchOffset: Int64, timestamp: Int64)? = state.withLock {
+            state in
             var best: LogSegment?
             for segment in state.segments where segment.maxTimestamp >= 0 {
                 if best == nil || segment.maxTimestamp > best!.maxTimestamp { best = segment }
@@ -53,7 +58,9 @@ extension PartitionLog {
         var position = start
         while position < limit, let header = try segment.readHeader(at: position) {
             if header.lastOffset >= batchOffset, header.maxTimestamp >= timestamp,
-                let match = try records(of: header, at: position, in: segment).first(where: { $0.timestamp == timestamp })
+                let match = try records(of: header, at: position, in: segment).first(where: {
+                    $0.timestamp == timestamp
+                })
             {
                 return TimestampedOffset(offset: match.offset, timestamp: match.timestamp)
             }
@@ -63,7 +70,10 @@ extension PartitionLog {
     }
 
     private func records(of header: RecordBatchHeader, at position: Int, in segment: LogSegment) throws -> [Record] {
-        let body = try segment.read(position: position + RecordBatchHeader.size, length: header.totalSize - RecordBatchHeader.size)
+        let body = try segment.read(
+            position: position + RecordBatchHeader.size,
+            length: header.totalSize - RecordBatchHeader.size
+        )
         return try RecordBatchDecoder.decodeRecords(header: header, body: body)
     }
 }

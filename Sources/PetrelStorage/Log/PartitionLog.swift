@@ -67,8 +67,14 @@ public final class PartitionLog: Sendable {
     /// - Parameter recoveryPoint: the offset below which the log was last known to be on stable storage;
     ///   after an unclean shutdown, segments holding offsets at or above it are scanned and repaired.
     public init(
-        directory: String, topic: String, partition: Int32, config: LogConfig, cleanShutdown: Bool,
-        recoveryPoint: Int64 = 0, logger: Logger, metrics: StorageMetrics = .disabled
+        directory: String,
+        topic: String,
+        partition: Int32,
+        config: LogConfig,
+        cleanShutdown: Bool,
+        recoveryPoint: Int64 = 0,
+        logger: Logger,
+        metrics: StorageMetrics = .disabled
     ) throws {
         self.topic = topic
         self.metrics = metrics
@@ -89,7 +95,11 @@ public final class PartitionLog: Sendable {
         }.sorted()
         var segments: [LogSegment] = []
         for (index, base) in bases.enumerated() {
-            let segment = try LogSegment(directory: directory, baseOffset: base, indexIntervalBytes: config.indexIntervalBytes)
+            let segment = try LogSegment(
+                directory: directory,
+                baseOffset: base,
+                indexIntervalBytes: config.indexIntervalBytes
+            )
             // A segment wholly below the recovery point was fsynced and can be trusted; the others may
             // have lost or torn writes if the machine (not just the process) went down.
             let isDurable = index + 1 < bases.count && bases[index + 1] <= recoveryPoint
@@ -99,8 +109,10 @@ public final class PartitionLog: Sendable {
                 logger.warning(
                     "recovery truncated a torn or corrupt tail",
                     metadata: [
-                        "segment": "\(base)", "bytes": "\(result.truncatedBytes)", "validBatches": "\(result.validBatches)",
-                    ])
+                        "segment": "\(base)", "bytes": "\(result.truncatedBytes)",
+                        "validBatches": "\(result.validBatches)",
+                    ]
+                )
                 // Whatever followed the damage cannot be attached to it without a gap in the offsets.
                 if index + 1 < bases.count { directoryChanges += 1 }
                 for later in bases[(index + 1)...] {
@@ -118,11 +130,17 @@ public final class PartitionLog: Sendable {
             if !names.contains(stem + ".log") { unlinkFile(directory + "/" + name) }
         }
         if segments.isEmpty {
-            segments.append(try LogSegment(directory: directory, baseOffset: 0, indexIntervalBytes: config.indexIntervalBytes))
+            segments.append(
+                try LogSegment(directory: directory, baseOffset: 0, indexIntervalBytes: config.indexIntervalBytes)
+            )
             directoryChanges += 1
         }
         let end = segments[segments.count - 1].nextOffset
-        var state = State(segments: segments, config: config, recoveryPoint: cleanShutdown ? end : min(recoveryPoint, end))
+        var state = State(
+            segments: segments,
+            config: config,
+            recoveryPoint: cleanShutdown ? end : min(recoveryPoint, end)
+        )
         state.directoryChanges = directoryChanges
         state.parentDirectoryChanged = folderCreated
         state.producers = try Self.loadProducers(segments: segments, directory: directory, logger: logger)
@@ -172,7 +190,12 @@ public final class PartitionLog: Sendable {
             case .append:
                 break
             case .duplicate(let first, let last):
-                return AppendResult(baseOffset: first, lastOffset: last, logStartOffset: state.logStartOffset, isDuplicate: true)
+                return AppendResult(
+                    baseOffset: first,
+                    lastOffset: last,
+                    logStartOffset: state.logStartOffset,
+                    isDuplicate: true
+                )
             case .reject(let code, let message):
                 throw ProducerSequenceError(code: code, message: message)
             }
@@ -190,7 +213,11 @@ public final class PartitionLog: Sendable {
                 throw error
             }
             state.producers.record(header, now: now)
-            return AppendResult(baseOffset: header.baseOffset, lastOffset: header.lastOffset, logStartOffset: state.logStartOffset)
+            return AppendResult(
+                baseOffset: header.baseOffset,
+                lastOffset: header.lastOffset,
+                logStartOffset: state.logStartOffset
+            )
         }
     }
 
@@ -209,7 +236,10 @@ public final class PartitionLog: Sendable {
         // The producers as of the new segment's start: a restart replays only what follows.
         try writeProducerSnapshot(&state, now: wallClockMillis())
         let next = try LogSegment(
-            directory: directory, baseOffset: previous.nextOffset, indexIntervalBytes: state.config.indexIntervalBytes)
+            directory: directory,
+            baseOffset: previous.nextOffset,
+            indexIntervalBytes: state.config.indexIntervalBytes
+        )
         state.segments.append(next)
         state.directoryChanges += 1
         // A rolled segment is never written again: make it durable now, off this thread, so the recovery
@@ -282,7 +312,12 @@ public final class PartitionLog: Sendable {
             stop = boundary
         }
         let slice = LogSlice(
-            segment: segment, position: position, length: stop - position, firstOffset: first.baseOffset, nextOffset: sliceEnd)
+            segment: segment,
+            position: position,
+            length: stop - position,
+            firstOffset: first.baseOffset,
+            nextOffset: sliceEnd
+        )
         return LogReadResult(slice: slice, highWatermark: end, logStartOffset: start)
     }
 

@@ -48,7 +48,8 @@ enum ProducerSnapshot {
         else { return nil }
         var buffer = ByteBuffer(bytes: data)
         let body = buffer.getSlice(at: 0, length: buffer.readableBytes - 4)!
-        guard buffer.getInteger(at: buffer.writerIndex - 4, as: UInt32.self) == CRC32C.checksum(body.readableBytesView) else {
+        guard buffer.getInteger(at: buffer.writerIndex - 4, as: UInt32.self) == CRC32C.checksum(body.readableBytesView)
+        else {
             return nil
         }
         do {
@@ -62,8 +63,12 @@ enum ProducerSnapshot {
                 for _ in 0..<(try buffer.readKafkaInteger(as: Int8.self)) {
                     batches.append(
                         .init(
-                            firstSequence: try buffer.readKafkaInteger(), lastSequence: try buffer.readKafkaInteger(),
-                            firstOffset: try buffer.readKafkaInteger(), lastOffset: try buffer.readKafkaInteger()))
+                            firstSequence: try buffer.readKafkaInteger(),
+                            lastSequence: try buffer.readKafkaInteger(),
+                            firstOffset: try buffer.readKafkaInteger(),
+                            lastOffset: try buffer.readKafkaInteger()
+                        )
+                    )
                 }
                 entries[id] = ProducerEntry(epoch: epoch, batches: batches, lastTimestamp: timestamp)
             }

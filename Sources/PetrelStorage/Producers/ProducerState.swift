@@ -54,13 +54,15 @@ struct ProducerStates: Sendable {
         if header.producerEpoch < entry.epoch {
             return .reject(
                 .invalidProducerEpoch,
-                "producer \(header.producerID) epoch \(header.producerEpoch) is older than the current epoch \(entry.epoch)")
+                "producer \(header.producerID) epoch \(header.producerEpoch) is older than the current epoch \(entry.epoch)"
+            )
         }
         if header.producerEpoch > entry.epoch {
             guard header.baseSequence == 0 else {
                 return .reject(
                     .outOfOrderSequenceNumber,
-                    "producer \(header.producerID) started epoch \(header.producerEpoch) at sequence \(header.baseSequence), not 0")
+                    "producer \(header.producerID) started epoch \(header.producerEpoch) at sequence \(header.baseSequence), not 0"
+                )
             }
             return .append
         }
@@ -68,7 +70,8 @@ struct ProducerStates: Sendable {
         guard header.baseSequence == expected else {
             return .reject(
                 .outOfOrderSequenceNumber,
-                "producer \(header.producerID) sent sequence \(header.baseSequence), expected \(expected)")
+                "producer \(header.producerID) sent sequence \(header.baseSequence), expected \(expected)"
+            )
         }
         return .append
     }
@@ -76,13 +79,20 @@ struct ProducerStates: Sendable {
     /// Remembers a batch just appended (with its assigned offsets) at wall-clock time `now`.
     mutating func record(_ header: RecordBatchHeader, now: Int64) {
         guard header.isIdempotent else { return }
-        var entry = entries[header.producerID] ?? ProducerEntry(epoch: header.producerEpoch, batches: [], lastTimestamp: -1)
+        var entry =
+            entries[header.producerID] ?? ProducerEntry(epoch: header.producerEpoch, batches: [], lastTimestamp: -1)
         if header.producerEpoch != entry.epoch {
             entry.epoch = header.producerEpoch
             entry.batches = []
         }
         entry.batches.append(
-            .init(firstSequence: header.baseSequence, lastSequence: header.lastSequence, firstOffset: header.baseOffset, lastOffset: header.lastOffset))
+            .init(
+                firstSequence: header.baseSequence,
+                lastSequence: header.lastSequence,
+                firstOffset: header.baseOffset,
+                lastOffset: header.lastOffset
+            )
+        )
         if entry.batches.count > ProducerEntry.retainedBatches { entry.batches.removeFirst() }
         entry.lastTimestamp = max(entry.lastTimestamp, now)
         entries[header.producerID] = entry

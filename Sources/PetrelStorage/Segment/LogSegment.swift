@@ -40,9 +40,13 @@ public final class LogSegment: @unchecked Sendable {
         self.indexIntervalBytes = indexIntervalBytes
         self.log = try FileDescriptor(opening: directory + "/" + Self.fileName(baseOffset: baseOffset, suffix: ".log"))
         self.offsetIndex = try OffsetIndex(
-            path: directory + "/" + Self.fileName(baseOffset: baseOffset, suffix: ".index"), baseOffset: baseOffset)
+            path: directory + "/" + Self.fileName(baseOffset: baseOffset, suffix: ".index"),
+            baseOffset: baseOffset
+        )
         self.timeIndex = try TimeIndex(
-            path: directory + "/" + Self.fileName(baseOffset: baseOffset, suffix: ".timeindex"), baseOffset: baseOffset)
+            path: directory + "/" + Self.fileName(baseOffset: baseOffset, suffix: ".timeindex"),
+            baseOffset: baseOffset
+        )
         self.size = 0
         self.nextOffset = baseOffset
         self.offsetOfMaxTimestamp = baseOffset
@@ -66,7 +70,8 @@ public final class LogSegment: @unchecked Sendable {
                 try log.write(
                     UnsafeRawBufferPointer(rebasing: head[0..<prefixSize]),
                     UnsafeRawBufferPointer(rebasing: bytes[prefixSize..<header.totalSize]),
-                    at: position)
+                    at: position
+                )
             }
         }
         try didAppend(header: header, position: position, now: now)
@@ -153,8 +158,10 @@ public final class LogSegment: @unchecked Sendable {
             }
             guard read == header.totalSize else { break }
             let crc = CRC32C.checksum(
-                scratch, at: scratch.readerIndex + RecordBatchHeader.crcCoveredOffset,
-                length: header.totalSize - RecordBatchHeader.crcCoveredOffset)
+                scratch,
+                at: scratch.readerIndex + RecordBatchHeader.crcCoveredOffset,
+                length: header.totalSize - RecordBatchHeader.crcCoveredOffset
+            )
             guard crc == header.crc else { break }
             try didAppend(header: header, position: size, now: nil)
             expectedOffset = header.nextOffset
@@ -171,7 +178,10 @@ public final class LogSegment: @unchecked Sendable {
     func readHeader(at position: Int) throws -> RecordBatchHeader? {
         var buffer = ByteBufferAllocator().buffer(capacity: RecordBatchHeader.size)
         let read = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: RecordBatchHeader.size) { target in
-            try log.read(into: UnsafeMutableRawBufferPointer(rebasing: target[0..<RecordBatchHeader.size]), at: position)
+            try log.read(
+                into: UnsafeMutableRawBufferPointer(rebasing: target[0..<RecordBatchHeader.size]),
+                at: position
+            )
         }
         guard read == RecordBatchHeader.size else { return nil }
         return RecordBatchHeader(peekingAt: 0, in: buffer)
@@ -195,7 +205,10 @@ public final class LogSegment: @unchecked Sendable {
         let target = start + max(maxBytes, firstBatchSize)
         if target >= limit { return limit }
         // Jump to the last indexed batch at or before the target, then walk at most one interval.
-        var position = max(start + firstBatchSize, offsetIndex.floorEntry(position: target).map { Int($0.position) } ?? 0)
+        var position = max(
+            start + firstBatchSize,
+            offsetIndex.floorEntry(position: target).map { Int($0.position) } ?? 0
+        )
         var end = position
         while position < limit, let header = try readHeader(at: position) {
             if position + header.totalSize > target { break }

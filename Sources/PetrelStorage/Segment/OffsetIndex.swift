@@ -92,7 +92,9 @@ final class OffsetIndex {
 
 /// Reads an index file of fixed-size entries, cutting off a partial last entry (a torn write).
 func readFixedSizeEntries<Entry>(
-    of file: FileDescriptor, entrySize: Int, _ decode: ([UInt8], Int) -> Entry
+    of file: FileDescriptor,
+    entrySize: Int,
+    _ decode: ([UInt8], Int) -> Entry
 ) throws -> [Entry] {
     let size = try file.size()
     var bytes = [UInt8](repeating: 0, count: size - size % entrySize)

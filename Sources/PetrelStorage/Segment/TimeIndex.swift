@@ -25,7 +25,10 @@ final class TimeIndex {
 
     private func load() throws {
         entries = try readFixedSizeEntries(of: file, entrySize: Self.entrySize) { bytes, at in
-            Entry(timestamp: Int64(bitPattern: bigEndianUInt64(bytes, at)), relativeOffset: bigEndianUInt32(bytes, at + 8))
+            Entry(
+                timestamp: Int64(bitPattern: bigEndianUInt64(bytes, at)),
+                relativeOffset: bigEndianUInt32(bytes, at + 8)
+            )
         }
     }
 
@@ -50,7 +53,10 @@ final class TimeIndex {
         var bytes: (UInt64, UInt32) = (UInt64(bitPattern: entry.timestamp).bigEndian, entry.relativeOffset.bigEndian)
         try withUnsafeBytes(of: &bytes) { raw in
             // The tuple is padded to 16 bytes; only the first 12 are the entry.
-            try file.write(UnsafeRawBufferPointer(rebasing: raw[0..<Self.entrySize]), at: entries.count * Self.entrySize)
+            try file.write(
+                UnsafeRawBufferPointer(rebasing: raw[0..<Self.entrySize]),
+                at: entries.count * Self.entrySize
+            )
         }
         entries.append(entry)
     }

@@ -13,21 +13,36 @@ struct DescribeGroupsHandler: RequestHandler {
                 guard let group = coordinator.describe(groupID: id) else {
                     let state: GroupState = coordinator.offsets.hasOffsets(group: id) ? .empty : .dead
                     return .init(
-                        errorCode: ErrorCode.none, groupId: id, groupState: state.rawValue, protocolType: "",
-                        protocolData: "", members: [], authorizedOperations: MetadataHandler.operationsNotProvided)
+                        errorCode: ErrorCode.none,
+                        groupId: id,
+                        groupState: state.rawValue,
+                        protocolType: "",
+                        protocolData: "",
+                        members: [],
+                        authorizedOperations: MetadataHandler.operationsNotProvided
+                    )
                 }
                 // Members are listed once the group has settled on a protocol, as Kafka does.
                 let settled = group.state == .stable || group.state == .completingRebalance
                 return .init(
-                    errorCode: ErrorCode.none, groupId: id, groupState: group.state.rawValue,
-                    protocolType: group.protocolType ?? "", protocolData: settled ? group.protocolName ?? "" : "",
+                    errorCode: ErrorCode.none,
+                    groupId: id,
+                    groupState: group.state.rawValue,
+                    protocolType: group.protocolType ?? "",
+                    protocolData: settled ? group.protocolName ?? "" : "",
                     members: group.orderedMembers.map { member in
                         .init(
-                            memberId: member.memberID, groupInstanceId: member.instanceID, clientId: member.clientID,
-                            clientHost: member.clientHost, memberMetadata: member.metadata(for: group.protocolName),
-                            memberAssignment: member.assignment)
+                            memberId: member.memberID,
+                            groupInstanceId: member.instanceID,
+                            clientId: member.clientID,
+                            clientHost: member.clientHost,
+                            memberMetadata: member.metadata(for: group.protocolName),
+                            memberAssignment: member.assignment
+                        )
                     },
-                    authorizedOperations: MetadataHandler.operationsNotProvided)
-            })
+                    authorizedOperations: MetadataHandler.operationsNotProvided
+                )
+            }
+        )
     }
 }

@@ -11,12 +11,20 @@ struct FindCoordinatorHandler: RequestHandler {
     func handle(_ request: FindCoordinatorRequest, context: RequestContext) async throws -> FindCoordinatorResponse? {
         guard request.keyType == Self.groupKeyType else {
             return FindCoordinatorResponse(
-                errorCode: ErrorCode.invalidRequest, errorMessage: "transactions are not supported",
-                nodeId: -1, host: "", port: -1)
+                errorCode: ErrorCode.invalidRequest,
+                errorMessage: "transactions are not supported",
+                nodeId: -1,
+                host: "",
+                port: -1
+            )
         }
         let address = broker.advertised
         return FindCoordinatorResponse(
-            errorCode: ErrorCode.none, errorMessage: nil, nodeId: broker.identity.nodeID, host: address.host,
-            port: Int32(address.port))
+            errorCode: ErrorCode.none,
+            errorMessage: nil,
+            nodeId: broker.identity.nodeID,
+            host: address.host,
+            port: Int32(address.port)
+        )
     }
 }

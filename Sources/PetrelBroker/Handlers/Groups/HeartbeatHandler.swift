@@ -7,8 +7,11 @@ struct HeartbeatHandler: RequestHandler {
 
     func handle(_ request: HeartbeatRequest, context: RequestContext) async throws -> HeartbeatResponse? {
         let error = coordinator.heartbeat(
-            groupID: request.groupId, memberID: request.memberId, instanceID: request.groupInstanceId,
-            generation: request.generationId)
+            groupID: request.groupId,
+            memberID: request.memberId,
+            instanceID: request.groupInstanceId,
+            generation: request.generationId
+        )
         return HeartbeatResponse(errorCode: error)
     }
 }

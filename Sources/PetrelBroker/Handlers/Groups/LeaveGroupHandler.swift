@@ -12,11 +12,13 @@ struct LeaveGroupHandler: RequestHandler {
         }
         let leaving = request.members.map { (memberID: $0.memberId, instanceID: $0.groupInstanceId) }
         let errors = coordinator.leave(groupID: request.groupId, members: leaving)
-        let topLevel: ErrorCode = errors.allSatisfy { $0 == .invalidGroupID } && !errors.isEmpty ? .invalidGroupID : .none
+        let topLevel: ErrorCode =
+            errors.allSatisfy { $0 == .invalidGroupID } && !errors.isEmpty ? .invalidGroupID : .none
         return LeaveGroupResponse(
             errorCode: topLevel,
             members: zip(request.members, errors).map {
                 .init(memberId: $0.memberId, groupInstanceId: $0.groupInstanceId, errorCode: $1)
-            })
+            }
+        )
     }
 }

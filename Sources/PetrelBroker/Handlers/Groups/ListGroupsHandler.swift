@@ -9,12 +9,20 @@ struct ListGroupsHandler: RequestHandler {
         let states = Set(request.statesFilter.map { $0.lowercased() })
         let types = Set(request.typesFilter.map { $0.lowercased() })
         let groups = coordinator.listGroups().filter { summary in
-            (states.isEmpty || states.contains(summary.state.rawValue.lowercased())) && (types.isEmpty || types.contains("classic"))
+            (states.isEmpty || states.contains(summary.state.rawValue.lowercased()))
+                && (types.isEmpty || types.contains("classic"))
         }
         return ListGroupsResponse(
-            throttleTimeMs: 0, errorCode: ErrorCode.none,
+            throttleTimeMs: 0,
+            errorCode: ErrorCode.none,
             groups: groups.map {
-                .init(groupId: $0.groupID, protocolType: $0.protocolType, groupState: $0.state.rawValue, groupType: "classic")
-            })
+                .init(
+                    groupId: $0.groupID,
+                    protocolType: $0.protocolType,
+                    groupState: $0.state.rawValue,
+                    groupType: "classic"
+                )
+            }
+        )
     }
 }

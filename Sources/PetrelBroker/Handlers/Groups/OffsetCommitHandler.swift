@@ -14,7 +14,11 @@ struct OffsetCommitHandler: RequestHandler {
         // v0 predates generations: such commits come from outside any group.
         let generation = context.apiVersion >= 1 ? request.generationIdOrMemberEpoch : -1
         let groupError = coordinator.commitCheck(
-            groupID: request.groupId, memberID: request.memberId, instanceID: request.groupInstanceId, generation: generation)
+            groupID: request.groupId,
+            memberID: request.memberId,
+            instanceID: request.groupInstanceId,
+            generation: generation
+        )
         let now = wallClockMillis()
         var accepted: [TopicPartition: CommittedOffset] = [:]
         var results: [OffsetCommitResponse.OffsetCommitResponseTopic] = request.topics.map { topic in
@@ -31,18 +35,26 @@ struct OffsetCommitHandler: RequestHandler {
                     } else {
                         code = .none
                         accepted[TopicPartition(topic.name, partition.partitionIndex)] = CommittedOffset(
-                            offset: partition.committedOffset, leaderEpoch: partition.committedLeaderEpoch,
-                            metadata: partition.committedMetadata, commitTimestamp: now)
+                            offset: partition.committedOffset,
+                            leaderEpoch: partition.committedLeaderEpoch,
+                            metadata: partition.committedMetadata,
+                            commitTimestamp: now
+                        )
                     }
                     return .init(partitionIndex: partition.partitionIndex, errorCode: code)
-                })
+                }
+            )
         }
         do {
             try await coordinator.offsets.commit(group: request.groupId, accepted)
         } catch {
-            context.logger.error("storing committed offsets failed", metadata: ["group": "\(request.groupId)", "error": "\(error)"])
+            context.logger.error(
+                "storing committed offsets failed",
+                metadata: ["group": "\(request.groupId)", "error": "\(error)"]
+            )
             for topic in results.indices {
-                for partition in results[topic].partitions.indices where results[topic].partitions[partition].errorCode == ErrorCode.none {
+                for partition in results[topic].partitions.indices
+                where results[topic].partitions[partition].errorCode == ErrorCode.none {
                     results[topic].partitions[partition].errorCode = ErrorCode.coordinatorNotAvailable
                 }
             }

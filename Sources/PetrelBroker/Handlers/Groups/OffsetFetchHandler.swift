@@ -26,11 +26,16 @@ struct OffsetFetchHandler: RequestHandler {
                     partitions: partitions.map { index in
                         let entry = committed[TopicPartition(topic, index)]
                         return .init(
-                            partitionIndex: index, committedOffset: entry?.offset ?? -1,
-                            committedLeaderEpoch: entry?.leaderEpoch ?? -1, metadata: entry?.metadata ?? "",
-                            errorCode: ErrorCode.none)
-                    })
+                            partitionIndex: index,
+                            committedOffset: entry?.offset ?? -1,
+                            committedLeaderEpoch: entry?.leaderEpoch ?? -1,
+                            metadata: entry?.metadata ?? "",
+                            errorCode: ErrorCode.none
+                        )
+                    }
+                )
             },
-            errorCode: ErrorCode.none)
+            errorCode: ErrorCode.none
+        )
     }
 }

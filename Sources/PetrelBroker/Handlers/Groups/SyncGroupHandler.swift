@@ -10,8 +10,13 @@ struct SyncGroupHandler: RequestHandler {
         var assignments: [String: ByteBuffer] = [:]
         for entry in request.assignments { assignments[entry.memberId] = entry.assignment }
         let input = ClassicGroup.SyncInput(
-            memberID: request.memberId, instanceID: request.groupInstanceId, generation: request.generationId,
-            protocolType: request.protocolType, protocolName: request.protocolName, assignments: assignments)
+            memberID: request.memberId,
+            instanceID: request.groupInstanceId,
+            generation: request.generationId,
+            protocolType: request.protocolType,
+            protocolName: request.protocolName,
+            assignments: assignments
+        )
         return await coordinator.sync(groupID: request.groupId, input)
     }
 }

@@ -12,7 +12,9 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     var decoder = KafkaFrameDecoder(maxFrameBytes: 1 << 20)
     while let frame = try? decoder.decode(buffer: &input) {
         var body = frame
-        guard let request = try? AnyRequest(from: &body), let produce = request.body as? ProduceRequest else { continue }
+        guard let request = try? AnyRequest(from: &body), let produce = request.body as? ProduceRequest else {
+            continue
+        }
         for partition in produce.topicData.flatMap(\.partitionData) {
             guard let records = partition.records else { continue }
             _ = try? RecordBatchValidator.validateProduced(records)
@@ -26,7 +28,8 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 /// libFuzzer's driver, for programs that keep their own main.
 @_silgen_name("LLVMFuzzerRunDriver")
 func runFuzzerDriver(
-    _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
     _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
 ) -> CInt
 
