@@ -49,10 +49,11 @@ extension PartitionLog {
     private func flushUntilIdle() {
         while true {
             let (target, segments, directoryChanges, parentChanged) = state.withLock { state in
+                // A closed log's folder may be gone (a deleted topic): its name needs no fsync.
                 (
                     state.logEndOffset, state.segments.filter { $0.nextOffset > state.recoveryPoint },
-                    state.directoryChanges,
-                    state.parentDirectoryChanged
+                    state.isClosed ? 0 : state.directoryChanges,
+                    !state.isClosed && state.parentDirectoryChanged
                 )
             }
             var failure: (any Error)?
