@@ -1,5 +1,6 @@
 import Dispatch
 import Metrics
+import PetrelProtocol
 
 /// Making appends durable. fsyncs run on a Dispatch worker, never on the caller's thread (a Swift task
 /// or an event loop must not block on the disk), and one fsync serves every append waiting at the time:
