@@ -49,10 +49,10 @@ extension PartitionLog {
     /// fsync covered; stop when no append is left waiting.
     private func flushUntilIdle() {
         while true {
-            let (target, segments, directoryChanges, parentChanged) = state.withLock { state in
+            let (target, files, directoryChanges, parentChanged) = state.withLock { state in
                 // A closed log's folder may be gone (a deleted topic): its name needs no fsync.
                 (
-                    state.logEndOffset, state.segments.filter { $0.nextOffset > state.recoveryPoint },
+                    state.logEndOffset, state.segments.filter { $0.nextOffset > state.recoveryPoint }.flatMap(\.files),
                     state.isClosed ? 0 : state.directoryChanges,
                     !state.isClosed && state.parentDirectoryChanged
                 )
@@ -60,7 +60,7 @@ extension PartitionLog {
             var failure: (any Error)?
             let started = ContinuousClock.now
             do {
-                for segment in segments { try segment.sync() }
+                for file in files { try file.sync() }
                 try syncDirectories(changes: directoryChanges, parent: parentChanged)
                 metrics.flushDuration.record(duration: ContinuousClock.now - started)
             } catch {

@@ -12,7 +12,7 @@ extension PartitionLog {
     /// goes too (and the log start moves to the end: the partition is empty but keeps its offsets).
     @discardableResult
     public func enforceRetention(now: Int64) throws -> RetentionResult {
-        let doomed = try state.withLock { state -> [LogSegment] in
+        let doomed = try state.withLock { state -> [(baseOffset: Int64, size: Int)] in
             guard !state.isClosed else { return [] }
             let config = state.config
             var doomed: [LogSegment] = []
@@ -35,10 +35,11 @@ extension PartitionLog {
             }
             state.segments.removeFirst(doomed.count)
             state.recoveryPoint = max(state.recoveryPoint, state.logStartOffset)
-            return doomed
+            if !doomed.isEmpty { state.directoryChanges += 1 }
+            return doomed.map { ($0.baseOffset, $0.size) }
         }
         // Readers holding one of these segments keep its file open and readable until they finish.
-        for segment in doomed { segment.deleteFiles() }
+        for segment in doomed { LogSegment.deleteFiles(directory: directory, baseOffset: segment.baseOffset) }
         if !doomed.isEmpty {
             logger.info(
                 "retention deleted segments",

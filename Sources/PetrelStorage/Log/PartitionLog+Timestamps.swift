@@ -16,21 +16,21 @@ extension PartitionLog {
     /// The first record whose timestamp is at or after `target`, or nil if every record is older.
     public func firstOffset(atOrAfter target: Int64) throws -> TimestampedOffset? {
         // Candidate segments are those whose largest timestamp reaches the target, oldest first.
-        let candidates: [(LogSegment, start: Int, limit: Int)] = state.withLock { state in
+        let candidates: [(SegmentReader, start: Int, limit: Int)] = state.withLock { state in
             state.segments.compactMap { segment in
                 guard segment.maxTimestamp >= target else { return nil }
                 let from = segment.timeIndex.lastEntry(before: target).map {
                     segment.baseOffset + Int64($0.relativeOffset)
                 }
                 let start = from.flatMap { segment.offsetIndex.floorEntry(offset: $0) }.map { Int($0.position) } ?? 0
-                return (segment, start, segment.size)
+                return (segment.reader, start, segment.size)
             }
         }
-        for (segment, start, limit) in candidates {
+        for (reader, start, limit) in candidates {
             var position = start
-            while position < limit, let header = try segment.readHeader(at: position) {
+            while position < limit, let header = try reader.readHeader(at: position) {
                 if header.maxTimestamp >= target,
-                    let match = try records(of: header, at: position, in: segment).first(where: {
+                    let match = try records(of: header, at: position, in: reader).first(where: {
                         $0.timestamp >= target
                     })
                 {
@@ -44,7 +44,7 @@ extension PartitionLog {
 
     /// The first record carrying the largest timestamp in the log, or nil if the log is empty.
     public func offsetOfMaxTimestamp() throws -> TimestampedOffset? {
-        let found: (LogSegment, start: Int, limit: Int, batchOffset: Int64, timestamp: Int64)? = state.withLock {
+        let found: (SegmentReader, start: Int, limit: Int, batchOffset: Int64, timestamp: Int64)? = state.withLock {
             state in
             var best: LogSegment?
             for segment in state.segments where segment.maxTimestamp >= 0 {
@@ -52,13 +52,13 @@ extension PartitionLog {
             }
             guard let best else { return nil }
             let start = best.offsetIndex.floorEntry(offset: best.offsetOfMaxTimestamp).map { Int($0.position) } ?? 0
-            return (best, start, best.size, best.offsetOfMaxTimestamp, best.maxTimestamp)
+            return (best.reader, start, best.size, best.offsetOfMaxTimestamp, best.maxTimestamp)
         }
-        guard let (segment, start, limit, batchOffset, timestamp) = found else { return nil }
+        guard let (reader, start, limit, batchOffset, timestamp) = found else { return nil }
         var position = start
-        while position < limit, let header = try segment.readHeader(at: position) {
+        while position < limit, let header = try reader.readHeader(at: position) {
             if header.lastOffset >= batchOffset, header.maxTimestamp >= timestamp,
-                let match = try records(of: header, at: position, in: segment).first(where: {
+                let match = try records(of: header, at: position, in: reader).first(where: {
                     $0.timestamp == timestamp
                 })
             {
@@ -69,8 +69,8 @@ extension PartitionLog {
         return nil
     }
 
-    private func records(of header: RecordBatchHeader, at position: Int, in segment: LogSegment) throws -> [Record] {
-        let body = try segment.read(
+    private func records(of header: RecordBatchHeader, at position: Int, in reader: SegmentReader) throws -> [Record] {
+        let body = try reader.read(
             position: position + RecordBatchHeader.size,
             length: header.totalSize - RecordBatchHeader.size
         )

@@ -257,67 +257,22 @@ public final class PartitionLog: Sendable {
     /// Finds whole batches from the one containing `offset`, up to `maxBytes`. With `minOneBatch` the
     /// first batch is returned even if it is larger than `maxBytes`, so a consumer can always progress.
     public func read(from offset: Int64, maxBytes: Int, minOneBatch: Bool = true) throws -> LogReadResult {
-        // Under the lock: the offsets, the segment, its current size and the index's starting point.
-        let (segment, limit, scanStart, start, end, segmentEnd) = try state.withLock {
-            state throws -> (LogSegment?, Int, Int, Int64, Int64, Int64) in
+        // Under the lock: the offsets, and where in which segment file to look.
+        let (found, start, end) = try state.withLock {
+            state throws -> ((SegmentReader, SegmentReader.Bounds)?, Int64, Int64) in
             let start = state.logStartOffset
             let end = state.logEndOffset
             guard offset >= start, offset <= end else {
                 throw ReadError.offsetOutOfRange(logStartOffset: start, logEndOffset: end)
             }
-            guard offset < end, let index = state.segmentIndex(for: offset) else { return (nil, 0, 0, start, end, end) }
+            guard offset < end, let index = state.segmentIndex(for: offset) else { return (nil, start, end) }
             let segment = state.segments[index]
-            let scanStart = segment.offsetIndex.floorEntry(offset: offset).map { Int($0.position) } ?? 0
-            return (segment, segment.size, scanStart, start, end, segment.nextOffset)
+            return ((segment.reader, segment.readBounds(for: offset, maxBytes: maxBytes)), start, end)
         }
-        guard let segment else { return LogReadResult(slice: nil, highWatermark: end, logStartOffset: start) }
-        // Outside the lock: walk at most one index interval to the batch holding the offset.
-        var position = scanStart
-        var first: RecordBatchHeader?
-        while position < limit, let header = try segment.readHeader(at: position) {
-            if header.lastOffset >= offset {
-                first = header
-                break
-            }
-            position += header.totalSize
+        // Outside it: the walk over batch headers.
+        let slice = try found.flatMap { reader, bounds in
+            try reader.slice(from: offset, within: bounds, maxBytes: maxBytes, minOneBatch: minOneBatch)
         }
-        guard let first else {
-            // Only possible if segments are not contiguous (a damaged folder): serve nothing rather than guess.
-            return LogReadResult(slice: nil, highWatermark: end, logStartOffset: start)
-        }
-        if !minOneBatch && first.totalSize > maxBytes {
-            return LogReadResult(slice: nil, highWatermark: end, logStartOffset: start)
-        }
-        let target = position + max(maxBytes, first.totalSize)
-        let stop: Int
-        var sliceEnd = first.nextOffset
-        if target >= limit {
-            stop = limit
-            sliceEnd = segmentEnd
-        } else {
-            let entry = state.withLock { _ in segment.offsetIndex.floorEntry(position: target) }
-            var cursor = position + first.totalSize
-            if let entry, Int(entry.position) > cursor {
-                // Skip ahead: the batches before the indexed one are whole and end where it begins.
-                cursor = Int(entry.position)
-                sliceEnd = segment.baseOffset + Int64(entry.relativeOffset)
-            }
-            var boundary = cursor
-            while cursor < limit, let header = try segment.readHeader(at: cursor) {
-                if cursor + header.totalSize > target { break }
-                cursor += header.totalSize
-                boundary = cursor
-                sliceEnd = header.nextOffset
-            }
-            stop = boundary
-        }
-        let slice = LogSlice(
-            segment: segment,
-            position: position,
-            length: stop - position,
-            firstOffset: first.baseOffset,
-            nextOffset: sliceEnd
-        )
         return LogReadResult(slice: slice, highWatermark: end, logStartOffset: start)
     }
 
@@ -351,26 +306,4 @@ public struct LogReadResult: Sendable {
     public var slice: LogSlice?
     public var highWatermark: Int64
     public var logStartOffset: Int64
-}
-
-/// A run of whole batches in one segment file. Holding it keeps the file open, so the bytes stay
-/// readable even if retention deletes the segment meanwhile.
-public struct LogSlice: Sendable {
-    let segment: LogSegment
-    public let position: Int
-    public let length: Int
-    /// The base offset of the first batch in the slice.
-    public let firstOffset: Int64
-    /// The offset after the last batch in the slice.
-    public let nextOffset: Int64
-
-    /// Copies the bytes into memory (tests, and transports that cannot send from a file).
-    public func readBytes() throws -> ByteBuffer {
-        try segment.read(position: position, length: length)
-    }
-
-    /// A new descriptor of the segment file for the caller to own and close (for sendfile).
-    public func duplicateFileDescriptor() throws -> Int32 {
-        try segment.log.duplicate()
-    }
 }

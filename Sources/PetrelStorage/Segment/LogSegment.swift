@@ -5,10 +5,9 @@ import PetrelProtocol
 /// (with their assigned base offsets), `<base>.index` and `<base>.timeindex` make lookups cheap.
 /// The file name is the segment's base offset, zero-padded to 20 digits.
 ///
-/// Thread-safety: the mutable state (size, offsets, indexes) is read and written only under the owning
-/// `PartitionLog`'s lock. The log file is read with positional reads, so readers outside the lock may
-/// read any range below a size they observed under the lock.
-public final class LogSegment: @unchecked Sendable {
+/// Not Sendable: its mutable state (size, offsets, indexes) lives under the owning `PartitionLog`'s lock.
+/// Reads that leave the lock take a `SegmentReader`, which holds only the immutable file and base offset.
+final class LogSegment {
     public let baseOffset: Int64
     let directory: String
     let log: FileDescriptor
@@ -174,82 +173,39 @@ public final class LogSegment: @unchecked Sendable {
 
     // MARK: - Reading
 
-    /// The 61-byte header of the batch at `position`, or nil if fewer bytes than that remain.
-    func readHeader(at position: Int) throws -> RecordBatchHeader? {
-        var buffer = ByteBufferAllocator().buffer(capacity: RecordBatchHeader.size)
-        let read = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: RecordBatchHeader.size) { target in
-            try log.read(
-                into: UnsafeMutableRawBufferPointer(rebasing: target[0..<RecordBatchHeader.size]),
-                at: position
-            )
-        }
-        guard read == RecordBatchHeader.size else { return nil }
-        return RecordBatchHeader(peekingAt: 0, in: buffer)
-    }
+    /// For reads outside the partition's lock.
+    var reader: SegmentReader { SegmentReader(file: log, baseOffset: baseOffset) }
 
-    /// The position of the batch that contains `offset`, scanning forward from the nearest index entry
-    /// (at most one index interval), or nil if the segment ends first. `limit` is a size observed under
-    /// the log's lock.
-    func position(of offset: Int64, limit: Int) throws -> (position: Int, header: RecordBatchHeader)? {
-        var position = offsetIndex.floorEntry(offset: offset).map { Int($0.position) } ?? 0
-        while position < limit, let header = try readHeader(at: position) {
-            if header.lastOffset >= offset { return (position, header) }
-            position += header.totalSize
-        }
-        return nil
-    }
-
-    /// The end of the whole batches that fit in `maxBytes` from `start` (at least the first batch, so a
-    /// batch larger than the limit is still served), without passing `limit`.
-    func endOfBatches(from start: Int, firstBatchSize: Int, maxBytes: Int, limit: Int) throws -> Int {
-        let target = start + max(maxBytes, firstBatchSize)
-        if target >= limit { return limit }
-        // Jump to the last indexed batch at or before the target, then walk at most one interval.
-        var position = max(
-            start + firstBatchSize,
-            offsetIndex.floorEntry(position: target).map { Int($0.position) } ?? 0
+    /// Where a read of this segment for `offset` may go (under the partition's lock): the index entry to
+    /// start from, one to skip ahead to within `maxBytes`, and the segment's current end.
+    func readBounds(for offset: Int64, maxBytes: Int) -> SegmentReader.Bounds {
+        let scanStart = offsetIndex.floorEntry(offset: offset).map { Int($0.position) } ?? 0
+        return SegmentReader.Bounds(
+            scanStart: scanStart,
+            skipAhead: offsetIndex.floorEntry(position: scanStart + maxBytes),
+            limit: size,
+            segmentEnd: nextOffset
         )
-        var end = position
-        while position < limit, let header = try readHeader(at: position) {
-            if position + header.totalSize > target { break }
-            position += header.totalSize
-            end = position
-        }
-        return end
     }
 
-    /// Reads `length` bytes at `position` into a new buffer (for tests and paths that cannot use sendfile).
-    func read(position: Int, length: Int) throws -> ByteBuffer {
-        var buffer = ByteBufferAllocator().buffer(capacity: length)
-        _ = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { target in
-            try log.read(into: UnsafeMutableRawBufferPointer(rebasing: target[0..<length]), at: position)
-        }
-        return buffer
+    func readHeader(at position: Int) throws -> RecordBatchHeader? {
+        try reader.readHeader(at: position)
     }
 
     // MARK: - Truncation, flushing, deletion
 
-    /// Cuts the segment back to the batches before `offset` (used when recovery or a caller asks for it).
-    func truncate(toOffset offset: Int64) throws {
-        guard offset < nextOffset else { return }
-        guard let (position, _) = try position(of: offset, limit: size) else { return }
-        try log.truncate(to: position)
-        try offsetIndex.truncate(toPosition: position)
-        try timeIndex.truncate(toOffset: offset)
-        _ = try recover()
-    }
+    /// The segment's three files, to fsync outside the partition's lock.
+    var files: [FileDescriptor] { [log, offsetIndex.file, timeIndex.file] }
 
     func sync() throws {
-        try log.sync()
-        try offsetIndex.file.sync()
-        try timeIndex.file.sync()
+        for file in files { try file.sync() }
     }
 
-    /// Removes the segment's files. Open descriptors (readers in flight) keep the data readable until
+    /// Removes a segment's files. Open descriptors (readers in flight) keep the data readable until
     /// they are released.
-    func deleteFiles() {
+    static func deleteFiles(directory: String, baseOffset: Int64) {
         for suffix in [".log", ".index", ".timeindex"] {
-            _ = unlinkFile(directory + "/" + Self.fileName(baseOffset: baseOffset, suffix: suffix))
+            _ = unlinkFile(directory + "/" + fileName(baseOffset: baseOffset, suffix: suffix))
         }
     }
 }

@@ -77,13 +77,6 @@ final class OffsetIndex {
         return low == 0 ? nil : entries[low - 1]
     }
 
-    /// Drops the entries for batches at or after `position` (the log is being truncated there).
-    func truncate(toPosition position: Int) throws {
-        let keep = entries.prefix { Int($0.position) < position }.count
-        entries.removeLast(entries.count - keep)
-        try file.truncate(to: keep * Self.entrySize)
-    }
-
     func reset() throws {
         entries.removeAll()
         try file.truncate(to: 0)

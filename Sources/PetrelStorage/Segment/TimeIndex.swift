@@ -73,12 +73,6 @@ final class TimeIndex {
         return low == 0 ? nil : entries[low - 1]
     }
 
-    func truncate(toOffset offset: Int64) throws {
-        let keep = entries.prefix { baseOffset + Int64($0.relativeOffset) < offset }.count
-        entries.removeLast(entries.count - keep)
-        try file.truncate(to: keep * Self.entrySize)
-    }
-
     func reset() throws {
         entries.removeAll()
         try file.truncate(to: 0)
