@@ -5,11 +5,16 @@ temporary data directory, produces then consumes N records with each client, pri
 rates and their ratio, and stops everything it started. Bounded: each step has a time limit.
 
     scripts/bench-client.py [--records 500000] [--record-size 100]
+
+With --baseline PATH (a petrel binary of another build), it compares the two builds' clients instead:
+both run against the same broker, interleaved, --runs times each (default 5), and the table gives the
+median of each and their ratio (this build / baseline).
 """
 import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -69,6 +74,8 @@ def main():
     parser.add_argument("--records", type=int, default=500_000)
     parser.add_argument("--record-size", type=int, default=100)
     parser.add_argument("--partitions", type=int, default=3)
+    parser.add_argument("--baseline", help="a petrel binary of another build, to compare clients with")
+    parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     subprocess.run(["swift", "build", "-c", "release", "--product", "petrel"], cwd=ROOT, check=True,
                    stdout=subprocess.DEVNULL)
@@ -81,6 +88,9 @@ def main():
     try:
         broker.start()
         common = ["--bootstrap", bootstrap]
+        if args.baseline:
+            compare_builds(petrel, args.baseline, common, args)
+            return
         rows = []
         swift_produce = petrel_perf(petrel, "produce", *common, "--topic", "bench-swift", "--records", str(args.records),
                                     "--record-size", str(args.record_size), "--acks", "1")
@@ -98,6 +108,30 @@ def main():
     finally:
         broker.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def compare_builds(petrel, baseline, common, args):
+    """This build's PetrelClient against another build's, interleaved run by run, median of each."""
+    rates = {(build, step): [] for build in ("new", "baseline") for step in ("produce", "consume")}
+    sized = ["--records", str(args.records)]
+    for run in range(args.runs):
+        order = [("new", petrel), ("baseline", baseline)]
+        if run % 2:
+            order.reverse()
+        for build, binary in order:
+            topic = f"bench-{build}-{run}"
+            rates[(build, "produce")].append(petrel_perf(
+                binary, "produce", *common, "--topic", topic, *sized, "--record-size", str(args.record_size),
+                "--acks", "1"))
+            rates[(build, "consume")].append(petrel_perf(binary, "consume", *common, "--topic", topic, *sized))
+    print(f"\n{args.records} records of {args.record_size} B, {args.partitions} partitions, {args.runs} interleaved "
+          f"runs per build, medians\n")
+    print(f"| {'':10} | {'this build':>14} | {'baseline':>14} | {'ratio':>6} | runs (this build / baseline)")
+    print(f"|{'-' * 12}|{'-' * 16}|{'-' * 16}|{'-' * 8}|")
+    for step in ("produce", "consume"):
+        new, old = statistics.median(rates[("new", step)]), statistics.median(rates[("baseline", step)])
+        runs = " ".join(f"{a:,.0f}/{b:,.0f}" for a, b in zip(rates[("new", step)], rates[("baseline", step)]))
+        print(f"| {step:10} | {new:>10,.0f} r/s | {old:>10,.0f} r/s | {new / old:>5.2f}x | {runs}")
 
 
 if __name__ == "__main__":
