@@ -145,11 +145,15 @@ let package = Package(
             swiftSettings: strictness
         ),
         .testTarget(name: "PetrelSASLTests", dependencies: ["PetrelSASL"], swiftSettings: strictness),
-        // What the test targets share: temporary folders, an in-process broker.
+        // What every test target shares: temporary folders.
+        .target(name: "PetrelTestSupport", path: "Tests/PetrelTestSupport", swiftSettings: strictness),
+        // What the broker and client tests share: an in-process broker and connections to it.
         .target(
-            name: "PetrelTestSupport",
-            dependencies: ["PetrelBroker", .product(name: "Logging", package: "swift-log")],
-            path: "Tests/PetrelTestSupport",
+            name: "PetrelBrokerTestSupport",
+            dependencies: [
+                "PetrelBroker", "PetrelClient", "PetrelTestSupport", .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/PetrelBrokerTestSupport",
             swiftSettings: strictness
         ),
         .testTarget(
@@ -160,8 +164,9 @@ let package = Package(
         .testTarget(
             name: "PetrelBrokerTests",
             dependencies: [
-                "PetrelBroker", "PetrelClient", "PetrelSASL", "PetrelTestSupport",
+                "PetrelBroker", "PetrelClient", "PetrelSASL", "PetrelTestSupport", "PetrelBrokerTestSupport",
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictness
@@ -169,7 +174,7 @@ let package = Package(
         .testTarget(
             name: "PetrelClientTests",
             dependencies: [
-                "PetrelClient", "PetrelBroker", "PetrelSASL", "PetrelTestSupport",
+                "PetrelClient", "PetrelBroker", "PetrelSASL", "PetrelTestSupport", "PetrelBrokerTestSupport",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: strictness

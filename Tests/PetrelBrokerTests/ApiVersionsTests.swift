@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import PetrelBroker
+import PetrelBrokerTestSupport
 import PetrelClient
 import PetrelProtocol
 import PetrelTestSupport
@@ -19,18 +20,20 @@ struct ApiVersionsTests {
     @Test("the broker advertises exactly the APIs it serves, in every ApiVersions version")
     func advertised() async throws {
         try await withBroker { broker, port in
-            let connection = try await connect(port)
-            defer { Task { await connection.close() } }
-            #expect(Dictionary(uniqueKeysWithValues: broker.servedAPIs.map { ($0.key, $0.versions) }) == Self.expected)
-            for version: Int16 in 0...4 {
-                let response = try await connection.send(ApiVersionsRequest(), version: version)
-                #expect(response.errorCode == ErrorCode.none)
-                let advertised = Dictionary(
-                    uniqueKeysWithValues: response.apiKeys.map {
-                        (APIKey(rawValue: $0.apiKey), $0.minVersion...$0.maxVersion)
-                    }
+            try await withConnection(port) { connection in
+                #expect(
+                    Dictionary(uniqueKeysWithValues: broker.servedAPIs.map { ($0.key, $0.versions) }) == Self.expected
                 )
-                #expect(advertised == Self.expected, "ApiVersions v\(version)")
+                for version: Int16 in 0...4 {
+                    let response = try await connection.send(ApiVersionsRequest(), version: version)
+                    #expect(response.errorCode == ErrorCode.none)
+                    let advertised = Dictionary(
+                        uniqueKeysWithValues: response.apiKeys.map {
+                            (APIKey(rawValue: $0.apiKey), $0.minVersion...$0.maxVersion)
+                        }
+                    )
+                    #expect(advertised == Self.expected, "ApiVersions v\(version)")
+                }
             }
         }
     }
@@ -52,14 +55,14 @@ struct ApiVersionsTests {
     @Test("a too-new ApiVersions gets UNSUPPORTED_VERSION with our range in a v0 body, and the connection stays open")
     func tooNew() async throws {
         try await withBroker { _, port in
-            let connection = try await KafkaConnection.connect(host: "127.0.0.1", port: port, negotiateVersions: false)
-            defer { Task { await connection.close() } }
-            // The client sends v7; the broker answers in v0 form, which is how a client reads any error answer.
-            let request = ApiVersionsRequest(clientSoftwareName: "future", clientSoftwareVersion: "9")
-            let answer = try await connection.send(UnknownVersionApiVersions(inner: request), version: 7)
-            #expect(answer.errorCode == ErrorCode.unsupportedVersion)
-            #expect(answer.apiKeys == [.init(apiKey: 18, minVersion: 0, maxVersion: 4)])
-            #expect(try await connection.send(ApiVersionsRequest(), version: 3).errorCode == ErrorCode.none)
+            try await withConnection(port, negotiateVersions: false) { connection in
+                // The client sends v7; the broker answers in v0 form, which is how a client reads any error answer.
+                let request = ApiVersionsRequest(clientSoftwareName: "future", clientSoftwareVersion: "9")
+                let answer = try await connection.send(UnknownVersionApiVersions(inner: request), version: 7)
+                #expect(answer.errorCode == ErrorCode.unsupportedVersion)
+                #expect(answer.apiKeys == [.init(apiKey: 18, minVersion: 0, maxVersion: 4)])
+                #expect(try await connection.send(ApiVersionsRequest(), version: 3).errorCode == ErrorCode.none)
+            }
         }
     }
 

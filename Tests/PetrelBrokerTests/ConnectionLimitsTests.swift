@@ -1,5 +1,6 @@
 import NIOCore
 import PetrelBroker
+import PetrelBrokerTestSupport
 import PetrelClient
 import PetrelProtocol
 import PetrelTestSupport

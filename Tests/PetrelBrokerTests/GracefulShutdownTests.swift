@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import PetrelBroker
+import PetrelBrokerTestSupport
 import PetrelClient
 import PetrelProtocol
 import PetrelTestSupport
@@ -60,9 +61,9 @@ struct GracefulShutdownTests {
         // The next start trusts the clean shutdown: no recovery scan, every record there.
         try await withBroker(dataDirectory: data.path) { broker, port in
             #expect(broker.startedAfterCleanShutdown)
-            let connection = try await connect(port)
-            defer { Task { await connection.close() } }
-            #expect(try await fetchAllValues(connection, "orders") == ["kept"])
+            try await withConnection(port) { (connection: KafkaConnection) async throws in
+                #expect(try await fetchAllValues(connection, "orders") == ["kept"])
+            }
         }
     }
 }

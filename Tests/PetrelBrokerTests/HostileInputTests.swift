@@ -1,5 +1,6 @@
 import NIOCore
 import PetrelBroker
+import PetrelBrokerTestSupport
 import PetrelClient
 import PetrelProtocol
 import PetrelTestSupport
@@ -33,18 +34,18 @@ struct HostileInputTests {
     func closesOneConnection(name: String) async throws {
         let bytes = Self.cases.first { $0.0 == name }!.1
         try await withBroker { _, port in
-            let bystander = try await connect(port)
-            defer { Task { await bystander.close() } }
-            try await createTopic(bystander, "steady")
-            let socket = try await RawSocket(port: port)
-            try await socket.send(bytes)
-            #expect(await socket.isClosedByPeer(), "\(name)")
-            await socket.close()
-            // The other connection, and new ones, still work.
-            #expect(try await produce(bystander, "steady", ["still here"]).errorCode == ErrorCode.none)
-            let newcomer = try await connect(port)
-            #expect(try await newcomer.send(MetadataRequest(topics: nil)).topics.map(\.name) == ["steady"])
-            await newcomer.close()
+            try await withConnection(port) { bystander in
+                try await createTopic(bystander, "steady")
+                let socket = try await RawSocket(port: port)
+                try await socket.send(bytes)
+                #expect(await socket.isClosedByPeer(), "\(name)")
+                await socket.close()
+                // The other connection, and new ones, still work.
+                #expect(try await produce(bystander, "steady", ["still here"]).errorCode == ErrorCode.none)
+                let newcomer = try await connect(port)
+                #expect(try await newcomer.send(MetadataRequest(topics: nil)).topics.map(\.name) == ["steady"])
+                await newcomer.close()
+            }
         }
     }
 

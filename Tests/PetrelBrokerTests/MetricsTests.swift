@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import PetrelBroker
+import PetrelBrokerTestSupport
 import PetrelClient
 import PetrelProtocol
 import PetrelTestSupport
@@ -23,37 +24,37 @@ struct MetricsTests {
     @Test("/metrics reports requests by API, failures by error code, traffic, partitions and connections")
     func trafficAndRED() async throws {
         try await withMetricsBroker { _, port, metricsPort in
-            let connection = try await connect(port)
-            defer { Task { await connection.close() } }
-            try await createTopic(connection, "orders", partitions: 2)
-            for _ in 0..<3 {
-                #expect(try await produce(connection, "orders", ["a", "b", "c", "d"]).errorCode == ErrorCode.none)
-            }
-            #expect(
-                try await produce(connection, "orders", partition: 7, ["lost"]).errorCode
-                    == ErrorCode.unknownTopicOrPartition
-            )
-            let fetched = try await connection.send(fetchRequest("orders", offset: 0), version: 12)
-            #expect(try values(in: fetched).count == 12)
+            try await withConnection(port) { connection in
+                try await createTopic(connection, "orders", partitions: 2)
+                for _ in 0..<3 {
+                    #expect(try await produce(connection, "orders", ["a", "b", "c", "d"]).errorCode == ErrorCode.none)
+                }
+                #expect(
+                    try await produce(connection, "orders", partition: 7, ["lost"]).errorCode
+                        == ErrorCode.unknownTopicOrPartition
+                )
+                let fetched = try await connection.send(fetchRequest("orders", offset: 0), version: 12)
+                #expect(try values(in: fetched).count == 12)
 
-            let (status, text) = try await httpGet(port: metricsPort, path: "/metrics")
-            #expect(status == 200)
-            #expect(sampleValue(text, #"petrel_requests_total{api="Produce"}"#) == 4)
-            #expect(sampleValue(text, #"petrel_requests_total{api="CreateTopics"}"#) == 1)
-            #expect(
-                sampleValue(text, #"petrel_request_errors_total{api="Produce",error="UNKNOWN_TOPIC_OR_PARTITION"}"#)
-                    == 1
-            )
-            #expect(sampleValue(text, #"petrel_request_duration_seconds_count{api="Fetch"}"#) == 1)
-            #expect(sampleValue(text, "petrel_produced_records_total") == 12)
-            #expect(sampleValue(text, "petrel_fetched_records_total") == 12)
-            #expect((sampleValue(text, "petrel_received_bytes_total") ?? 0) > 12)
-            #expect((sampleValue(text, "petrel_sent_bytes_total") ?? 0) > 12)
-            #expect(sampleValue(text, "petrel_connections") == 1)
-            #expect(sampleValue(text, #"petrel_log_end_offset{topic="orders",partition="0"}"#) == 12)
-            #expect(sampleValue(text, #"petrel_log_end_offset{topic="orders",partition="1"}"#) == 0)
-            #expect(sampleValue(text, #"petrel_log_start_offset{topic="orders",partition="0"}"#) == 0)
-            #expect((sampleValue(text, #"petrel_log_size_bytes{topic="orders",partition="0"}"#) ?? 0) > 0)
+                let (status, text) = try await httpGet(port: metricsPort, path: "/metrics")
+                #expect(status == 200)
+                #expect(sampleValue(text, #"petrel_requests_total{api="Produce"}"#) == 4)
+                #expect(sampleValue(text, #"petrel_requests_total{api="CreateTopics"}"#) == 1)
+                #expect(
+                    sampleValue(text, #"petrel_request_errors_total{api="Produce",error="UNKNOWN_TOPIC_OR_PARTITION"}"#)
+                        == 1
+                )
+                #expect(sampleValue(text, #"petrel_request_duration_seconds_count{api="Fetch"}"#) == 1)
+                #expect(sampleValue(text, "petrel_produced_records_total") == 12)
+                #expect(sampleValue(text, "petrel_fetched_records_total") == 12)
+                #expect((sampleValue(text, "petrel_received_bytes_total") ?? 0) > 12)
+                #expect((sampleValue(text, "petrel_sent_bytes_total") ?? 0) > 12)
+                #expect(sampleValue(text, "petrel_connections") == 1)
+                #expect(sampleValue(text, #"petrel_log_end_offset{topic="orders",partition="0"}"#) == 12)
+                #expect(sampleValue(text, #"petrel_log_end_offset{topic="orders",partition="1"}"#) == 0)
+                #expect(sampleValue(text, #"petrel_log_start_offset{topic="orders",partition="0"}"#) == 0)
+                #expect((sampleValue(text, #"petrel_log_size_bytes{topic="orders",partition="0"}"#) ?? 0) > 0)
+            }
         }
     }
 
@@ -62,52 +63,57 @@ struct MetricsTests {
     )
     func consumerLag() async throws {
         try await withMetricsBroker { broker, port, metricsPort in
-            let connection = try await connect(port)
-            defer { Task { await connection.close() } }
-            try await createTopic(connection, "orders", partitions: 2)
-            _ = try await produce(connection, "orders", partition: 0, (0..<10).map { "o\($0)" })
-            _ = try await produce(connection, "orders", partition: 1, (0..<5).map { "p\($0)" })
-            let commit = OffsetCommitRequest(
-                groupId: "billing",
-                generationIdOrMemberEpoch: -1,
-                memberId: "",
-                topics: [
-                    .init(
-                        name: "orders",
-                        partitions: [
-                            .init(partitionIndex: 0, committedOffset: 4), .init(partitionIndex: 1, committedOffset: 5),
-                        ]
-                    )
-                ]
-            )
-            #expect(
-                try await connection.send(commit, version: 8).topics.flatMap(\.partitions).map(\.errorCode) == [
-                    .none, .none,
-                ]
-            )
+            try await withConnection(port) { connection in
+                try await createTopic(connection, "orders", partitions: 2)
+                _ = try await produce(connection, "orders", partition: 0, (0..<10).map { "o\($0)" })
+                _ = try await produce(connection, "orders", partition: 1, (0..<5).map { "p\($0)" })
+                let commit = OffsetCommitRequest(
+                    groupId: "billing",
+                    generationIdOrMemberEpoch: -1,
+                    memberId: "",
+                    topics: [
+                        .init(
+                            name: "orders",
+                            partitions: [
+                                .init(partitionIndex: 0, committedOffset: 4),
+                                .init(partitionIndex: 1, committedOffset: 5),
+                            ]
+                        )
+                    ]
+                )
+                #expect(
+                    try await connection.send(commit, version: 8).topics.flatMap(\.partitions).map(\.errorCode) == [
+                        .none, .none,
+                    ]
+                )
 
-            let text = try await httpGet(port: metricsPort, path: "/metrics").body
-            #expect(sampleValue(text, #"petrel_consumer_group_lag{group="billing",topic="orders",partition="0"}"#) == 6)
-            #expect(sampleValue(text, #"petrel_consumer_group_lag{group="billing",topic="orders",partition="1"}"#) == 0)
-            #expect(
-                sampleValue(
-                    text,
-                    #"petrel_consumer_group_committed_offset{group="billing",topic="orders",partition="0"}"#
-                ) == 4
-            )
+                let text = try await httpGet(port: metricsPort, path: "/metrics").body
+                #expect(
+                    sampleValue(text, #"petrel_consumer_group_lag{group="billing",topic="orders",partition="0"}"#) == 6
+                )
+                #expect(
+                    sampleValue(text, #"petrel_consumer_group_lag{group="billing",topic="orders",partition="1"}"#) == 0
+                )
+                #expect(
+                    sampleValue(
+                        text,
+                        #"petrel_consumer_group_committed_offset{group="billing",topic="orders",partition="0"}"#
+                    ) == 4
+                )
 
-            // More records raise the lag without any new commit.
-            _ = try await produce(connection, "orders", partition: 1, ["p5", "p6"])
-            #expect(
-                sampleValue(
-                    broker.renderMetrics(),
-                    #"petrel_consumer_group_lag{group="billing",topic="orders",partition="1"}"#
-                ) == 2
-            )
+                // More records raise the lag without any new commit.
+                _ = try await produce(connection, "orders", partition: 1, ["p5", "p6"])
+                #expect(
+                    sampleValue(
+                        broker.renderMetrics(),
+                        #"petrel_consumer_group_lag{group="billing",topic="orders",partition="1"}"#
+                    ) == 2
+                )
 
-            let deleted = try await connection.send(DeleteGroupsRequest(groupsNames: ["billing"]), version: 2)
-            #expect(deleted.results.map(\.errorCode) == [.none])
-            #expect(!broker.renderMetrics().contains(#"group="billing""#))
+                let deleted = try await connection.send(DeleteGroupsRequest(groupsNames: ["billing"]), version: 2)
+                #expect(deleted.results.map(\.errorCode) == [.none])
+                #expect(!broker.renderMetrics().contains(#"group="billing""#))
+            }
         }
     }
 
@@ -136,9 +142,9 @@ struct MetricsTests {
             broker,
             port in
             await #expect(throws: MetricsEndpointUnavailable.self) { try await broker.metricsAddress() }
-            let connection = try await connect(port)
-            defer { Task { await connection.close() } }
-            try await createTopic(connection, "still-serving")
+            try await withConnection(port) { connection in
+                try await createTopic(connection, "still-serving")
+            }
         }
         let data = try TemporaryDirectory()
         defer { data.remove() }

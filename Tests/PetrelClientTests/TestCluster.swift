@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import PetrelBroker
+import PetrelBrokerTestSupport
 import PetrelClient
 import PetrelProtocol
 import PetrelTestSupport

@@ -1,20 +1,7 @@
-import Foundation
 import Logging
 import PetrelBroker
-
-/// A fresh folder under the system's temporary directory, removed by `remove()`.
-public struct TemporaryDirectory: Sendable {
-    public let path: String
-
-    public init() throws {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("petrel-test-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    public func remove() {
-        try? FileManager.default.removeItem(atPath: path)
-    }
-}
+import PetrelClient
+import PetrelTestSupport
 
 /// Runs an in-process broker on a free loopback port (in `dataDirectory`, or a temporary folder removed
 /// afterwards) for the duration of `body`, then shuts it down.
@@ -42,5 +29,28 @@ public func withBroker<Result: Sendable>(
         group.cancelAll()
         while let next = try await group.next() { _ = next }
         return result
+    }
+}
+
+/// A Kafka connection to the broker on `port` for the duration of `body`, closed afterwards (and
+/// awaited), also when `body` throws. Without `negotiateVersions` it skips the ApiVersions exchange.
+public func withConnection<Result: Sendable>(
+    _ port: Int,
+    negotiateVersions: Bool = true,
+    _ body: (KafkaConnection) async throws -> Result
+) async throws -> Result {
+    let connection = try await KafkaConnection.connect(
+        host: "127.0.0.1",
+        port: port,
+        clientID: "petrel-tests",
+        negotiateVersions: negotiateVersions
+    )
+    do {
+        let result = try await body(connection)
+        await connection.close()
+        return result
+    } catch {
+        await connection.close()
+        throw error
     }
 }
