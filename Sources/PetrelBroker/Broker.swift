@@ -314,9 +314,9 @@ public final class Broker: Service, Sendable {
                     if let tls { try pipeline.addHandler(NIOSSLServerHandler(context: tls)) }
                     if let idleTimeout {
                         let window = Duration.nanoseconds(idleTimeout.nanoseconds)
-                        try pipeline.addHandler(IdleStateHandler(allTimeout: idleTimeout))
                         try pipeline.addHandler(
                             IdleConnectionCloser(
+                                timeout: idleTimeout,
                                 isActive: { connections.isActive(id, within: window) },
                                 onClose: { metrics.idleConnectionsClosed.increment() }
                             )

@@ -79,26 +79,14 @@ struct ConnectionLimitsTests {
         }
     }
 
-    @Test("an idle connection is closed after the idle timeout; one waiting in a long poll is not")
-    func idleTimeout() async throws {
-        // Seconds, not milliseconds: the tests run in parallel on a shared host, and a test task starved
-        // for longer than the timeout between connecting and sending would see its own connection closed.
-        try await withBroker(configure: { $0.connectionsMaxIdleMs = 2000 }) { broker, port in
-            let setup = try await connect(port)
-            try await createTopic(setup, "quiet")
-            await setup.close()
-
+    @Test("the broker closes a connection that stays quiet past connections.max.idle.ms")
+    func idleTimeoutWiring() async throws {
+        // Only that the handler is in the broker's pipeline: the timing cases run on a virtual clock in
+        // IdleConnectionTests. A quiet socket cannot be mistaken for a busy one, so the wait is generous.
+        try await withBroker(configure: { $0.connectionsMaxIdleMs = 200 }) { broker, port in
             let idle = try await RawSocket(port: port)
-            #expect(await idle.isClosedByPeer(within: .seconds(10)))
+            #expect(await idle.isClosedByPeer(within: .seconds(20)))
             await idle.close()
-
-            // A fetch that waits 6 s for data that never comes outlasts the idle timeout several times.
-            let request = fetchRequest("quiet", offset: 0, maxWaitMs: 6000, minBytes: 1)
-            let polling = try await connect(port)
-            let response = try await polling.send(request)
-            #expect(response.errorCode == ErrorCode.none)
-            #expect(try values(in: response).isEmpty)
-            await polling.close()
             #expect(broker.renderMetrics().contains("petrel_connections_idle_closed_total 1"))
         }
     }

@@ -43,10 +43,10 @@ final class ConnectionRegistry: Sendable {
 
     /// Whether the connection is being served a request or finished one within `window` (so not idle,
     /// whatever its socket says: a long poll is quiet, and a response may not have reached the socket).
-    func isActive(_ id: UInt64, within window: Duration) -> Bool {
+    func isActive(_ id: UInt64, within window: Duration, now: ContinuousClock.Instant = .now) -> Bool {
         state.withLock { state in
             guard let entry = state.entries[id] else { return false }
-            return entry.busy || ContinuousClock.now - entry.lastRequestEnded < window
+            return entry.busy || now - entry.lastRequestEnded < window
         }
     }
 
@@ -66,10 +66,10 @@ final class ConnectionRegistry: Sendable {
 
     /// Marks the connection idle again; true if the broker is shutting down and the connection should
     /// now close.
-    func endRequest(_ id: UInt64) -> Bool {
+    func endRequest(_ id: UInt64, now: ContinuousClock.Instant = .now) -> Bool {
         state.withLock { state in
             state.entries[id]?.busy = false
-            state.entries[id]?.lastRequestEnded = .now
+            state.entries[id]?.lastRequestEnded = now
             return state.draining
         }
     }
