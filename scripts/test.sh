@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-build-deps.sh
-scripts/install-test-deps.sh
+scripts/install-test-deps.sh  # the Python test harness (Tests/Harness) too, in editable mode
 # The whole tree follows .swift-format (generated files opt out with swift-format-ignore-file).
 swift format lint --strict --recursive --parallel Sources Tests examples Benchmarks
 swift build
@@ -27,15 +27,15 @@ scripts/client-tests-against-tansu.sh
 # Every interop test bounds its own waits; the outer limit catches a hung broker.
 timeout 1200 python3 -m pytest -q Tests/Interop
 # Fault scripts: bounded in cycles and time, loopback only.
-timeout 600 python3 scripts/crash-test.py --cycles 20
+timeout 600 python3 Tests/Crash/crash-test.py --cycles 20
 # Simulated power failures: the simulator's own tests, then the broker through 100 of them under
 # --flush always (and 20 each under interval and never), with the data directory rolled back to what
 # fsync made durable each time.
 timeout 300 python3 -m pytest -q Tests/PowerLoss
-timeout 1200 python3 scripts/power-loss-test.py --cycles 100 --lossy-cycles 20
+timeout 1200 python3 Tests/PowerLoss/power-loss-test.py --cycles 100 --lossy-cycles 20
 scripts/run-fault-labs.sh
 # Load and soak: 1,000 connections, a reader that never reads, every acknowledged record audited.
-timeout 300 python3 scripts/soak.py
+timeout 300 python3 Tests/Load/soak.py
 # The comparison script end to end, at small counts: checks the script, not the brokers.
-timeout 600 python3 scripts/bench-compare.py --quick
+timeout 600 python3 Benchmarks/Drivers/bench-compare.py --quick
 echo "all tests passed"

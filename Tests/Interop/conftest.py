@@ -1,17 +1,15 @@
 """Fixtures for the interop suite: a real Petrel broker process on a free loopback port."""
 import os
 import subprocess
-import sys
 import tempfile
 import time
 
 import pytest
+from petrel_harness import broker_process
+from petrel_harness.broker_process import free_port  # noqa: F401  (the tests' own import)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PETREL = os.environ.get("PETREL_BIN", os.path.join(ROOT, ".build", "debug", "petrel"))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
-import broker_process  # noqa: E402
-from broker_process import free_port  # noqa: E402,F401  (the tests' own import)
 
 
 class BrokerProcess(broker_process.BrokerProcess):

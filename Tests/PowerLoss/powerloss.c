@@ -10,7 +10,8 @@
 // baseline identities "b<inode>" for what existed when it ran, and this library gives every file or
 // directory the process creates a fresh one, so an inode number reused after a delete is not
 // mistaken for the file that had it before. Renames need nothing: a name maps to an identity, and
-// content follows the identity. powerloss.py rolls the tree back to what these records say is durable.
+// content follows the identity. The harness's powerloss.py (Tests/Harness/petrel_harness) rolls the
+// tree back to what these records say is durable.
 //
 // Not modelled: file modes and times (a restored file gets the default mode), sync(), syncfs(),
 // msync(), O_SYNC/O_DSYNC writes (the broker uses none of them: a

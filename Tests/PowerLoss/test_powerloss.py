@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from powerloss import PowerLoss
+from petrel_harness.powerloss import PowerLoss
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 import os
 import subprocess
 
-from powerloss import ROOT, PowerLoss
+from petrel_harness.powerloss import ROOT, PowerLoss
 
 PETREL = os.environ.get("PETREL_BIN", os.path.join(ROOT, ".build", "debug", "petrel"))
 

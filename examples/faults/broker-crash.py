@@ -7,12 +7,9 @@ before acknowledging), no acknowledged order is lost and none is stored twice.
 """
 import collections
 import json
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lablib import AppendOnly, Lab  # noqa: E402
+from lablib import AppendOnly, Lab  # beside this script
 
 ORDERS = 3000
 

@@ -5,12 +5,9 @@ rebalances, and the lag drains to zero.
 
     examples/faults/consumer-lag.py [--bootstrap HOST:PORT]
 """
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lablib import Lab  # noqa: E402
+from lablib import Lab  # beside this script
 
 EVENTS = 600
 PARTITIONS = 3

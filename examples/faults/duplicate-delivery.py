@@ -6,11 +6,8 @@ with it (by event id) they are not.
     examples/faults/duplicate-delivery.py [--bootstrap HOST:PORT]
 """
 import collections
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lablib import AppendOnly, Lab  # noqa: E402
+from lablib import AppendOnly, Lab  # beside this script
 
 ORDERS = 100
 CRASH_AFTER = 35   # events notified before the crash

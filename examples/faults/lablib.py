@@ -10,9 +10,9 @@ import tempfile
 import time
 import urllib.request
 
+from petrel_harness.broker_process import BrokerProcess, BrokerStartError, free_port, petrel_command
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from broker_process import BrokerProcess, BrokerStartError, free_port, petrel_command  # noqa: E402
 EXAMPLES = ["order-service", "notification-worker", "payment-worker"]
 
 

@@ -6,11 +6,8 @@ share a partition, and they always arrive in order.
     examples/faults/ordering.py [--bootstrap HOST:PORT]
 """
 import json
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lablib import Lab  # noqa: E402
+from lablib import Lab  # beside this script
 
 ORDERS = 60
 PARTITIONS = 4

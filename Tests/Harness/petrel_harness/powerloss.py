@@ -1,8 +1,8 @@
 """A simulated power failure for one directory tree.
 
-A process started with `PowerLoss.environment()` runs with libpowerloss.so preloaded (powerloss.c),
-which records what each fsync made durable. After the process is killed, `restore()` rolls the tree
-back to exactly that:
+A process started with `PowerLoss.environment()` runs with libpowerloss.so preloaded
+(Tests/PowerLoss/powerloss.c, built to .build/powerloss/ in the repository), which records what each
+fsync made durable. After the process is killed, `restore()` rolls the tree back to exactly that:
 
   * a file's content is what its last fsync or fdatasync saw (a file never synced is empty);
   * strict mode (POSIX): a name exists only if an fsync of its directory saw it, so an unsynced create,
@@ -22,14 +22,38 @@ import os
 import shutil
 import subprocess
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-SOURCE = os.path.join(HERE, "powerloss.c")
-LIBRARY = os.path.join(ROOT, ".build", "powerloss", "libpowerloss.so")
+SOURCE_IN_REPOSITORY = os.path.join("Tests", "PowerLoss", "powerloss.c")
+
+
+def repository_root():
+    """The Petrel checkout: $PETREL_ROOT if set, else the nearest folder above this module that has
+    Package.swift and the simulator's C source (an editable install leaves this module in the
+    checkout). None if neither finds one."""
+    if os.environ.get("PETREL_ROOT"):
+        return os.path.realpath(os.environ["PETREL_ROOT"])
+    folder = os.path.dirname(os.path.realpath(__file__))
+    while True:
+        if os.path.isfile(os.path.join(folder, "Package.swift")) and \
+                os.path.isfile(os.path.join(folder, SOURCE_IN_REPOSITORY)):
+            return folder
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
+
+
+ROOT = repository_root()
+SOURCE = ROOT and os.path.join(ROOT, SOURCE_IN_REPOSITORY)
+LIBRARY = ROOT and os.path.join(ROOT, ".build", "powerloss", "libpowerloss.so")
 
 
 def build_library():
     """Compiles the preload library if it is missing or older than its source; returns its path."""
+    if ROOT is None:
+        raise RuntimeError(f"{__file__} is not inside a Petrel checkout: set PETREL_ROOT to one, or install "
+                           "the harness in editable mode (scripts/install-test-deps.sh does)")
+    if not os.path.exists(SOURCE):
+        raise RuntimeError(f"the simulator's source {SOURCE} is missing (is PETREL_ROOT a Petrel checkout?)")
     if not os.path.exists(LIBRARY) or os.path.getmtime(LIBRARY) < os.path.getmtime(SOURCE):
         os.makedirs(os.path.dirname(LIBRARY), exist_ok=True)
         subprocess.run(["cc", "-O2", "-Wall", "-Werror", "-Wno-format-truncation", "-shared", "-fPIC", "-o", LIBRARY, SOURCE, "-ldl", "-lpthread"],

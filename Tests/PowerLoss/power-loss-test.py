@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Power-loss test: the broker runs with the power-failure simulator preloaded (Tests/PowerLoss), is
+"""Power-loss test: the broker runs with the power-failure simulator preloaded (petrel_harness.powerloss,
+with Tests/PowerLoss/powerloss.c), is
 killed with SIGKILL at random moments, and its data directory is rolled back to what fsync had made
 durable, as a power failure would leave it. Then it restarts, and the clients carry on.
 
@@ -17,7 +18,8 @@ durable, as a power failure would leave it. Then it restarts, and the clients ca
 Bounded (a fixed number of cycles, each with a time limit), loopback only, and it ends only the brokers
 it started.
 
-    scripts/power-loss-test.py [--cycles 100] [--policies always,interval,never] [--petrel PATH]
+    Tests/PowerLoss/power-loss-test.py [--cycles 100] [--lossy-cycles 20] [--policies always,interval,never]
+                                       [--petrel PATH]
 """
 import argparse
 import logging
@@ -30,13 +32,10 @@ import time
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+from petrel_harness.broker_process import BrokerProcess, free_port, petrel_command
+from petrel_harness.powerloss import PowerLoss
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(ROOT, "Tests", "PowerLoss"))
-from broker_process import BrokerProcess, free_port, petrel_command  # noqa: E402
-from powerloss import PowerLoss  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 TOPIC = "power"
 PARTITIONS = 2

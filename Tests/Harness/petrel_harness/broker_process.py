@@ -1,8 +1,9 @@
 """A broker process that a script or test starts itself: on a free loopback port, waited for until it
 accepts connections, and stopped by its own pid only.
 
-Shared by the interop tests, the crash test, the fault labs, the soak test and the benchmark scripts,
-which differ only in the command they run and in how they report a broker that will not start.
+Shared by the interop tests, the crash and power-loss tests, the fault labs, the soak test and the
+benchmark drivers, which differ only in the command they run and in how they report a broker that will
+not start.
 """
 import os
 import signal

@@ -3,11 +3,11 @@
 #
 # Source: Debian librdkafka-dev's examples/rdkafka_performance.c, compiled
 # against the installed <librdkafka/rdkafka.h> plus a tiny shim for the
-# private headers it includes (scripts/bench/rdkafka_shim/src), and linked
+# private headers it includes (Benchmarks/Drivers/rdkafka_shim/src), and linked
 # against the (newer) librdkafka bundled in the confluent-kafka Python wheel,
 # with an rpath so it runs without LD_LIBRARY_PATH.
 #
-# Usage: scripts/bench/build-rdkafka-performance.sh [OUTPUT]
+# Usage: Benchmarks/Drivers/build-rdkafka-performance.sh [OUTPUT]
 #   OUTPUT defaults to <repo>/.build-bench/rdkafka_performance
 #   Env: PYTHON (default python3), CC (default gcc),
 #        RDKAFKA_PERF_SRC (default Debian example path).

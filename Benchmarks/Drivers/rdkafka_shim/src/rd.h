@@ -10,7 +10,7 @@
  *   RD_MIN, RD_MAX, rd_snprintf and the usual libc/POSIX headers (rd.h)
  *
  * Build with -I<this src dir> so that both "../src/rd.h" and "rd.h"
- * resolve here (see scripts/bench/build-rdkafka-performance.sh).
+ * resolve here (see Benchmarks/Drivers/build-rdkafka-performance.sh).
  */
 #ifndef PETREL_RDKAFKA_SHIM_RD_H
 #define PETREL_RDKAFKA_SHIM_RD_H

@@ -3,7 +3,7 @@
 (a software clock, so it works without hardware counters) while rdkafka_performance produces, then
 consumes, 100 B records, and prints the hottest functions of each phase.
 
-    scripts/bench/profile-broker.py [--records 2000000]
+    Benchmarks/Drivers/profile-broker.py [--records 2000000]
 
 Needs perf (Debian's linux-perf). Bounded: each phase is one load-generator run with a time limit.
 """
@@ -17,7 +17,7 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-spec = importlib.util.spec_from_file_location("bench_compare", os.path.join(HERE, "..", "bench-compare.py"))
+spec = importlib.util.spec_from_file_location("bench_compare", os.path.join(HERE, "bench-compare.py"))
 bench = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(bench)
 

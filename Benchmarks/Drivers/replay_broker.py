@@ -16,84 +16,15 @@ not start exactly where they did while recording (after a retry, say) is still s
 request gets the recorded answer to the identical request, or else to the latest request with the
 same API key and version (a Metadata refresh asking in another way). Fetches past the recorded end
 are not answered (the run has all its records by then). One partition, Fetch v4 to v12. Loopback only.
+The frames are read with the harness's Kafka codec (petrel_harness.wire).
 """
 import asyncio
 import bisect
-import struct
 import threading
 
+from petrel_harness.wire import FETCH, fetch_offset, read_frame, request_api, request_key, with_correlation_id
+
 LOOPBACK = "127.0.0.1"
-FETCH = 1
-
-
-async def read_frame(reader):
-    """One length-prefixed Kafka frame (the length included), or None at end of stream."""
-    try:
-        prefix = await reader.readexactly(4)
-        return prefix + await reader.readexactly(struct.unpack(">i", prefix)[0])
-    except asyncio.IncompleteReadError:
-        return None
-
-
-def api(frame):
-    """(API key, version) of a request frame."""
-    return struct.unpack(">hh", frame[4:8])
-
-
-def request_key(frame):
-    """The request with its correlation id (bytes 8..12: after length, API key, version) blanked."""
-    return frame[:8] + b"\0\0\0\0" + frame[12:]
-
-
-def with_correlation_id(response, request):
-    return response[:4] + request[8:12] + response[8:]
-
-
-def _uvarint(data, at):
-    value = shift = 0
-    while True:
-        byte = data[at]
-        at += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            return value, at
-
-
-def fetch_offset(frame):
-    """The fetch offset of the first partition of a Fetch request, v4 to v12."""
-    _, version = api(frame)
-    if not 4 <= version <= 12:
-        raise ValueError(f"Fetch v{version} is not replayable")
-    flexible = version >= 12
-    at = 12
-    client_id_length = struct.unpack(">h", frame[at:at + 2])[0]
-    at += 2 + max(client_id_length, 0)
-    if flexible:
-        at = _skip_tagged_fields(frame, at)
-    at += 4 * 4 + 1  # replica id, max wait, min bytes, max bytes, isolation level
-    if version >= 7:
-        at += 8  # session id and epoch
-    at = _uvarint(frame, at)[1] if flexible else at + 4  # topic count
-    if flexible:
-        name_length, at = _uvarint(frame, at)
-        at += name_length - 1
-    else:
-        at += 2 + struct.unpack(">h", frame[at:at + 2])[0]
-    at = _uvarint(frame, at)[1] if flexible else at + 4  # partition count
-    at += 4  # partition index
-    if version >= 9:
-        at += 4  # current leader epoch
-    return struct.unpack(">q", frame[at:at + 8])[0]
-
-
-def _skip_tagged_fields(data, at):
-    count, at = _uvarint(data, at)
-    for _ in range(count):
-        _, at = _uvarint(data, at)
-        size, at = _uvarint(data, at)
-        at += size
-    return at
 
 
 class _LoopThread:
@@ -133,17 +64,17 @@ class Recording:
         self._starts = None  # sorted fetch offsets, once replaying
 
     def keep(self, request, response):
-        if api(request)[0] == FETCH:
+        if request_api(request)[0] == FETCH:
             # An answer without records (a long poll at the end of the log) is not worth replaying.
             if len(response) > 256:
                 self.fetches.setdefault(fetch_offset(request), response)
         else:
             self.others[request_key(request)] = response
-            self.by_api[api(request)] = response
+            self.by_api[request_api(request)] = response
 
     def answer(self, request):
         """The recorded answer for `request`, or None."""
-        if api(request)[0] == FETCH:
+        if request_api(request)[0] == FETCH:
             if self._starts is None:
                 self._starts = sorted(self.fetches)
             starts = self._starts
@@ -152,7 +83,7 @@ class Recording:
             if index < 0 or index == len(starts) - 1 and fetch_offset(request) != starts[-1]:
                 return None
             return self.fetches[starts[index]]
-        return self.others.get(request_key(request)) or self.by_api.get(api(request))
+        return self.others.get(request_key(request)) or self.by_api.get(request_api(request))
 
 
 class Recorder(_LoopThread):
@@ -198,7 +129,7 @@ class Replayer(_LoopThread):
             while (request := await read_frame(reader)) is not None:
                 response = self.recording.answer(request)
                 if response is None:
-                    self.unanswered.append(api(request))
+                    self.unanswered.append(request_api(request))
                     await asyncio.sleep(3600)  # nothing recorded: let the run time out
                 writer.write(with_correlation_id(response, request))
                 await writer.drain()

@@ -10,7 +10,7 @@ checked:
 Runs once per flush policy (always, then never) and prints what it checked. Bounded: a fixed number of
 cycles, each with a time limit. Talks only to 127.0.0.1 and ends only the broker it started.
 
-    scripts/crash-test.py [--cycles 20] [--petrel .build/debug/petrel]
+    Tests/Crash/crash-test.py [--cycles 20] [--petrel .build/debug/petrel]
 """
 import argparse
 import logging
@@ -22,11 +22,9 @@ import threading
 import time
 
 from confluent_kafka import Consumer, Producer, TopicPartition
+from petrel_harness.broker_process import BrokerProcess, BrokerStartError, free_port, petrel_command
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from broker_process import BrokerProcess, BrokerStartError, free_port, petrel_command  # noqa: E402
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOPIC = "crash"
 # The clients' "connection refused" reports while the broker is down are the point of the test, not news.
 QUIET = logging.getLogger("crash-test-clients")

@@ -15,7 +15,7 @@ librdkafka-dev example source, linked against the confluent-kafka wheel's librdk
     consumer settings (fetch.wait.max.ms=500)
   - the load generator's own ceiling on every throughput row: the same produce command against
     librdkafka's in-process mock broker, and the same consume command against Petrel's recorded
-    responses replayed by a server that does no work (scripts/bench/replay_broker.py)
+    responses replayed by a server that does no work (replay_broker.py, beside this script)
 
 The attempts of each row alternate between Petrel, tansu and the ceiling, so that a change in the
 machine's speed during the run weighs on all three alike. It prints one table: both brokers' figures
@@ -23,7 +23,7 @@ and Petrel's advantage per row (greater than 1 is better for Petrel), the genera
 Petrel's share of it. Every step has a time limit; the script stops what it started, by pid, and
 exits by itself.
 
-    scripts/bench-compare.py [--quick] [--repeat 5] [--markdown FILE]
+    Benchmarks/Drivers/bench-compare.py [--quick] [--repeat 5] [--markdown FILE]
 """
 import argparse
 import os
@@ -35,11 +35,11 @@ import tempfile
 import threading
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "scripts", "bench"))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from broker_process import BrokerProcess, BrokerStartError, free_port, petrel_command  # noqa: E402
-from replay_broker import Recorder, Replayer  # noqa: E402
+from petrel_harness.broker_process import BrokerProcess, BrokerStartError, free_port, petrel_command
+from replay_broker import Recorder, Replayer  # beside this script
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
 PRODUCED = re.compile(r"% (\d+) messages produced \((\d+) bytes\), (\d+) delivered .* in (\d+)ms: (\d+) msgs/s")
 CONSUMED = re.compile(r"% (\d+) messages \((\d+) bytes\) consumed in (\d+)ms: (\d+) msgs/s")
 
@@ -77,7 +77,7 @@ def start_tansu(workdir):
 
 
 def build_load_generator():
-    result = subprocess.run([os.path.join(ROOT, "scripts", "bench", "build-rdkafka-performance.sh")],
+    result = subprocess.run([os.path.join(HERE, "build-rdkafka-performance.sh")],
                             capture_output=True, text=True, timeout=300)
     if result.returncode != 0:
         sys.exit(f"bench-compare: {result.stderr.strip()}")

@@ -4,11 +4,13 @@ broker, same run, same records. Starts a release-build Petrel broker on a free l
 temporary data directory, produces then consumes N records with each client, prints a table with both
 rates and their ratio, and stops everything it started. Bounded: each step has a time limit.
 
-    scripts/bench-client.py [--records 500000] [--record-size 100]
+    Benchmarks/Drivers/bench-client.py [--records 500000] [--record-size 100]
 
 With --baseline PATH (a petrel binary of another build), it compares the two builds' clients instead:
 both run against the same broker, interleaved, --runs times each (default 5), and the table gives the
 median of each and their ratio (this build / baseline).
+
+This build is $PETREL_BIN if set, else .build/release/petrel, built first.
 """
 import argparse
 import json
@@ -20,9 +22,9 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from broker_process import BrokerProcess, free_port, petrel_command  # noqa: E402
+from petrel_harness.broker_process import BrokerProcess, free_port, petrel_command
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def confluent_produce(bootstrap, topic, records, size):
@@ -77,9 +79,11 @@ def main():
     parser.add_argument("--baseline", help="a petrel binary of another build, to compare clients with")
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    subprocess.run(["swift", "build", "-c", "release", "--product", "petrel"], cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL)
-    petrel = os.path.join(ROOT, ".build", "release", "petrel")
+    petrel = os.environ.get("PETREL_BIN")
+    if not petrel:
+        subprocess.run(["swift", "build", "-c", "release", "--product", "petrel"], cwd=ROOT, check=True,
+                       stdout=subprocess.DEVNULL)
+        petrel = os.path.join(ROOT, ".build", "release", "petrel")
     work = tempfile.mkdtemp(prefix="petrel-bench-client-")
     port = free_port()
     broker = BrokerProcess(petrel_command(petrel, os.path.join(work, "data"), port, "--default-partitions",

@@ -20,12 +20,12 @@ why) if any request fails, the slow reader was never held back, the broker's RSS
 --max-rss-mb, an acknowledged record is missing or misplaced, or the whole run exceeds --timeout.
 
 The load speaks the Kafka protocol directly over asyncio sockets rather than through a client
-library, so that a thousand connections cost little. Talks only to 127.0.0.1 and ends only the
-broker it started.
+library, so that a thousand connections cost little (with the harness's codec, petrel_harness.wire).
+Talks only to 127.0.0.1 and ends only the broker it started.
 
-    scripts/soak.py [--quick] [--connections 1000] [--rounds 10] [--records-per-batch 5]
-                    [--slow-requests 20000] [--max-rss-mb 1024] [--timeout 180]
-                    [-- extra petrel broker flags]
+    Tests/Load/soak.py [--quick] [--connections 1000] [--rounds 10] [--records-per-batch 5]
+                       [--slow-requests 20000] [--max-rss-mb 1024] [--timeout 180]
+                       [-- extra petrel broker flags]
 
 The broker binary is $PETREL_BIN, or .build/release/petrel (swift build -c release).
 """
@@ -44,15 +44,14 @@ import termios
 import threading
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from broker_process import BrokerProcess, BrokerStartError, free_port, petrel_command  # noqa: E402
+from petrel_harness import wire
+from petrel_harness.broker_process import BrokerProcess, BrokerStartError, free_port, petrel_command
+from petrel_harness.wire import (API_NAMES, CREATE_TOPICS, CREATE_TOPICS_VERSION, FETCH, FETCH_VERSION, PRODUCE,
+                                 PRODUCE_VERSION, WireError)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOPIC = "soak"
 PARTITIONS = 8
-
-PRODUCE, FETCH, CREATE_TOPICS = 0, 1, 19
-API_NAMES = {PRODUCE: "Produce", FETCH: "Fetch", CREATE_TOPICS: "CreateTopics"}
-PRODUCE_VERSION, FETCH_VERSION, CREATE_TOPICS_VERSION = 3, 4, 4
 
 LOAD_FETCH_MAX_BYTES = 64 * 1024
 SLOW_FETCH_MAX_BYTES = 1024 * 1024
@@ -72,252 +71,15 @@ class SoakFailure(Exception):
     """A failed check; its message is the one line the run ends with."""
 
 
-# --- CRC-32C (Castagnoli), which RecordBatch v2 carries -------------------------------------------
-
-def _crc32c_table():
-    table = []
-    for byte in range(256):
-        crc = byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
-        table.append(crc)
-    return table
+# A malformed answer from the broker fails the run just as a failed check does.
+FAILURES = (SoakFailure, WireError)
 
 
-CRC32C_TABLE = _crc32c_table()
-
-
-def crc32c(data):
-    crc = 0xFFFFFFFF
-    table = CRC32C_TABLE
-    for byte in data:
-        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
-
-
-# The standard check value: a wrong table would make every batch fail the broker's CRC check, which
-# is a confusing way to find out.
-assert crc32c(b"123456789") == 0xE3069283, "CRC-32C self-check failed"
-
-
-# --- Encoding -------------------------------------------------------------------------------------
-
-def int16(n):
-    return struct.pack(">h", n)
-
-
-def int32(n):
-    return struct.pack(">i", n)
-
-
-def int64(n):
-    return struct.pack(">q", n)
-
-
-def string(text):
-    data = text.encode()
-    return int16(len(data)) + data
-
-
-def array(items):
-    return int32(len(items)) + b"".join(items)
-
-
-def varint(n):
-    """A zigzag varint, as record fields use."""
-    n = (n << 1) ^ (n >> 63)
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def record(offset_delta, value):
-    body = (b"\x00"                       # attributes
-            + varint(0)                   # timestamp delta
-            + varint(offset_delta)
-            + varint(-1)                  # null key
-            + varint(len(value)) + value
-            + varint(0))                  # no headers
-    return varint(len(body)) + body
-
-
-def record_batch(values, timestamp_ms):
-    """One uncompressed RecordBatch (magic 2) holding `values`, without a producer id."""
-    after_crc = (int16(0)                            # attributes: no compression, create time
-                 + int32(len(values) - 1)            # last offset delta
-                 + int64(timestamp_ms) + int64(timestamp_ms)
-                 + int64(-1) + int16(-1) + int32(-1)  # producer id, epoch, base sequence
-                 + int32(len(values))
-                 + b"".join(record(i, value) for i, value in enumerate(values)))
-    # Batch length counts from the partition leader epoch on: epoch 4 + magic 1 + crc 4.
-    return (int64(0) + int32(9 + len(after_crc)) + int32(-1) + b"\x02"
-            + struct.pack(">I", crc32c(after_crc)) + after_crc)
-
-
-def request_frame(api_key, version, correlation_id, client_id, body):
-    """A length-prefixed request with header v1 (the non-flexible header)."""
-    message = int16(api_key) + int16(version) + int32(correlation_id) + string(client_id) + body
-    return int32(len(message)) + message
-
-
-def produce_body(partition, batch):
-    return (int16(-1)                    # null transactional id
-            + int16(-1)                  # acks: all in-sync replicas
-            + int32(30_000)
-            + array([string(TOPIC) + array([int32(partition) + int32(len(batch)) + batch])]))
-
-
-def fetch_body(partition, offset, max_bytes):
-    # Max wait 0: answer at once with what is there, so a fetch never parks in a long poll.
-    return (int32(-1) + int32(0) + int32(1) + int32(max_bytes) + b"\x00"
-            + array([string(TOPIC) + array([int32(partition) + int64(offset) + int32(max_bytes)])]))
-
-
-def create_topics_body(name, partitions):
-    topic = string(name) + int32(partitions) + int16(1) + array([]) + array([])
-    return array([topic]) + int32(30_000) + b"\x00"
-
-
-# --- Decoding -------------------------------------------------------------------------------------
-
-class Cursor:
-    """Reads big-endian fields from a response, failing clearly on a short one."""
-
-    def __init__(self, data, position=0):
-        self.data = data
-        self.position = position
-
-    def _unpack(self, fmt, size):
-        if self.position + size > len(self.data):
-            raise SoakFailure(f"response ends early at byte {self.position} of {len(self.data)}")
-        value = struct.unpack_from(fmt, self.data, self.position)[0]
-        self.position += size
-        return value
-
-    def int8(self):
-        return self._unpack(">b", 1)
-
-    def int16(self):
-        return self._unpack(">h", 2)
-
-    def int32(self):
-        return self._unpack(">i", 4)
-
-    def int64(self):
-        return self._unpack(">q", 8)
-
-    def take(self, size):
-        if size < 0 or self.position + size > len(self.data):
-            raise SoakFailure(f"a field of {size} bytes at byte {self.position} overruns the response")
-        chunk = self.data[self.position:self.position + size]
-        self.position += size
-        return chunk
-
-    def string(self):
-        size = self.int16()
-        return None if size < 0 else self.take(size).decode()
-
-    def nullable_bytes(self):
-        size = self.int32()
-        return None if size < 0 else self.take(size)
-
-    def varint(self):
-        shift = result = 0
-        while True:
-            if self.position >= len(self.data):
-                raise SoakFailure(f"a varint runs past the end of the data at byte {self.position}")
-            byte = self.data[self.position]
-            self.position += 1
-            result |= (byte & 0x7F) << shift
-            if not byte & 0x80:
-                return (result >> 1) ^ -(result & 1)
-            shift += 7
-
-    def end(self, what):
-        if self.position != len(self.data):
-            raise SoakFailure(f"{what}: {len(self.data) - self.position} bytes left over after the last field")
-
-
-def parse_produce_response(cursor, partition):
-    """The (error code, base offset) of the one partition a soak Produce names."""
-    answers = []
-    for _ in range(cursor.int32()):
-        name = cursor.string()
-        for _ in range(cursor.int32()):
-            index, error, base_offset = cursor.int32(), cursor.int16(), cursor.int64()
-            cursor.int64()  # log append time
-            answers.append((name, index, error, base_offset))
-    cursor.int32()  # throttle time
-    cursor.end("Produce response")
+def only_answer(api, answers, partition):
+    """The one answer a soak request asks for: the partition it named, and nothing else."""
     if len(answers) != 1 or answers[0][:2] != (TOPIC, partition):
-        raise SoakFailure(f"Produce response names {[a[:2] for a in answers]}, not ({TOPIC!r}, {partition})")
-    return answers[0][2], answers[0][3]
-
-
-def parse_fetch_response(cursor, partition):
-    """The (error code, high watermark, records) of the one partition a soak Fetch names."""
-    cursor.int32()  # throttle time
-    answers = []
-    for _ in range(cursor.int32()):
-        name = cursor.string()
-        for _ in range(cursor.int32()):
-            index, error, high_watermark = cursor.int32(), cursor.int16(), cursor.int64()
-            cursor.int64()  # last stable offset
-            aborted = cursor.int32()
-            cursor.take(16 * max(aborted, 0))
-            answers.append((name, index, error, high_watermark, cursor.nullable_bytes() or b""))
-    cursor.end("Fetch response")
-    if len(answers) != 1 or answers[0][:2] != (TOPIC, partition):
-        raise SoakFailure(f"Fetch response names {[a[:2] for a in answers]}, not ({TOPIC!r}, {partition})")
+        raise SoakFailure(f"{api} response names {[a[:2] for a in answers]}, not ({TOPIC!r}, {partition})")
     return answers[0][2:]
-
-
-def complete_batches(records):
-    """(base offset, last offset, start, end) of each whole batch; a fetch may end in a partial one."""
-    position = 0
-    while position + 17 <= len(records):
-        base_offset, length = struct.unpack_from(">qi", records, position)
-        end = position + 12 + length
-        if end > len(records):
-            return
-        magic = records[position + 16]
-        if magic != 2:
-            raise SoakFailure(f"batch at offset {base_offset} has magic {magic}, not 2")
-        last_delta = struct.unpack_from(">i", records, position + 23)[0]
-        yield base_offset, base_offset + last_delta, position, end
-        position = end
-
-
-def decode_batch(records, start, end):
-    """The (offset, value) records of one batch, after checking its CRC."""
-    base_offset = struct.unpack_from(">q", records, start)[0]
-    stored_crc, attributes = struct.unpack_from(">Ih", records, start + 17)
-    if crc32c(records[start + 21:end]) != stored_crc:
-        raise SoakFailure(f"batch at offset {base_offset} fails its CRC-32C")
-    if attributes & 0x07:
-        raise SoakFailure(f"batch at offset {base_offset} is compressed (attributes {attributes:#x}); none was sent")
-    cursor = Cursor(records, start + 57)
-    count = cursor.int32()
-    decoded = []
-    for _ in range(count):
-        cursor.varint()  # record length
-        cursor.int8()    # attributes
-        cursor.varint()  # timestamp delta
-        offset_delta = cursor.varint()
-        key_length = cursor.varint()
-        cursor.take(max(key_length, 0))
-        value_length = cursor.varint()
-        value = cursor.take(value_length) if value_length >= 0 else None
-        for _ in range(cursor.varint()):  # headers
-            cursor.take(cursor.varint())
-            cursor.take(max(cursor.varint(), 0))
-        decoded.append((base_offset + offset_delta, value))
-    if cursor.position != end:
-        raise SoakFailure(f"batch at offset {base_offset}: its records do not fill its stated length")
-    return decoded
 
 
 # --- One client connection ------------------------------------------------------------------------
@@ -348,32 +110,32 @@ class KafkaConnection:
         self.correlation_id += 1
         api = API_NAMES[api_key]
         try:
-            self.writer.write(request_frame(api_key, version, self.correlation_id, self.client_id, body))
+            self.writer.write(wire.request_frame(api_key, version, self.correlation_id, self.client_id, body))
             await asyncio.wait_for(self.writer.drain(), self.timeout)
-            size = struct.unpack(">i", await asyncio.wait_for(self.reader.readexactly(4), self.timeout))[0]
-            payload = await asyncio.wait_for(self.reader.readexactly(size), self.timeout)
+            frame = await asyncio.wait_for(wire.read_frame(self.reader), self.timeout)
         except asyncio.TimeoutError:
             raise SoakFailure(f"{self.client_id}: no {api} response within {self.timeout} s") from None
-        except (asyncio.IncompleteReadError, OSError) as error:
+        except OSError as error:
             raise SoakFailure(f"{self.client_id}: connection lost during {api}: {error!r}") from None
-        cursor = Cursor(payload)
-        correlation_id = cursor.int32()
+        if frame is None:
+            raise SoakFailure(f"{self.client_id}: the broker closed the connection during {api}")
+        correlation_id, cursor = wire.response_cursor(frame)
         if correlation_id != self.correlation_id:
             raise SoakFailure(
                 f"{self.client_id}: {api} response has correlation id {correlation_id}, expected {self.correlation_id}")
         return cursor
 
     async def produce(self, partition, values):
-        cursor = await self.request(PRODUCE, PRODUCE_VERSION,
-                                    produce_body(partition, record_batch(values, int(time.time() * 1000))))
-        error, base_offset = parse_produce_response(cursor, partition)
+        batch = wire.record_batch(values, int(time.time() * 1000))
+        cursor = await self.request(PRODUCE, PRODUCE_VERSION, wire.produce_request(TOPIC, partition, batch))
+        error, base_offset = only_answer("Produce", wire.produce_response(cursor), partition)
         if error != 0:
             raise SoakFailure(f"{self.client_id}: Produce to partition {partition} failed with error code {error}")
         return base_offset
 
     async def fetch(self, partition, offset, max_bytes):
-        cursor = await self.request(FETCH, FETCH_VERSION, fetch_body(partition, offset, max_bytes))
-        error, high_watermark, records = parse_fetch_response(cursor, partition)
+        cursor = await self.request(FETCH, FETCH_VERSION, wire.fetch_request(TOPIC, partition, offset, max_bytes))
+        error, high_watermark, records = only_answer("Fetch", wire.fetch_response(cursor), partition)
         if error != 0:
             raise SoakFailure(f"{self.client_id}: Fetch of partition {partition} failed with error code {error}")
         return high_watermark, records
@@ -436,8 +198,8 @@ class SlowReader(threading.Thread):
 
     def __init__(self, port, requests):
         super().__init__(daemon=True)
-        frames = [request_frame(FETCH, FETCH_VERSION, i, "soak-slow-reader", fetch_body(0, 0, SLOW_FETCH_MAX_BYTES))
-                  for i in range(1, requests + 1)]
+        body = wire.fetch_request(TOPIC, 0, 0, SLOW_FETCH_MAX_BYTES)
+        frames = [wire.request_frame(FETCH, FETCH_VERSION, i, "soak-slow-reader", body) for i in range(1, requests + 1)]
         self.frame_bytes = len(frames[0])  # all the same size: only the correlation id differs
         self.payload = b"".join(frames)
         self.broker_port = port
@@ -510,11 +272,11 @@ class Progress:
 async def create_topic(port, timeout):
     connection = await KafkaConnection.open(port, "soak-admin", timeout)
     try:
-        cursor = await connection.request(CREATE_TOPICS, CREATE_TOPICS_VERSION, create_topics_body(TOPIC, PARTITIONS))
+        cursor = await connection.request(CREATE_TOPICS, CREATE_TOPICS_VERSION,
+                                          wire.create_topics_request(TOPIC, PARTITIONS))
     finally:
         connection.close()
-    cursor.int32()  # throttle time
-    results = [(cursor.string(), cursor.int16(), cursor.string()) for _ in range(cursor.int32())]
+    results = wire.create_topics_response(cursor)
     if len(results) != 1 or results[0][0] != TOPIC or results[0][1] != 0:
         raise SoakFailure(f"CreateTopics {TOPIC!r} answered {results}")
 
@@ -552,7 +314,7 @@ def check_load_fetch(client_id, partition, high_watermark, records, acknowledged
         raise SoakFailure(f"{client_id}: partition {partition} high watermark {high_watermark} is below "
                           f"offset {acknowledged_end}, already acknowledged to this client")
     expected = 0
-    for base_offset, last_offset, _, _ in complete_batches(records):
+    for base_offset, last_offset, _, _ in wire.complete_batches(records):
         if base_offset != expected:
             raise SoakFailure(f"{client_id}: fetch of partition {partition} has a batch at offset {base_offset}, "
                               f"expected {expected}")
@@ -581,8 +343,8 @@ async def read_partition(connection, partition):
     while high_watermark is None or offset < high_watermark:
         high_watermark, records = await connection.fetch(partition, offset, AUDIT_FETCH_MAX_BYTES)
         before = offset
-        for _, last_offset, start, end in complete_batches(records):
-            for record_offset, value in decode_batch(records, start, end):
+        for _, last_offset, start, end in wire.complete_batches(records):
+            for record_offset, value in wire.decode_batch(records, start, end):
                 if record_offset >= offset:
                     records_by_offset[record_offset] = value
             offset = max(offset, last_offset + 1)
@@ -674,7 +436,7 @@ def first_failure(group):
     for error in group.exceptions:
         if isinstance(error, BaseExceptionGroup):
             return first_failure(error)
-        if isinstance(error, SoakFailure):
+        if isinstance(error, FAILURES):
             return error
     return SoakFailure(f"unexpected error: {group.exceptions[0]!r}")
 
@@ -774,7 +536,7 @@ def main():
             raise SoakFailure(f"the broker exited with {code} after SIGTERM, not 0")
         report_broker_log(broker)
         return 0
-    except SoakFailure as failure:
+    except FAILURES as failure:
         if broker is not None:
             broker.stop()
             for line in broker.log_tail().splitlines():
