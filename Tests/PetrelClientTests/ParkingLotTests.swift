@@ -16,14 +16,35 @@ struct ParkingLotTests {
         let ticket = lot.reserve()
         #expect(lot.cancel(ticket).isEmpty, "nothing parked yet, nothing to wake")
         let parked = await withCheckedContinuation { (continuation: ParkingLot<Int>.Continuation) in
-            let parked = lot.park(ticket, continuation)
-            if !parked { continuation.resume(returning: .cancelled) }
+            if let ended = lot.park(ticket, continuation) { continuation.resume(returning: ended) }
         }
         guard case .cancelled = parked else {
             Issue.record("expected cancelled, got \(parked)")
             return
         }
         #expect(lot.parkedCount == 0)
+    }
+
+    @Test("a value handed to a ticket before it parks is there when it parks; after a cancel it is dropped")
+    func resumeBeforePark() async {
+        let machine = LockedStateMachine(State())
+        let early = machine.withLock { $0.lot.reserve() }
+        #expect(machine.withLock { $0.lot.resume(early, with: 5) }.isEmpty, "not parked yet: kept for the park")
+        guard case .resumed(5) = await machine.wait(for: early, in: \.lot) else {
+            Issue.record("the early value was lost")
+            return
+        }
+        let parked = machine.withLock { $0.lot.reserve() }
+        let waiter = Task { await machine.wait(for: parked, in: \.lot) }
+        await waitUntil { machine.withLock { $0.lot.parkedCount } == 1 }
+        machine.withLock { $0.lot.resume(parked, with: 6) }.resume()
+        guard case .resumed(6) = await waiter.value else {
+            Issue.record("expected 6")
+            return
+        }
+        let cancelled = machine.withLock { $0.lot.reserve() }
+        #expect(machine.withLock { $0.lot.cancel(cancelled) }.isEmpty)
+        #expect(machine.withLock { $0.lot.resume(cancelled, with: 7) }.isEmpty, "a cancelled wait takes nothing")
     }
 
     @Test("resumeAll wakes the parked and leaves reserved tickets to check again")

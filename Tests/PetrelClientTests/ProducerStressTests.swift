@@ -69,6 +69,49 @@ struct ProducerStressTests {
     }
 }
 
+extension ProducerStressTests {
+    @Test("sendAndWait from many tasks, some cancelled at once: every caller returns, the rest are stored")
+    func concurrentSendAndWait() async throws {
+        try await TestCluster.with { bootstrap in
+            let topic = TestCluster.uniqueTopic("stress-await")
+            let configuration = TestCluster.producerConfiguration(bootstrap)
+            let (stored, cancelled) = try await withWatchdog(seconds: 120, "sendAndWait") {
+                try await KafkaProducer.withProducer(configuration) { producer in
+                    try await withThrowingTaskGroup(of: (Int, Int).self) { tasks in
+                        for worker in 0..<8 {
+                            tasks.addTask {
+                                var stored = 0
+                                var cancelled = 0
+                                for round in 0..<100 {
+                                    let record = ProducerRecord(
+                                        topic: topic,
+                                        key: nil,
+                                        value: ByteBuffer(string: "w\(worker)-r\(round)")
+                                    )
+                                    let send = Task { try await producer.sendAndWait(record) }
+                                    if round % 4 == 0 { send.cancel() }
+                                    switch await send.result {
+                                    case .success(let metadata):
+                                        #expect(metadata.offset >= 0)
+                                        stored += 1
+                                    case .failure(let error):
+                                        #expect(error is CancellationError, "\(error)")
+                                        cancelled += 1
+                                    }
+                                }
+                                return (stored, cancelled)
+                            }
+                        }
+                        return try await tasks.reduce((0, 0)) { ($0.0 + $1.0, $0.1 + $1.1) }
+                    }
+                }
+            }
+            #expect(stored + cancelled == 800)
+            #expect(stored >= 600, "only the cancelled quarter may have stopped waiting")
+        }
+    }
+}
+
 struct WatchdogExpired: Error, CustomStringConvertible {
     var what: String
     var description: String { "\(what) did not finish in time: a hang" }

@@ -63,11 +63,16 @@ public final class KafkaProducer: Service, Sendable {
         return id
     }
 
-    /// Sends a record and returns where it was stored, once the broker acknowledged it.
+    /// Sends a record and returns where it was stored, once the broker acknowledged it. A cancelled
+    /// task stops waiting (CancellationError); the record, already queued, is still delivered.
     public func sendAndWait(_ record: ProducerRecord) async throws -> RecordMetadata {
         let partition = try await partition(for: record)
-        return try await withCheckedThrowingContinuation { continuation in
-            append(record, partition: partition, waiter: .awaiting(continuation))
+        let ticket = machine.withLock { $0.deliveries.reserve() }
+        append(record, partition: partition, waiter: .awaiting(ticket))
+        switch await machine.wait(for: ticket, in: \.deliveries) {
+        case .resumed(let result): return try result.get()
+        case .cancelled: throw CancellationError()
+        case .timedOut: throw KafkaClientError.timedOut("sending a record")  // no deadline is set
         }
     }
 
@@ -305,7 +310,7 @@ public final class KafkaProducer: Service, Sendable {
             )
             reports.resolve(record.waiter, .success(metadata))
         }
-        reports.send(to: self.reports)
+        reports.send(to: self.reports, machine: machine)
         finished(batch)
     }
 
@@ -335,7 +340,7 @@ public final class KafkaProducer: Service, Sendable {
     private func fail(_ records: [PendingRecord], _ error: KafkaClientError) {
         var reports = DeliveryReportBatch(capacity: records.count)
         for record in records { reports.resolve(record.waiter, .failure(error)) }
-        reports.send(to: self.reports)
+        reports.send(to: self.reports, machine: machine)
     }
 
     private func finished(_ batch: SealedBatch) {
@@ -350,23 +355,34 @@ public final class KafkaProducer: Service, Sendable {
     }
 }
 
-/// The outcomes of one batch's records: awaiting senders are resumed at once, reports are handed to
-/// `deliveryReports` together.
+/// The outcomes of one batch's records: `sendAndWait` callers are resumed through the state machine
+/// (one lock for the batch), reports are handed to `deliveryReports` together.
 private struct DeliveryReportBatch {
     private var reports: [DeliveryReport] = []
+    private var awaited: [(ParkingLot<DeliveryResult>.Ticket, DeliveryResult)] = []
 
     init(capacity: Int) {
         reports.reserveCapacity(capacity)
     }
 
-    mutating func resolve(_ waiter: DeliveryWaiter, _ result: Result<RecordMetadata, KafkaClientError>) {
+    mutating func resolve(_ waiter: DeliveryWaiter, _ result: DeliveryResult) {
         switch waiter {
-        case .awaiting(let continuation): continuation.resume(with: result.mapError { $0 as any Error })
+        case .awaiting(let ticket): awaited.append((ticket, result))
         case .report(let id): reports.append(DeliveryReport(id: id, result: result))
         }
     }
 
-    func send(to continuation: AsyncStream<[DeliveryReport]>.Continuation) {
+    func send(
+        to continuation: AsyncStream<[DeliveryReport]>.Continuation,
+        machine: LockedStateMachine<ProducerStateMachine>
+    ) {
+        if !awaited.isEmpty {
+            machine.withLock { state in
+                var wakeups = Wakeups<DeliveryResult>()
+                for (ticket, result) in awaited { wakeups.append(state.deliveries.resume(ticket, with: result)) }
+                return wakeups
+            }.resume()
+        }
         if !reports.isEmpty { continuation.yield(reports) }
     }
 }

@@ -13,6 +13,8 @@ struct ProducerStateMachine {
     /// Something for the sender to look at (set by the events that wake it; it may be parked).
     private(set) var senderHasWork = false
 
+    /// `sendAndWait` callers, each waiting for its record's outcome.
+    var deliveries = ParkingLot<DeliveryResult>()
     var flushes = ParkingLot<Void>()
     var room = ParkingLot<Void>()
     var sender = ParkingLot<Void>()

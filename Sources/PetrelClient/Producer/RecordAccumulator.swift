@@ -1,9 +1,12 @@
 import NIOCore
 import PetrelProtocol
 
+typealias DeliveryResult = Result<RecordMetadata, KafkaClientError>
+
 /// Who is told when a record is delivered (or fails).
 enum DeliveryWaiter: Sendable {
-    case awaiting(CheckedContinuation<RecordMetadata, any Error>)
+    /// A `sendAndWait` parked on this ticket of `ProducerStateMachine.deliveries`.
+    case awaiting(ParkingLot<DeliveryResult>.Ticket)
     case report(UInt64)
 }
 

@@ -25,6 +25,17 @@ final class LockedStateMachine<State>: Sendable {
         unless ready: (inout State) -> Value?
     ) async -> ParkOutcome<Value> {
         let ticket = mutex.withLock { $0[keyPath: lot].reserve() }
+        return await wait(for: ticket, in: lot, until: deadline, unless: ready)
+    }
+
+    /// Waits on a ticket reserved earlier (so that what will resume it could be told which ticket),
+    /// until it is resumed, `deadline` passes, or the task is cancelled; `ready` as for `park`.
+    func wait<Value: Sendable>(
+        for ticket: ParkingLot<Value>.Ticket,
+        in lot: any WritableKeyPath<State, ParkingLot<Value>> & Sendable,
+        until deadline: ContinuousClock.Instant? = nil,
+        unless ready: (inout State) -> Value? = { _ in nil }
+    ) async -> ParkOutcome<Value> {
         guard let deadline else { return await park(lot, ticket, ready) }
         return await withTaskGroup(of: Void.self) { timers in
             timers.addTask {
@@ -49,7 +60,7 @@ final class LockedStateMachine<State>: Sendable {
                         state[keyPath: lot].release(ticket)
                         return .resumed(value)
                     }
-                    return state[keyPath: lot].park(ticket, continuation) ? nil : .cancelled
+                    return state[keyPath: lot].park(ticket, continuation)
                 }
                 if let now { continuation.resume(returning: now) }
             }

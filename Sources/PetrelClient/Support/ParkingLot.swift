@@ -27,6 +27,8 @@ struct ParkingLot<Value: Sendable>: Sendable {
         case parked(Continuation)
         /// Cancelled before it parked: the park, when it comes, ends at once.
         case cancelled
+        /// Resumed before it parked (`resume(_:with:)`): the park, when it comes, ends with the value.
+        case ready(Value)
     }
 
     private var slots: [UInt64: Slot] = [:]
@@ -49,15 +51,19 @@ struct ParkingLot<Value: Sendable>: Sendable {
         return Ticket(id: nextID)
     }
 
-    /// Parks the continuation; false (and the ticket is done) if it was cancelled on the way.
-    mutating func park(_ ticket: Ticket, _ continuation: Continuation) -> Bool {
+    /// Parks the continuation (nil), or ends the wait at once with how it ended on the way: cancelled,
+    /// or resumed before it parked.
+    mutating func park(_ ticket: Ticket, _ continuation: Continuation) -> ParkOutcome<Value>? {
         switch slots[ticket.id] {
         case .reserved:
             slots[ticket.id] = .parked(continuation)
-            return true
+            return nil
+        case .ready(let value):
+            slots[ticket.id] = nil
+            return .resumed(value)
         case .cancelled, .parked, nil:
             slots[ticket.id] = nil
-            return false
+            return .cancelled
         }
     }
 
@@ -72,10 +78,25 @@ struct ParkingLot<Value: Sendable>: Sendable {
         case .parked(let continuation):
             slots[ticket.id] = nil
             return Wakeups(continuation, .cancelled)
-        case .reserved:
+        case .reserved, .ready:
             slots[ticket.id] = .cancelled
             return Wakeups()
         case .cancelled, nil:
+            return Wakeups()
+        }
+    }
+
+    /// Hands `value` to one ticket's task: at once if it is parked, or when it parks if it has not yet.
+    /// Nothing if the wait is over (cancelled).
+    mutating func resume(_ ticket: Ticket, with value: Value) -> Wakeups<Value> {
+        switch slots[ticket.id] {
+        case .parked(let continuation):
+            slots[ticket.id] = nil
+            return Wakeups(continuation, .resumed(value))
+        case .reserved:
+            slots[ticket.id] = .ready(value)
+            return Wakeups()
+        case .ready, .cancelled, nil:
             return Wakeups()
         }
     }
