@@ -20,10 +20,19 @@ extension APIKey {
     public static let apiVersions = APIKey(rawValue: 18)
     public static let createTopics = APIKey(rawValue: 19)
     public static let deleteTopics = APIKey(rawValue: 20)
+    public static let deleteRecords = APIKey(rawValue: 21)
     public static let initProducerId = APIKey(rawValue: 22)
     public static let offsetForLeaderEpoch = APIKey(rawValue: 23)
+    public static let describeConfigs = APIKey(rawValue: 32)
+    public static let alterConfigs = APIKey(rawValue: 33)
+    public static let describeLogDirs = APIKey(rawValue: 35)
     public static let saslAuthenticate = APIKey(rawValue: 36)
+    public static let createPartitions = APIKey(rawValue: 37)
     public static let deleteGroups = APIKey(rawValue: 42)
+    public static let incrementalAlterConfigs = APIKey(rawValue: 44)
+    public static let offsetDelete = APIKey(rawValue: 47)
+    public static let describeCluster = APIKey(rawValue: 60)
+    public static let describeProducers = APIKey(rawValue: 61)
 
     /// The API's name as Kafka spells it, or nil for a key without a generated message.
     public var name: String? {
@@ -45,10 +54,19 @@ extension APIKey {
         case 18: "ApiVersions"
         case 19: "CreateTopics"
         case 20: "DeleteTopics"
+        case 21: "DeleteRecords"
         case 22: "InitProducerId"
         case 23: "OffsetForLeaderEpoch"
+        case 32: "DescribeConfigs"
+        case 33: "AlterConfigs"
+        case 35: "DescribeLogDirs"
         case 36: "SaslAuthenticate"
+        case 37: "CreatePartitions"
         case 42: "DeleteGroups"
+        case 44: "IncrementalAlterConfigs"
+        case 47: "OffsetDelete"
+        case 60: "DescribeCluster"
+        case 61: "DescribeProducers"
         default: nil
         }
     }
@@ -73,10 +91,19 @@ extension APIKey {
         case 18: ApiVersionsRequest.self
         case 19: CreateTopicsRequest.self
         case 20: DeleteTopicsRequest.self
+        case 21: DeleteRecordsRequest.self
         case 22: InitProducerIdRequest.self
         case 23: OffsetForLeaderEpochRequest.self
+        case 32: DescribeConfigsRequest.self
+        case 33: AlterConfigsRequest.self
+        case 35: DescribeLogDirsRequest.self
         case 36: SaslAuthenticateRequest.self
+        case 37: CreatePartitionsRequest.self
         case 42: DeleteGroupsRequest.self
+        case 44: IncrementalAlterConfigsRequest.self
+        case 47: OffsetDeleteRequest.self
+        case 60: DescribeClusterRequest.self
+        case 61: DescribeProducersRequest.self
         default: nil
         }
     }

@@ -10,24 +10,40 @@ protocol VersionedSample {
 }
 
 let allSampledMessageTypes: [any (KafkaVersionedData & VersionedSample).Type] = [
+    AlterConfigsRequest.self,
+    AlterConfigsResponse.self,
     ApiVersionsRequest.self,
     ApiVersionsResponse.self,
     ConsumerProtocolAssignment.self,
     ConsumerProtocolSubscription.self,
+    CreatePartitionsRequest.self,
+    CreatePartitionsResponse.self,
     CreateTopicsRequest.self,
     CreateTopicsResponse.self,
     DeleteGroupsRequest.self,
     DeleteGroupsResponse.self,
+    DeleteRecordsRequest.self,
+    DeleteRecordsResponse.self,
     DeleteTopicsRequest.self,
     DeleteTopicsResponse.self,
+    DescribeClusterRequest.self,
+    DescribeClusterResponse.self,
+    DescribeConfigsRequest.self,
+    DescribeConfigsResponse.self,
     DescribeGroupsRequest.self,
     DescribeGroupsResponse.self,
+    DescribeLogDirsRequest.self,
+    DescribeLogDirsResponse.self,
+    DescribeProducersRequest.self,
+    DescribeProducersResponse.self,
     FetchRequest.self,
     FetchResponse.self,
     FindCoordinatorRequest.self,
     FindCoordinatorResponse.self,
     HeartbeatRequest.self,
     HeartbeatResponse.self,
+    IncrementalAlterConfigsRequest.self,
+    IncrementalAlterConfigsResponse.self,
     InitProducerIdRequest.self,
     InitProducerIdResponse.self,
     JoinGroupRequest.self,
@@ -42,6 +58,8 @@ let allSampledMessageTypes: [any (KafkaVersionedData & VersionedSample).Type] = 
     MetadataResponse.self,
     OffsetCommitRequest.self,
     OffsetCommitResponse.self,
+    OffsetDeleteRequest.self,
+    OffsetDeleteResponse.self,
     OffsetFetchRequest.self,
     OffsetFetchResponse.self,
     OffsetForLeaderEpochRequest.self,
@@ -55,6 +73,54 @@ let allSampledMessageTypes: [any (KafkaVersionedData & VersionedSample).Type] = 
     SyncGroupRequest.self,
     SyncGroupResponse.self,
 ]
+
+extension AlterConfigsRequest: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.resources = [AlterConfigsResource.sample(version: version), AlterConfigsResource.sample(version: version)]
+        value.validateOnly = true
+        return value
+    }
+}
+
+extension AlterConfigsRequest.AlterConfigsResource: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.resourceType = 5
+        value.resourceName = "ResourceName-6"
+        value.configs = [AlterableConfig.sample(version: version), AlterableConfig.sample(version: version)]
+        return value
+    }
+}
+
+extension AlterConfigsRequest.AlterConfigsResource.AlterableConfig: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.name = "Name-10"
+        value.value = "Value-11"
+        return value
+    }
+}
+
+extension AlterConfigsResponse: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.throttleTimeMs = 1
+        value.responses = [AlterConfigsResourceResponse.sample(version: version), AlterConfigsResourceResponse.sample(version: version)]
+        return value
+    }
+}
+
+extension AlterConfigsResponse.AlterConfigsResourceResponse: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.errorCode = ErrorCode(rawValue: 5)
+        value.errorMessage = "ErrorMessage-6"
+        value.resourceType = 7
+        value.resourceName = "ResourceName-8"
+        return value
+    }
+}
 
 extension ApiVersionsRequest: VersionedSample {
     static func sample(version: Int16) -> Self {
@@ -144,6 +210,53 @@ extension ConsumerProtocolSubscription.TopicPartition: VersionedSample {
         var value = Self()
         if version >= 1 { value.topic = "Topic-10" }
         if version >= 1 { value.partitions = [12, 13] }
+        return value
+    }
+}
+
+extension CreatePartitionsRequest: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.topics = [CreatePartitionsTopic.sample(version: version), CreatePartitionsTopic.sample(version: version)]
+        value.timeoutMs = 4
+        value.validateOnly = true
+        return value
+    }
+}
+
+extension CreatePartitionsRequest.CreatePartitionsTopic: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.name = "Name-6"
+        value.count = 7
+        value.assignments = [CreatePartitionsAssignment.sample(version: version), CreatePartitionsAssignment.sample(version: version)]
+        return value
+    }
+}
+
+extension CreatePartitionsRequest.CreatePartitionsTopic.CreatePartitionsAssignment: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.brokerIds = [12, 13]
+        return value
+    }
+}
+
+extension CreatePartitionsResponse: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.throttleTimeMs = 1
+        value.results = [CreatePartitionsTopicResult.sample(version: version), CreatePartitionsTopicResult.sample(version: version)]
+        return value
+    }
+}
+
+extension CreatePartitionsResponse.CreatePartitionsTopicResult: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.name = "Name-5"
+        value.errorCode = ErrorCode(rawValue: 6)
+        value.errorMessage = "ErrorMessage-7"
         return value
     }
 }
@@ -250,6 +363,61 @@ extension DeleteGroupsResponse.DeletableGroupResult: VersionedSample {
     }
 }
 
+extension DeleteRecordsRequest: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.topics = [DeleteRecordsTopic.sample(version: version), DeleteRecordsTopic.sample(version: version)]
+        value.timeoutMs = 4
+        return value
+    }
+}
+
+extension DeleteRecordsRequest.DeleteRecordsTopic: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.name = "Name-5"
+        value.partitions = [DeleteRecordsPartition.sample(version: version), DeleteRecordsPartition.sample(version: version)]
+        return value
+    }
+}
+
+extension DeleteRecordsRequest.DeleteRecordsTopic.DeleteRecordsPartition: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.partitionIndex = 9
+        value.offset = 10
+        return value
+    }
+}
+
+extension DeleteRecordsResponse: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.throttleTimeMs = 1
+        value.topics = [DeleteRecordsTopicResult.sample(version: version), DeleteRecordsTopicResult.sample(version: version)]
+        return value
+    }
+}
+
+extension DeleteRecordsResponse.DeleteRecordsTopicResult: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.name = "Name-5"
+        value.partitions = [DeleteRecordsPartitionResult.sample(version: version), DeleteRecordsPartitionResult.sample(version: version)]
+        return value
+    }
+}
+
+extension DeleteRecordsResponse.DeleteRecordsTopicResult.DeleteRecordsPartitionResult: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.partitionIndex = 9
+        value.lowWatermark = 10
+        value.errorCode = ErrorCode(rawValue: 11)
+        return value
+    }
+}
+
 extension DeleteTopicsRequest: VersionedSample {
     static func sample(version: Int16) -> Self {
         var value = Self()
@@ -285,6 +453,108 @@ extension DeleteTopicsResponse.DeletableTopicResult: VersionedSample {
         if version >= 6 { value.topicId = KafkaUUID(high: 0x0102_0304_0506_0708, low: 6) }
         value.errorCode = ErrorCode(rawValue: 7)
         if version >= 5 { value.errorMessage = "ErrorMessage-8" }
+        return value
+    }
+}
+
+extension DescribeClusterRequest: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.includeClusterAuthorizedOperations = true
+        if version >= 1 { value.endpointType = 2 }
+        return value
+    }
+}
+
+extension DescribeClusterResponse: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.throttleTimeMs = 1
+        value.errorCode = ErrorCode(rawValue: 2)
+        value.errorMessage = "ErrorMessage-3"
+        if version >= 1 { value.endpointType = 4 }
+        value.clusterId = "ClusterId-5"
+        value.controllerId = 6
+        value.brokers = [DescribeClusterBroker.sample(version: version), DescribeClusterBroker.sample(version: version)]
+        value.clusterAuthorizedOperations = 10
+        return value
+    }
+}
+
+extension DescribeClusterResponse.DescribeClusterBroker: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.brokerId = 11
+        value.host = "Host-12"
+        value.port = 13
+        value.rack = "Rack-14"
+        return value
+    }
+}
+
+extension DescribeConfigsRequest: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.resources = [DescribeConfigsResource.sample(version: version), DescribeConfigsResource.sample(version: version)]
+        if version >= 1 { value.includeSynonyms = true }
+        if version >= 3 { value.includeDocumentation = true }
+        return value
+    }
+}
+
+extension DescribeConfigsRequest.DescribeConfigsResource: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.resourceType = 6
+        value.resourceName = "ResourceName-7"
+        value.configurationKeys = ["ConfigurationKeys-9", "ConfigurationKeys-10"]
+        return value
+    }
+}
+
+extension DescribeConfigsResponse: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.throttleTimeMs = 1
+        value.results = [DescribeConfigsResult.sample(version: version), DescribeConfigsResult.sample(version: version)]
+        return value
+    }
+}
+
+extension DescribeConfigsResponse.DescribeConfigsResult: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.errorCode = ErrorCode(rawValue: 5)
+        value.errorMessage = "ErrorMessage-6"
+        value.resourceType = 7
+        value.resourceName = "ResourceName-8"
+        value.configs = [DescribeConfigsResourceResult.sample(version: version), DescribeConfigsResourceResult.sample(version: version)]
+        return value
+    }
+}
+
+extension DescribeConfigsResponse.DescribeConfigsResult.DescribeConfigsResourceResult: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.name = "Name-12"
+        value.value = "Value-13"
+        value.readOnly = true
+        if version <= 0 { value.isDefault = true }
+        if version >= 1 { value.configSource = 16 }
+        value.isSensitive = true
+        if version >= 1 { value.synonyms = [DescribeConfigsSynonym.sample(version: version), DescribeConfigsSynonym.sample(version: version)] }
+        if version >= 3 { value.configType = 21 }
+        if version >= 3 { value.documentation = "Documentation-22" }
+        return value
+    }
+}
+
+extension DescribeConfigsResponse.DescribeConfigsResult.DescribeConfigsResourceResult.DescribeConfigsSynonym: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        if version >= 1 { value.name = "Name-23" }
+        if version >= 1 { value.value = "Value-24" }
+        if version >= 1 { value.source = 25 }
         return value
     }
 }
@@ -330,6 +600,124 @@ extension DescribeGroupsResponse.DescribedGroup.DescribedGroupMember: VersionedS
         value.clientHost = "ClientHost-17"
         value.memberMetadata = ByteBuffer(bytes: [18, 1, 2, 3])
         value.memberAssignment = ByteBuffer(bytes: [19, 1, 2, 3])
+        return value
+    }
+}
+
+extension DescribeLogDirsRequest: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.topics = [DescribableLogDirTopic.sample(version: version), DescribableLogDirTopic.sample(version: version)]
+        return value
+    }
+}
+
+extension DescribeLogDirsRequest.DescribableLogDirTopic: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.topic = "Topic-4"
+        value.partitions = [6, 7]
+        return value
+    }
+}
+
+extension DescribeLogDirsResponse: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.throttleTimeMs = 1
+        if version >= 3 { value.errorCode = ErrorCode(rawValue: 2) }
+        value.results = [DescribeLogDirsResult.sample(version: version), DescribeLogDirsResult.sample(version: version)]
+        return value
+    }
+}
+
+extension DescribeLogDirsResponse.DescribeLogDirsResult: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.errorCode = ErrorCode(rawValue: 6)
+        value.logDir = "LogDir-7"
+        value.topics = [DescribeLogDirsTopic.sample(version: version), DescribeLogDirsTopic.sample(version: version)]
+        if version >= 4 { value.totalBytes = 11 }
+        if version >= 4 { value.usableBytes = 12 }
+        return value
+    }
+}
+
+extension DescribeLogDirsResponse.DescribeLogDirsResult.DescribeLogDirsTopic: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.name = "Name-13"
+        value.partitions = [DescribeLogDirsPartition.sample(version: version), DescribeLogDirsPartition.sample(version: version)]
+        return value
+    }
+}
+
+extension DescribeLogDirsResponse.DescribeLogDirsResult.DescribeLogDirsTopic.DescribeLogDirsPartition: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.partitionIndex = 17
+        value.partitionSize = 18
+        value.offsetLag = 19
+        value.isFutureKey = true
+        return value
+    }
+}
+
+extension DescribeProducersRequest: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.topics = [TopicRequest.sample(version: version), TopicRequest.sample(version: version)]
+        return value
+    }
+}
+
+extension DescribeProducersRequest.TopicRequest: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.name = "Name-4"
+        value.partitionIndexes = [6, 7]
+        return value
+    }
+}
+
+extension DescribeProducersResponse: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.throttleTimeMs = 1
+        value.topics = [TopicResponse.sample(version: version), TopicResponse.sample(version: version)]
+        return value
+    }
+}
+
+extension DescribeProducersResponse.TopicResponse: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.name = "Name-5"
+        value.partitions = [PartitionResponse.sample(version: version), PartitionResponse.sample(version: version)]
+        return value
+    }
+}
+
+extension DescribeProducersResponse.TopicResponse.PartitionResponse: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.partitionIndex = 9
+        value.errorCode = ErrorCode(rawValue: 10)
+        value.errorMessage = "ErrorMessage-11"
+        value.activeProducers = [ProducerState.sample(version: version), ProducerState.sample(version: version)]
+        return value
+    }
+}
+
+extension DescribeProducersResponse.TopicResponse.PartitionResponse.ProducerState: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.producerId = 15
+        value.producerEpoch = 16
+        value.lastSequence = 17
+        value.lastTimestamp = 18
+        value.coordinatorEpoch = 19
+        value.currentTxnStartOffset = 20
         return value
     }
 }
@@ -536,6 +924,55 @@ extension HeartbeatResponse: VersionedSample {
         var value = Self()
         if version >= 1 { value.throttleTimeMs = 1 }
         value.errorCode = ErrorCode(rawValue: 2)
+        return value
+    }
+}
+
+extension IncrementalAlterConfigsRequest: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.resources = [AlterConfigsResource.sample(version: version), AlterConfigsResource.sample(version: version)]
+        value.validateOnly = true
+        return value
+    }
+}
+
+extension IncrementalAlterConfigsRequest.AlterConfigsResource: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.resourceType = 5
+        value.resourceName = "ResourceName-6"
+        value.configs = [AlterableConfig.sample(version: version), AlterableConfig.sample(version: version)]
+        return value
+    }
+}
+
+extension IncrementalAlterConfigsRequest.AlterConfigsResource.AlterableConfig: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.name = "Name-10"
+        value.configOperation = 11
+        value.value = "Value-12"
+        return value
+    }
+}
+
+extension IncrementalAlterConfigsResponse: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.throttleTimeMs = 1
+        value.responses = [AlterConfigsResourceResponse.sample(version: version), AlterConfigsResourceResponse.sample(version: version)]
+        return value
+    }
+}
+
+extension IncrementalAlterConfigsResponse.AlterConfigsResourceResponse: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.errorCode = ErrorCode(rawValue: 5)
+        value.errorMessage = "ErrorMessage-6"
+        value.resourceType = 7
+        value.resourceName = "ResourceName-8"
         return value
     }
 }
@@ -872,6 +1309,60 @@ extension OffsetCommitResponse.OffsetCommitResponseTopic.OffsetCommitResponsePar
         var value = Self()
         value.partitionIndex = 9
         value.errorCode = ErrorCode(rawValue: 10)
+        return value
+    }
+}
+
+extension OffsetDeleteRequest: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.groupId = "GroupId-1"
+        value.topics = [OffsetDeleteRequestTopic.sample(version: version), OffsetDeleteRequestTopic.sample(version: version)]
+        return value
+    }
+}
+
+extension OffsetDeleteRequest.OffsetDeleteRequestTopic: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.name = "Name-5"
+        value.partitions = [OffsetDeleteRequestPartition.sample(version: version), OffsetDeleteRequestPartition.sample(version: version)]
+        return value
+    }
+}
+
+extension OffsetDeleteRequest.OffsetDeleteRequestTopic.OffsetDeleteRequestPartition: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.partitionIndex = 9
+        return value
+    }
+}
+
+extension OffsetDeleteResponse: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.errorCode = ErrorCode(rawValue: 1)
+        value.throttleTimeMs = 2
+        value.topics = [OffsetDeleteResponseTopic.sample(version: version), OffsetDeleteResponseTopic.sample(version: version)]
+        return value
+    }
+}
+
+extension OffsetDeleteResponse.OffsetDeleteResponseTopic: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.name = "Name-6"
+        value.partitions = [OffsetDeleteResponsePartition.sample(version: version), OffsetDeleteResponsePartition.sample(version: version)]
+        return value
+    }
+}
+
+extension OffsetDeleteResponse.OffsetDeleteResponseTopic.OffsetDeleteResponsePartition: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.partitionIndex = 10
+        value.errorCode = ErrorCode(rawValue: 11)
         return value
     }
 }
