@@ -104,6 +104,7 @@ public final class Broker: Service, Sendable {
         router.register(MetadataHandler(broker: state))
         router.register(CreateTopicsHandler(broker: state))
         router.register(DeleteTopicsHandler(broker: state))
+        router.register(DescribeConfigsHandler(broker: state))
         router.register(InitProducerIdHandler(broker: state))
         let groups = state.groups
         router.register(FindCoordinatorHandler(broker: state))

@@ -14,7 +14,7 @@ struct ApiVersionsTests {
         .createTopics: 0...7, .deleteTopics: 0...6, .initProducerId: 0...4, .findCoordinator: 0...3,
         .joinGroup: 0...7, .syncGroup: 0...5, .heartbeat: 0...4, .leaveGroup: 0...5, .offsetCommit: 0...8,
         .offsetFetch: 0...7, .describeGroups: 0...5, .listGroups: 0...5, .deleteGroups: 0...2,
-        .saslHandshake: 0...1, .saslAuthenticate: 0...2,
+        .saslHandshake: 0...1, .saslAuthenticate: 0...2, .describeConfigs: 0...4,
     ]
 
     @Test("the broker advertises exactly the APIs it serves, in every ApiVersions version")

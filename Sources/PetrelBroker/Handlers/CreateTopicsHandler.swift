@@ -6,12 +6,6 @@ struct CreateTopicsHandler: RequestHandler {
     let versions: ClosedRange<Int16> = 0...7
     let broker: BrokerState
 
-    /// Kafka's ConfigSource values.
-    private enum ConfigSource: Int8 {
-        case dynamicTopic = 1
-        case defaultConfig = 5
-    }
-
     func handle(_ request: CreateTopicsRequest, context: RequestContext) async throws -> CreateTopicsResponse? {
         var seen: [String: Int] = [:]
         for topic in request.topics { seen[topic.name, default: 0] += 1 }
@@ -94,43 +88,19 @@ struct CreateTopicsHandler: RequestHandler {
         }
     }
 
-    /// The topic's settings as CreateTopics v5+ reports them: overrides, then the broker defaults.
+    /// The topic's settings as CreateTopics v5+ reports them: the same as DescribeConfigs.
     private func effectiveConfigs(
         _ overrides: [String: String]
     ) -> [CreateTopicsResponse.CreatableTopicResult.CreatableTopicConfigs] {
-        let defaults = broker.configuration.log
-        let defaultValues: [(String, String)] = [
-            ("cleanup.policy", "delete"),
-            ("compression.type", "producer"),
-            ("flush.policy", defaults.flushPolicy.rawValue),
-            ("max.message.bytes", String(defaults.maxMessageBytes)),
-            ("retention.bytes", String(defaults.retentionBytes)),
-            ("retention.ms", String(defaults.retentionMs)),
-            ("segment.bytes", String(defaults.segmentBytes)),
-            ("segment.ms", String(defaults.segmentMs)),
-        ]
-        var names = Set(overrides.keys)
-        var configs = overrides.sorted { $0.key < $1.key }.map {
-            CreateTopicsResponse.CreatableTopicResult.CreatableTopicConfigs(
-                name: $0.key,
+        TopicConfigDescriptions.describe(overrides: overrides, brokerDefaults: broker.configuration.log).map {
+            .init(
+                name: $0.name,
                 value: $0.value,
-                readOnly: false,
-                configSource: ConfigSource.dynamicTopic.rawValue,
-                isSensitive: false
+                readOnly: $0.readOnly,
+                configSource: $0.source.rawValue,
+                isSensitive: $0.isSensitive
             )
         }
-        for (name, value) in defaultValues where names.insert(name).inserted {
-            configs.append(
-                .init(
-                    name: name,
-                    value: value,
-                    readOnly: false,
-                    configSource: ConfigSource.defaultConfig.rawValue,
-                    isSensitive: false
-                )
-            )
-        }
-        return configs
     }
 
     private func failure(

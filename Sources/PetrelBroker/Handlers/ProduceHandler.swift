@@ -27,7 +27,7 @@ struct ProduceHandler: RequestHandler {
                     )
                     continue
                 }
-                let (result, appended) = append(data, topic: topic.name, context: context)
+                let (result, appended) = append(data, topic: topic.name, acks: request.acks, context: context)
                 if let (log, lastOffset) = appended, request.acks != 0, log.config.flushPolicy == .always {
                     awaitingFsync.append((responses.count, partitions.count, log, lastOffset))
                 }
@@ -63,10 +63,17 @@ struct ProduceHandler: RequestHandler {
     private func append(
         _ data: ProduceRequest.TopicProduceData.PartitionProduceData,
         topic: String,
+        acks: Int16,
         context: RequestContext
     ) -> (ProduceResponse.TopicProduceResponse.PartitionProduceResponse, (PartitionLog, Int64)?) {
         guard let log = broker.logs.partition(topic: topic, partition: data.index) else {
             return (failure(data.index, .unknownTopicOrPartition, "\(topic)-\(data.index) does not exist"), nil)
+        }
+        // One broker is one in-sync replica: a topic that asks for more refuses acks=all, as Kafka does.
+        let minInsync = log.config.minInsyncReplicas
+        if acks == -1, minInsync > 1 {
+            let message = "min.insync.replicas is \(minInsync) and only 1 replica (this broker) is in sync"
+            return (failure(data.index, .notEnoughReplicas, message), nil)
         }
         guard let records = data.records else {
             return (failure(data.index, .invalidRecord, "no records"), nil)

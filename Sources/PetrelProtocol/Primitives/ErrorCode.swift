@@ -23,6 +23,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let notCoordinator = ErrorCode(rawValue: 16)
     public static let invalidTopic = ErrorCode(rawValue: 17)
     public static let recordListTooLarge = ErrorCode(rawValue: 18)
+    public static let notEnoughReplicas = ErrorCode(rawValue: 19)
     public static let invalidRequiredAcks = ErrorCode(rawValue: 21)
     public static let illegalGeneration = ErrorCode(rawValue: 22)
     public static let inconsistentGroupProtocol = ErrorCode(rawValue: 23)
@@ -88,6 +89,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case 16: "NOT_COORDINATOR"
         case 17: "INVALID_TOPIC_EXCEPTION"
         case 18: "RECORD_LIST_TOO_LARGE"
+        case 19: "NOT_ENOUGH_REPLICAS"
         case 21: "INVALID_REQUIRED_ACKS"
         case 22: "ILLEGAL_GENERATION"
         case 23: "INCONSISTENT_GROUP_PROTOCOL"
@@ -139,7 +141,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     /// Whether Kafka marks the error retriable: the same request may succeed later.
     public var isRetriable: Bool {
         switch rawValue {
-        case 2, 3, 5, 6, 7, 13, 14, 15, 16, 41, 56, 70, 71, 74, 75, 78, 100: true
+        case 2, 3, 5, 6, 7, 13, 14, 15, 16, 19, 41, 56, 70, 71, 74, 75, 78, 100: true
         default: false
         }
     }

@@ -1,0 +1,412 @@
+/// Kafka's configuration value types, as DescribeConfigs reports them (`config_type`).
+public enum ConfigType: Int8, Sendable, Hashable {
+    case unknown = 0
+    case boolean = 1
+    case string = 2
+    case int = 3
+    case short = 4
+    case long = 5
+    case double = 6
+    case list = 7
+    case `class` = 8
+    case password = 9
+}
+
+/// One topic config as Kafka defines it: its type, the values it takes, its default, the broker setting
+/// it falls back to, and whether Petrel acts on it. Configs that mean nothing on one broker (replication,
+/// tiered storage, ...) are accepted, validated by type, stored and reported, but change nothing.
+public struct TopicConfigDefinition: Sendable {
+    public let name: String
+    public let type: ConfigType
+    public let documentation: String
+    /// The broker config it defaults to, by its Kafka name (`log.retention.ms`), if Kafka has one.
+    public let brokerSynonym: String?
+    /// Whether setting it changes what Petrel does.
+    public let isHonoured: Bool
+    /// Why a value is refused, or nil if it is fine.
+    let check: @Sendable (String) -> String?
+    /// The value in force when a topic does not override it, given the broker's log defaults.
+    let defaultValue: @Sendable (LogConfig) -> String
+    /// How an override changes the log's settings (honoured configs only).
+    let apply: (@Sendable (inout LogConfig, String) -> Void)?
+
+    /// Why `value` is refused for this config, or nil.
+    public func refusal(of value: String) -> String? { check(value) }
+
+    /// The value in force without a topic override.
+    public func value(defaultingTo broker: LogConfig) -> String { defaultValue(broker) }
+}
+
+/// Every topic config Kafka defines, plus Petrel's own `flush.policy`: the one model that CreateTopics,
+/// DescribeConfigs, the alter APIs and the log share.
+public enum TopicConfigs {
+    public static let all: [TopicConfigDefinition] = honoured + storedOnly
+
+    public static func named(_ name: String) -> TopicConfigDefinition? { byName[name] }
+
+    private static let byName = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
+
+    // MARK: - Honoured
+
+    private static let honoured: [TopicConfigDefinition] = [
+        long(
+            "retention.ms",
+            "How long a segment is kept after its newest record; -1 keeps data forever.",
+            synonym: "log.retention.ms",
+            range: -1...Int64.max,
+            default: { "\($0.retentionMs)" },
+            apply: { $0.retentionMs = Int64($1)! }
+        ),
+        long(
+            "retention.bytes",
+            "The size a partition may grow to before its oldest segments are deleted; -1 sets no limit.",
+            synonym: "log.retention.bytes",
+            range: -1...Int64.max,
+            default: { "\($0.retentionBytes)" },
+            apply: { $0.retentionBytes = Int64($1)! }
+        ),
+        int(
+            "segment.bytes",
+            "A new segment is rolled when the active one would grow past this many bytes.",
+            synonym: "log.segment.bytes",
+            range: 14...Int64(Int32.max),
+            default: { "\($0.segmentBytes)" },
+            apply: { $0.segmentBytes = Int($1)! }
+        ),
+        long(
+            "segment.ms",
+            "A new segment is rolled once the active one is this old, so retention can delete old data.",
+            synonym: "log.roll.ms",
+            range: 1...Int64.max,
+            default: { "\($0.segmentMs)" },
+            apply: { $0.segmentMs = Int64($1)! }
+        ),
+        int(
+            "index.interval.bytes",
+            "Bytes of log between entries of the sparse offset and time indexes.",
+            synonym: "log.index.interval.bytes",
+            range: 0...Int64(Int32.max),
+            default: { "\($0.indexIntervalBytes)" },
+            apply: { $0.indexIntervalBytes = Int($1)! }
+        ),
+        int(
+            "max.message.bytes",
+            "The largest record batch the topic accepts, in bytes.",
+            synonym: "message.max.bytes",
+            range: 0...Int64(Int32.max),
+            default: { "\($0.maxMessageBytes)" },
+            apply: { $0.maxMessageBytes = Int($1)! }
+        ),
+        long(
+            "flush.ms",
+            "Under flush.policy=interval, the milliseconds between fsyncs of the partition.",
+            synonym: "log.flush.interval.ms",
+            range: 1...Int64.max,
+            default: { "\($0.flushIntervalMs)" },
+            apply: { $0.flushIntervalMs = Int64($1)! }
+        ),
+        TopicConfigDefinition(
+            name: "flush.policy",
+            type: .string,
+            documentation:
+                "Petrel's own: when appended data is fsynced. always (before acks=1/all are answered), interval "
+                + "(every flush.ms) or never (the page cache, as Kafka by default).",
+            brokerSynonym: nil,
+            isHonoured: true,
+            check: { FlushPolicy(rawValue: $0) == nil ? "must be always, interval or never" : nil },
+            defaultValue: { $0.flushPolicy.rawValue },
+            apply: { $0.flushPolicy = FlushPolicy(rawValue: $1)! }
+        ),
+        int(
+            "min.insync.replicas",
+            "The replicas that must have a record before acks=all is answered. One broker is one replica: "
+                + "above 1, acks=all produces fail with NOT_ENOUGH_REPLICAS, as on a one-replica Kafka topic.",
+            synonym: "min.insync.replicas",
+            range: 1...Int64(Int32.max),
+            default: { "\($0.minInsyncReplicas)" },
+            apply: { $0.minInsyncReplicas = Int($1)! }
+        ),
+        TopicConfigDefinition(
+            name: "cleanup.policy",
+            type: .list,
+            documentation: "delete: old segments go by retention. compact is not available yet.",
+            brokerSynonym: "log.cleanup.policy",
+            isHonoured: true,
+            check: { value in
+                let policies = value.split(separator: ",").map { $0.filter { $0 != " " } }
+                if policies.isEmpty || policies.contains(where: { $0 != "delete" && $0 != "compact" }) {
+                    return "must be delete, compact or both"
+                }
+                return policies.contains("compact") ? "compact is not available yet (log compaction)" : nil
+            },
+            defaultValue: { _ in "delete" },
+            apply: { _, _ in }
+        ),
+        TopicConfigDefinition(
+            name: "compression.type",
+            type: .string,
+            documentation: "producer: batches are stored compressed as the producer sent them.",
+            brokerSynonym: "compression.type",
+            isHonoured: true,
+            check: { value in
+                let kafkaValues = ["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"]
+                guard kafkaValues.contains(value) else {
+                    return "must be one of \(kafkaValues.joined(separator: ", "))"
+                }
+                return value == "producer" ? nil : "batches are stored as produced; only producer is supported"
+            },
+            defaultValue: { _ in "producer" },
+            apply: { _, _ in }
+        ),
+        TopicConfigDefinition(
+            name: "message.timestamp.type",
+            type: .string,
+            documentation: "CreateTime: records keep the timestamp their producer gave them.",
+            brokerSynonym: "log.message.timestamp.type",
+            isHonoured: true,
+            check: { value in
+                guard value == "CreateTime" || value == "LogAppendTime" else {
+                    return "must be CreateTime or LogAppendTime"
+                }
+                return value == "CreateTime" ? nil : "LogAppendTime is not available yet"
+            },
+            defaultValue: { _ in "CreateTime" },
+            apply: { _, _ in }
+        ),
+    ]
+
+    // MARK: - Stored and reported only
+
+    private static let longMax = String(Int64.max)
+
+    private static let storedOnly: [TopicConfigDefinition] = [
+        long(
+            "delete.retention.ms",
+            "How long tombstones are kept (log compaction).",
+            "log.cleaner.delete.retention.ms",
+            0,
+            "86400000"
+        ),
+        long(
+            "file.delete.delay.ms",
+            "How long a deleted segment's file lingers.",
+            "log.segment.delete.delay.ms",
+            0,
+            "60000"
+        ),
+        long(
+            "flush.messages",
+            "Kafka's fsync every N messages; Petrel uses flush.policy.",
+            "log.flush.interval.messages",
+            1,
+            longMax
+        ),
+        long(
+            "max.compaction.lag.ms",
+            "The longest a record stays uncompacted (log compaction).",
+            "log.cleaner.max.compaction.lag.ms",
+            1,
+            longMax
+        ),
+        long(
+            "min.compaction.lag.ms",
+            "The shortest a record stays uncompacted (log compaction).",
+            "log.cleaner.min.compaction.lag.ms",
+            0,
+            "0"
+        ),
+        long(
+            "message.timestamp.after.max.ms",
+            "How far ahead of the broker's clock a timestamp may be.",
+            "log.message.timestamp.after.max.ms",
+            0,
+            longMax
+        ),
+        long(
+            "message.timestamp.before.max.ms",
+            "How far behind the broker's clock a timestamp may be.",
+            "log.message.timestamp.before.max.ms",
+            0,
+            longMax
+        ),
+        long("segment.jitter.ms", "Random jitter subtracted from segment.ms.", "log.roll.jitter.ms", 0, "0"),
+        int(
+            "segment.index.bytes",
+            "The largest an offset index may grow (Petrel's indexes grow as needed).",
+            "log.index.size.max.bytes",
+            8,
+            "10485760"
+        ),
+        int("compression.gzip.level", "The gzip level when the broker compresses.", "compression.gzip.level", -1, "-1"),
+        int("compression.lz4.level", "The lz4 level when the broker compresses.", "compression.lz4.level", 1, "9"),
+        int(
+            "compression.zstd.level",
+            "The zstd level when the broker compresses.",
+            "compression.zstd.level",
+            -131072,
+            "3"
+        ),
+        double(
+            "min.cleanable.dirty.ratio",
+            "How dirty a log must be before it is compacted.",
+            "log.cleaner.min.cleanable.ratio",
+            "0.5"
+        ),
+        boolean("preallocate", "Preallocate segment files.", "log.preallocate", "false"),
+        boolean(
+            "unclean.leader.election.enable",
+            "Allow an out-of-sync replica to lead (one broker has none).",
+            "unclean.leader.election.enable",
+            "false"
+        ),
+        boolean(
+            "message.downconversion.enable",
+            "Down-convert batches for old consumers.",
+            "log.message.downconversion.enable",
+            "true"
+        ),
+        boolean("remote.storage.enable", "Tiered storage.", nil, "false"),
+        boolean("remote.log.copy.disable", "Tiered storage: stop copying segments.", nil, "false"),
+        boolean("remote.log.delete.on.disable", "Tiered storage: delete remote data when disabled.", nil, "false"),
+        long(
+            "local.retention.ms",
+            "Tiered storage: local retention; -2 follows retention.ms.",
+            "log.local.retention.ms",
+            -2,
+            "-2"
+        ),
+        long(
+            "local.retention.bytes",
+            "Tiered storage: local retention; -2 follows retention.bytes.",
+            "log.local.retention.bytes",
+            -2,
+            "-2"
+        ),
+        list(
+            "leader.replication.throttled.replicas",
+            "Replicas throttled on the leader side.",
+            "leader.replication.throttled.replicas"
+        ),
+        list(
+            "follower.replication.throttled.replicas",
+            "Replicas throttled on the follower side.",
+            "follower.replication.throttled.replicas"
+        ),
+    ]
+
+    // MARK: - Builders
+
+    private static func long(
+        _ name: String,
+        _ documentation: String,
+        synonym: String?,
+        range: ClosedRange<Int64>,
+        default defaultValue: @escaping @Sendable (LogConfig) -> String,
+        apply: @escaping @Sendable (inout LogConfig, String) -> Void
+    ) -> TopicConfigDefinition {
+        TopicConfigDefinition(
+            name: name,
+            type: .long,
+            documentation: documentation,
+            brokerSynonym: synonym,
+            isHonoured: true,
+            check: { wholeNumber($0, in: range) },
+            defaultValue: defaultValue,
+            apply: apply
+        )
+    }
+
+    private static func int(
+        _ name: String,
+        _ documentation: String,
+        synonym: String?,
+        range: ClosedRange<Int64>,
+        default defaultValue: @escaping @Sendable (LogConfig) -> String,
+        apply: @escaping @Sendable (inout LogConfig, String) -> Void
+    ) -> TopicConfigDefinition {
+        TopicConfigDefinition(
+            name: name,
+            type: .int,
+            documentation: documentation,
+            brokerSynonym: synonym,
+            isHonoured: true,
+            check: { wholeNumber($0, in: range) },
+            defaultValue: defaultValue,
+            apply: apply
+        )
+    }
+
+    private static func stored(
+        _ name: String,
+        _ type: ConfigType,
+        _ documentation: String,
+        _ synonym: String?,
+        _ defaultValue: String,
+        check: @escaping @Sendable (String) -> String?
+    ) -> TopicConfigDefinition {
+        TopicConfigDefinition(
+            name: name,
+            type: type,
+            documentation: documentation + " Stored and reported; it changes nothing on one Petrel broker.",
+            brokerSynonym: synonym,
+            isHonoured: false,
+            check: check,
+            defaultValue: { _ in defaultValue },
+            apply: nil
+        )
+    }
+
+    private static func long(
+        _ name: String,
+        _ documentation: String,
+        _ synonym: String?,
+        _ minimum: Int64,
+        _ defaultValue: String
+    ) -> TopicConfigDefinition {
+        stored(name, .long, documentation, synonym, defaultValue) { wholeNumber($0, in: minimum...Int64.max) }
+    }
+
+    private static func int(
+        _ name: String,
+        _ documentation: String,
+        _ synonym: String?,
+        _ minimum: Int64,
+        _ defaultValue: String
+    ) -> TopicConfigDefinition {
+        stored(name, .int, documentation, synonym, defaultValue) { wholeNumber($0, in: minimum...Int64(Int32.max)) }
+    }
+
+    private static func double(
+        _ name: String,
+        _ documentation: String,
+        _ synonym: String?,
+        _ defaultValue: String
+    ) -> TopicConfigDefinition {
+        stored(name, .double, documentation, synonym, defaultValue) { value in
+            guard let number = Double(value), (0...1).contains(number) else { return "must be a number from 0 to 1" }
+            return nil
+        }
+    }
+
+    private static func boolean(
+        _ name: String,
+        _ documentation: String,
+        _ synonym: String?,
+        _ defaultValue: String
+    ) -> TopicConfigDefinition {
+        stored(name, .boolean, documentation, synonym, defaultValue) { value in
+            ["true", "false"].contains(value.lowercased()) ? nil : "must be true or false"
+        }
+    }
+
+    private static func list(_ name: String, _ documentation: String, _ synonym: String?) -> TopicConfigDefinition {
+        stored(name, .list, documentation, synonym, "") { _ in nil }
+    }
+
+    private static func wholeNumber(_ value: String, in range: ClosedRange<Int64>) -> String? {
+        guard let number = Int64(value), range.contains(number) else {
+            return "must be a whole number from \(range.lowerBound) to \(range.upperBound)"
+        }
+        return nil
+    }
+}

@@ -1,0 +1,123 @@
+"""Topic and broker configs as Kafka's admin clients see them: DescribeConfigs, and every Kafka topic
+config accepted at create time (confluent-kafka and kafka-python)."""
+import pytest
+from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, NewTopic, ResourceType
+from kafka.admin import ConfigResource as KPConfigResource
+from kafka.admin import ConfigResourceType, KafkaAdminClient
+
+from conftest import BrokerProcess
+
+
+_admins = {}
+
+
+@pytest.fixture(autouse=True)
+def _drop_admin_clients():
+    yield
+    _admins.clear()  # each test's brokers are gone with it; so are its clients
+
+
+def admin(broker):
+    """One AdminClient per broker, kept alive: a client that is garbage-collected fails its futures."""
+    if broker.bootstrap not in _admins:
+        _admins[broker.bootstrap] = AdminClient({"bootstrap.servers": broker.bootstrap})
+    return _admins[broker.bootstrap]
+
+
+def create(broker, name, configs, partitions=1):
+    futures = admin(broker).create_topics([NewTopic(name, partitions, 1, config=configs)], request_timeout=10)
+    futures[name].result(15)
+
+
+def describe(broker, resource_type, name):
+    resource = ConfigResource(resource_type, name)
+    return admin(broker).describe_configs([resource], request_timeout=10)[resource].result(15)
+
+
+def test_ordinary_kafka_topic_configs_are_accepted_and_described_back(broker):
+    create(broker, "described", {
+        "min.insync.replicas": "1", "unclean.leader.election.enable": "false", "compression.type": "producer",
+        "retention.ms": "3600000", "preallocate": "true",
+    })
+    configs = describe(broker, ResourceType.TOPIC, "described")
+    for name, value in [("min.insync.replicas", "1"), ("unclean.leader.election.enable", "false"),
+                        ("compression.type", "producer"), ("retention.ms", "3600000"), ("preallocate", "true")]:
+        assert configs[name].value == value, name
+        assert configs[name].source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value, name
+    # Not overridden: from a broker setting, or Kafka's default.
+    assert configs["segment.bytes"].value == "1073741824"
+    assert configs["segment.bytes"].source == ConfigSource.STATIC_BROKER_CONFIG.value
+    assert configs["delete.retention.ms"].value == "86400000"
+    assert configs["delete.retention.ms"].source == ConfigSource.DEFAULT_CONFIG.value
+    assert "flush.policy" in configs and "max.compaction.lag.ms" in configs
+    assert not configs["retention.ms"].is_read_only and not configs["retention.ms"].is_sensitive
+    synonyms = configs["retention.ms"].synonyms
+    assert "log.retention.ms" in synonyms and synonyms["log.retention.ms"].value == "604800000"
+
+
+@pytest.mark.parametrize("name, value, words", [
+    ("cleanup.policy", "compact", "compact is not available yet"),
+    ("segment.bytes", "1", "segment.bytes"),
+    ("retention.msx", "1", "retention.msx"),
+    ("unclean.leader.election.enable", "maybe", "true or false"),
+])
+def test_bad_topic_configs_are_invalid_config_naming_the_key(broker, name, value, words):
+    with pytest.raises(KafkaException) as raised:
+        create(broker, f"refused-{name.replace('.', '-')}", {name: value})
+    error = raised.value.args[0]
+    assert error.code() == KafkaError.INVALID_CONFIG
+    assert words in error.str() and name in error.str()
+
+
+def test_the_broker_resource_reports_settings_under_kafka_names(tmp_path):
+    broker = BrokerProcess(str(tmp_path / "data"), ["--retention-ms", "7200000", "--default-partitions", "3"]).start()
+    try:
+        configs = describe(broker, ResourceType.BROKER, "1")
+        assert configs["log.retention.ms"].value == "7200000"
+        assert configs["num.partitions"].value == "3"
+        assert configs["listeners"].value == f"PLAINTEXT://{broker.bootstrap}"
+        assert configs["log.retention.ms"].is_read_only
+        assert configs["log.retention.ms"].source == ConfigSource.STATIC_BROKER_CONFIG.value
+        assert configs["default.replication.factor"].value == "1"
+        # A topic without an override follows the broker's setting.
+        create(broker, "follows", {})
+        assert describe(broker, ResourceType.TOPIC, "follows")["retention.ms"].value == "7200000"
+    finally:
+        assert broker.stop() == 0
+
+
+def test_an_unknown_topic_is_its_own_error(broker):
+    with pytest.raises(KafkaException) as raised:
+        describe(broker, ResourceType.TOPIC, "nowhere")
+    assert raised.value.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART
+
+
+def test_kafka_python_describes_topic_and_broker_configs(broker):
+    create(broker, "kp-described", {"retention.ms": "5000", "segment.jitter.ms": "10"})
+    client = KafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=10000)
+    try:
+        modified = client.describe_configs([KPConfigResource(ConfigResourceType.TOPIC, "kp-described")])
+        topic = modified["topic"]["kp-described"]
+        assert topic["retention.ms"]["value"] == "5000" and topic["segment.jitter.ms"]["value"] == "10"
+        everything = client.describe_configs([KPConfigResource(ConfigResourceType.TOPIC, "kp-described")],
+                                             include_synonyms=True, config_filter="all")
+        assert everything["topic"]["kp-described"]["segment.bytes"]["value"] == "1073741824"
+        brokers = client.describe_configs([KPConfigResource(ConfigResourceType.BROKER, "1")], config_filter="all")
+        assert brokers["broker"]["1"]["log.segment.bytes"]["value"] == "1073741824"
+    finally:
+        client.close()
+
+
+def test_min_insync_replicas_above_one_refuses_acks_all_only(broker):
+    create(broker, "strict", {"min.insync.replicas": "2"})
+    outcomes = {}
+    for acks in ("all", "1"):
+        producer = Producer({"bootstrap.servers": broker.bootstrap, "acks": acks, "message.timeout.ms": 3000,
+                             "enable.idempotence": False})
+        producer.produce("strict", value=b"x", on_delivery=lambda error, message, acks=acks: outcomes.update(
+            {acks: error}))
+        producer.flush(15)
+    assert outcomes["all"] is not None and outcomes["all"].code() in (
+        KafkaError.NOT_ENOUGH_REPLICAS, KafkaError._MSG_TIMED_OUT)
+    assert outcomes["1"] is None
