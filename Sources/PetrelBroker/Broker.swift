@@ -105,6 +105,8 @@ public final class Broker: Service, Sendable {
         router.register(CreateTopicsHandler(broker: state))
         router.register(DeleteTopicsHandler(broker: state))
         router.register(DescribeConfigsHandler(broker: state))
+        router.register(AlterConfigsHandler(broker: state))
+        router.register(IncrementalAlterConfigsHandler(broker: state))
         router.register(InitProducerIdHandler(broker: state))
         let groups = state.groups
         router.register(FindCoordinatorHandler(broker: state))

@@ -2,7 +2,8 @@
 config accepted at create time (confluent-kafka and kafka-python)."""
 import pytest
 from confluent_kafka import KafkaError, KafkaException, Producer
-from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, NewTopic, ResourceType
+from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource,
+                                  NewTopic, ResourceType)
 from kafka.admin import ConfigResource as KPConfigResource
 from kafka.admin import ConfigResourceType, KafkaAdminClient
 
@@ -121,3 +122,44 @@ def test_min_insync_replicas_above_one_refuses_acks_all_only(broker):
     assert outcomes["all"] is not None and outcomes["all"].code() in (
         KafkaError.NOT_ENOUGH_REPLICAS, KafkaError._MSG_TIMED_OUT)
     assert outcomes["1"] is None
+
+
+def test_confluent_alters_configs_incrementally_and_whole(broker):
+    create(broker, "altered", {"retention.ms": "3600000"})
+    resource = ConfigResource(ResourceType.TOPIC, "altered", incremental_configs=[
+        ConfigEntry("segment.ms", "60000", incremental_operation=AlterConfigOpType.SET),
+        ConfigEntry("retention.ms", None, incremental_operation=AlterConfigOpType.DELETE),
+    ])
+    admin(broker).incremental_alter_configs([resource])[resource].result(15)
+    configs = describe(broker, ResourceType.TOPIC, "altered")
+    assert configs["segment.ms"].value == "60000" and configs["segment.ms"].source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value
+    assert configs["retention.ms"].value == "604800000", "DELETE goes back to the broker's setting"
+
+    whole = ConfigResource(ResourceType.TOPIC, "altered", set_config={"max.message.bytes": "2000000"})
+    admin(broker).alter_configs([whole])[whole].result(15)
+    configs = describe(broker, ResourceType.TOPIC, "altered")
+    assert configs["max.message.bytes"].value == "2000000"
+    assert configs["segment.ms"].source != ConfigSource.DYNAMIC_TOPIC_CONFIG.value, "AlterConfigs replaces the set"
+
+    bad = ConfigResource(ResourceType.TOPIC, "altered", incremental_configs=[
+        ConfigEntry("retention.ms", "soon", incremental_operation=AlterConfigOpType.SET)])
+    with pytest.raises(KafkaException) as raised:
+        admin(broker).incremental_alter_configs([bad])[bad].result(15)
+    assert raised.value.args[0].code() == KafkaError.INVALID_CONFIG
+
+
+def test_kafka_python_alters_configs_and_the_change_survives_kill_9(tmp_path):
+    broker = BrokerProcess(str(tmp_path / "data")).start()
+    try:
+        create(broker, "durable", {})
+        client = KafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=10000)
+        try:
+            client.alter_configs([KPConfigResource(ConfigResourceType.TOPIC, "durable", configs={"retention.ms": "6000"})])
+        finally:
+            client.close()
+        broker.kill()
+        _admins.clear()
+        broker.start()
+        assert describe(broker, ResourceType.TOPIC, "durable")["retention.ms"].value == "6000"
+    finally:
+        broker.stop()

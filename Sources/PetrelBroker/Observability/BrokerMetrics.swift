@@ -17,6 +17,8 @@ final class BrokerMetrics: Sendable {
     let idleConnectionsClosed: Counter
     /// How long fetches that found too little data waited for more (long polls).
     let fetchWait: Metrics.Timer
+    /// Topic config changes applied (AlterConfigs, IncrementalAlterConfigs; validate-only ones not).
+    let configChanges: Counter
 
     init(factory: any MetricsFactory) {
         self.factory = factory
@@ -28,6 +30,7 @@ final class BrokerMetrics: Sendable {
         rejectedConnections = Counter(label: "petrel_connections_rejected_total", factory: factory)
         idleConnectionsClosed = Counter(label: "petrel_connections_idle_closed_total", factory: factory)
         fetchWait = Metrics.Timer(label: "petrel_fetch_wait_duration_seconds", factory: factory)
+        configChanges = Counter(label: "petrel_config_changes_total", factory: factory)
     }
 
     /// Counts one SASL authentication by its result. Rare, so the labelled handle is made on use.

@@ -221,6 +221,41 @@ public final class LogManager: Sendable {
         }
     }
 
+    /// Replaces a topic's config overrides (those not named go back to their defaults): checked first,
+    /// then written durably (a crash leaves the old set or the new one), then in force on every
+    /// partition at once. With `validateOnly` only checks.
+    @discardableResult
+    public func alterTopicConfigs(
+        name: String,
+        overrides: [String: String],
+        validateOnly: Bool = false
+    ) throws -> TopicDescription {
+        guard topic(named: name) != nil else { throw TopicError.unknownTopic(name) }
+        let config: LogConfig
+        do {
+            config = try defaults.applying(overrides)
+        } catch {
+            throw TopicError.invalidConfig(error)
+        }
+        return try topics.withLock { topics in
+            guard let topic = topics[name] else { throw TopicError.unknownTopic(name) }
+            var description = topic.description
+            description.configOverrides = overrides
+            if validateOnly || overrides == topic.description.configOverrides { return description }
+            let path = Self.configPath(directory, name)
+            if overrides.isEmpty {
+                unlinkFile(path)
+                try syncDirectory(directory + "/" + Self.topicConfigFolder)
+            } else {
+                try PropertiesFile.write(overrides.sorted { $0.key < $1.key }, to: path)
+            }
+            for log in topic.partitions { log.updateConfig(config) }
+            topics[name] = Topic(description: description, partitions: topic.partitions)
+            logger.info("altered topic configs", metadata: ["topic": "\(name)", "overrides": "\(overrides.count)"])
+            return description
+        }
+    }
+
     /// Deletes a topic: its folders are renamed out of the way at once and removed after. Readers still
     /// holding a segment keep its data readable until they let go.
     @discardableResult

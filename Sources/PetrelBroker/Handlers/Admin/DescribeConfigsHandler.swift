@@ -8,12 +8,6 @@ struct DescribeConfigsHandler: RequestHandler {
     let versions: ClosedRange<Int16> = 0...4
     let broker: BrokerState
 
-    /// Kafka's ConfigResource types.
-    enum ResourceType: Int8 {
-        case topic = 2
-        case broker = 4
-    }
-
     func handle(_ request: DescribeConfigsRequest, context: RequestContext) async throws -> DescribeConfigsResponse? {
         let results = request.resources.map { resource in
             describe(resource, synonyms: request.includeSynonyms, documentation: request.includeDocumentation)
@@ -27,7 +21,7 @@ struct DescribeConfigsHandler: RequestHandler {
         documentation: Bool
     ) -> DescribeConfigsResponse.DescribeConfigsResult {
         let configs: [DescribedConfig]
-        switch ResourceType(rawValue: resource.resourceType) {
+        switch TopicConfigChange.ResourceType(rawValue: resource.resourceType) {
         case .topic:
             guard let topic = broker.logs.topic(named: resource.resourceName) else {
                 return failure(resource, .unknownTopicOrPartition, "topic \(resource.resourceName) does not exist")
