@@ -107,6 +107,8 @@ public final class Broker: Service, Sendable {
         router.register(DescribeConfigsHandler(broker: state))
         router.register(AlterConfigsHandler(broker: state))
         router.register(IncrementalAlterConfigsHandler(broker: state))
+        router.register(CreatePartitionsHandler(broker: state))
+        router.register(DescribeClusterHandler(broker: state))
         router.register(InitProducerIdHandler(broker: state))
         let groups = state.groups
         router.register(FindCoordinatorHandler(broker: state))

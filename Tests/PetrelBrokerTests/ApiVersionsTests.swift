@@ -15,7 +15,7 @@ struct ApiVersionsTests {
         .joinGroup: 0...7, .syncGroup: 0...5, .heartbeat: 0...4, .leaveGroup: 0...5, .offsetCommit: 0...8,
         .offsetFetch: 0...7, .describeGroups: 0...5, .listGroups: 0...5, .deleteGroups: 0...2,
         .saslHandshake: 0...1, .saslAuthenticate: 0...2, .describeConfigs: 0...4,
-        .alterConfigs: 0...2, .incrementalAlterConfigs: 0...1,
+        .alterConfigs: 0...2, .incrementalAlterConfigs: 0...1, .createPartitions: 0...3, .describeCluster: 0...1,
     ]
 
     @Test("the broker advertises exactly the APIs it serves, in every ApiVersions version")

@@ -68,6 +68,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let invalidRecord = ErrorCode(rawValue: 87)
     public static let producerFenced = ErrorCode(rawValue: 90)
     public static let unknownTopicID = ErrorCode(rawValue: 100)
+    public static let unsupportedEndpointType = ErrorCode(rawValue: 115)
 
     /// Kafka's name for the code, e.g. "OFFSET_OUT_OF_RANGE".
     public var name: String {
@@ -134,6 +135,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case 87: "INVALID_RECORD"
         case 90: "PRODUCER_FENCED"
         case 100: "UNKNOWN_TOPIC_ID"
+        case 115: "UNSUPPORTED_ENDPOINT_TYPE"
         default: "ERROR_\(rawValue)"
         }
     }

@@ -221,6 +221,41 @@ public final class LogManager: Sendable {
         }
     }
 
+    /// Grows a topic to `count` partitions: the new ones are created empty, with the topic's configs,
+    /// and are served at once. Fewer or as many as it has is `invalidPartitions`.
+    @discardableResult
+    public func addPartitions(name: String, count: Int, validateOnly: Bool = false) throws -> TopicDescription {
+        try topics.withLock { topics in
+            guard let topic = topics[name] else { throw TopicError.unknownTopic(name) }
+            let current = topic.description.partitionCount
+            guard count > current, count <= 100_000 else { throw TopicError.invalidPartitions(count) }
+            var description = topic.description
+            description.partitionCount = count
+            if validateOnly { return description }
+            let config = (try? defaults.applying(description.configOverrides)) ?? defaults
+            var partitions = topic.partitions
+            for partition in Int32(current)..<Int32(count) {
+                let folder = directory + "/" + Self.folderName(name, partition)
+                let log = try PartitionLog(
+                    directory: folder,
+                    topic: name,
+                    partition: partition,
+                    config: config,
+                    cleanShutdown: true,
+                    logger: logger,
+                    metrics: metrics
+                )
+                try Self.writePartitionMetadata(folder, id: description.id)
+                partitions.append(log)
+            }
+            try syncDirectory(directory)
+            for log in partitions[current...] { log.parentDirectoryIsDurable() }
+            topics[name] = Topic(description: description, partitions: partitions)
+            logger.info("added partitions", metadata: ["topic": "\(name)", "from": "\(current)", "to": "\(count)"])
+            return description
+        }
+    }
+
     /// Replaces a topic's config overrides (those not named go back to their defaults): checked first,
     /// then written durably (a crash leaves the old set or the new one), then in force on every
     /// partition at once. With `validateOnly` only checks.

@@ -1,5 +1,6 @@
-"""Topic and broker configs as Kafka's admin clients see them: DescribeConfigs, and every Kafka topic
-config accepted at create time (confluent-kafka and kafka-python)."""
+"""The admin APIs as Kafka's admin clients use them (confluent-kafka and kafka-python): topic and broker
+configs (every Kafka topic config accepted at create time, DescribeConfigs, AlterConfigs and
+IncrementalAlterConfigs), CreatePartitions and DescribeCluster."""
 import pytest
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource,
@@ -163,3 +164,31 @@ def test_kafka_python_alters_configs_and_the_change_survives_kill_9(tmp_path):
         assert describe(broker, ResourceType.TOPIC, "durable")["retention.ms"].value == "6000"
     finally:
         broker.stop()
+
+
+def test_topics_grow_with_confluent_and_kafka_python(broker):
+    from confluent_kafka.admin import NewPartitions
+    from kafka.admin import NewPartitions as KPNewPartitions
+    create(broker, "growing", {}, partitions=2)
+    admin(broker).create_partitions([NewPartitions("growing", 4)], request_timeout=10)["growing"].result(15)
+    assert len(admin(broker).list_topics("growing", timeout=10).topics["growing"].partitions) == 4
+    with pytest.raises(KafkaException) as raised:
+        admin(broker).create_partitions([NewPartitions("growing", 3)], request_timeout=10)["growing"].result(15)
+    assert raised.value.args[0].code() == KafkaError.INVALID_PARTITIONS
+    client = KafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=10000)
+    try:
+        client.create_partitions({"growing": KPNewPartitions(total_count=6)})
+    finally:
+        client.close()
+    assert len(admin(broker).list_topics("growing", timeout=10).topics["growing"].partitions) == 6
+    producer = Producer({"bootstrap.servers": broker.bootstrap})
+    delivered = []
+    producer.produce("growing", value=b"on the newest", partition=5, on_delivery=lambda e, m: delivered.append((e, m)))
+    producer.flush(15)
+    assert delivered and delivered[0][0] is None and delivered[0][1].offset() == 0
+
+
+def test_describe_cluster(broker):
+    cluster = admin(broker).describe_cluster(request_timeout=10).result(15)
+    assert cluster.cluster_id and cluster.controller.id == 1
+    assert [(node.id, node.port) for node in cluster.nodes] == [(1, broker.port)]
