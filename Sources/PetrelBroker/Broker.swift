@@ -109,6 +109,8 @@ public final class Broker: Service, Sendable {
         router.register(IncrementalAlterConfigsHandler(broker: state))
         router.register(CreatePartitionsHandler(broker: state))
         router.register(DescribeClusterHandler(broker: state))
+        router.register(DescribeLogDirsHandler(broker: state))
+        router.register(DescribeProducersHandler(broker: state))
         router.register(InitProducerIdHandler(broker: state))
         let groups = state.groups
         router.register(FindCoordinatorHandler(broker: state))
@@ -121,6 +123,7 @@ public final class Broker: Service, Sendable {
         router.register(DescribeGroupsHandler(coordinator: groups))
         router.register(ListGroupsHandler(coordinator: groups))
         router.register(DeleteGroupsHandler(coordinator: groups))
+        router.register(OffsetDeleteHandler(coordinator: groups))
         router.register(SaslHandshakeHandler())
         router.register(SaslAuthenticateHandler(broker: state))
         let apiVersions = ApiVersionsHandler(advertised: [])

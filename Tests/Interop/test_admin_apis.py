@@ -1,6 +1,7 @@
 """The admin APIs as Kafka's admin clients use them (confluent-kafka and kafka-python): topic and broker
 configs (every Kafka topic config accepted at create time, DescribeConfigs, AlterConfigs and
-IncrementalAlterConfigs), CreatePartitions and DescribeCluster."""
+IncrementalAlterConfigs), CreatePartitions, DescribeCluster, DescribeLogDirs, DescribeProducers and
+OffsetDelete."""
 import pytest
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource,
@@ -192,3 +193,30 @@ def test_describe_cluster(broker):
     cluster = admin(broker).describe_cluster(request_timeout=10).result(15)
     assert cluster.cluster_id and cluster.controller.id == 1
     assert [(node.id, node.port) for node in cluster.nodes] == [(1, broker.port)]
+
+
+def test_kafka_python_log_dirs_producers_and_group_offsets(broker):
+    from confluent_kafka import Consumer, TopicPartition
+    from kafka import TopicPartition as KPTopicPartition
+    create(broker, "inspected", {}, partitions=2)
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "enable.idempotence": True, "acks": "all"})
+    for index in range(10):
+        producer.produce("inspected", value=b"x" * 100, partition=index % 2)
+    producer.flush(15)
+    committer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "inspectors"})
+    committer.commit(offsets=[TopicPartition("inspected", 0, 5), TopicPartition("inspected", 1, 5)], asynchronous=False)
+    committer.close()
+
+    client = KafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=10000)
+    try:
+        dirs = client.describe_log_dirs()
+        text = repr(dirs)
+        assert broker.data_dir in text or "inspected" in text, text
+        producers = client.describe_producers([KPTopicPartition("inspected", 0)])
+        state = producers[KPTopicPartition("inspected", 0)]
+        assert len(state.active_producers) == 1 and state.active_producers[0].last_sequence == 4, state
+        client.delete_group_offsets("inspectors", [KPTopicPartition("inspected", 0)])
+        remaining = client.list_group_offsets("inspectors")["inspectors"]
+        assert KPTopicPartition("inspected", 0) not in remaining and KPTopicPartition("inspected", 1) in remaining
+    finally:
+        client.close()

@@ -245,6 +245,47 @@ final class GroupCoordinator: Sendable {
         state.withLock { $0.groups[groupID] }
     }
 
+    /// OffsetDelete: drops a group's committed offsets for `partitions`, except those of topics a live
+    /// member subscribes to (GROUP_SUBSCRIBED_TO_TOPIC; when a member's subscription cannot be read, as
+    /// for a protocol other than Kafka's consumer protocol, every topic counts as subscribed, as in
+    /// Kafka). Returns the group's error, or each partition's.
+    func deleteOffsets(
+        groupID: String,
+        partitions: [TopicPartition]
+    ) async -> (group: ErrorCode, partitions: [TopicPartition: ErrorCode]) {
+        let subscribed: Set<String>?? = state.withLock { state in
+            guard let group = state.groups[groupID], !group.isEmpty, group.state != .dead else {
+                return offsets.hasOffsets(group: groupID) ? .some(Set()) : .none
+            }
+            var topics = Set<String>()
+            for member in group.members.values {
+                guard let memberTopics = member.subscribedTopics(protocolName: group.protocolName) else {
+                    return .some(nil)
+                }
+                topics.formUnion(memberTopics)
+            }
+            return .some(topics)
+        }
+        guard let subscribed else { return (.groupIDNotFound, [:]) }
+        var results: [TopicPartition: ErrorCode] = [:]
+        var deletable: [TopicPartition] = []
+        for partition in partitions {
+            if subscribed?.contains(partition.topic) ?? true {
+                results[partition] = .groupSubscribedToTopic
+            } else {
+                results[partition] = ErrorCode.none
+                deletable.append(partition)
+            }
+        }
+        do {
+            try await offsets.deleteOffsets(group: groupID, deletable)
+        } catch {
+            logger.error("deleting offsets failed", metadata: ["group": "\(groupID)", "error": "\(error)"])
+            for partition in deletable { results[partition] = .kafkaStorageError }
+        }
+        return (ErrorCode.none, results)
+    }
+
     /// DeleteGroups: only a group without members can go; its offsets go with it.
     func delete(groupID: String) async -> ErrorCode {
         let verdict = state.withLock { state -> ErrorCode in

@@ -1,4 +1,5 @@
 import NIOCore
+import PetrelProtocol
 
 /// One member of a classic group.
 struct GroupMember: Sendable {
@@ -34,6 +35,16 @@ struct GroupMember: Sendable {
 
     func metadata(for protocolName: String?) -> ByteBuffer {
         protocols.first { $0.name == protocolName }?.metadata ?? ByteBuffer()
+    }
+
+    /// The topics this member subscribes to under `protocolName`, read from its consumer-protocol
+    /// metadata; nil if that metadata is not a consumer subscription (another protocol type, bad bytes).
+    func subscribedTopics(protocolName: String?) -> [String]? {
+        var bytes = metadata(for: protocolName)
+        guard protocolType == "consumer", let version = try? bytes.readKafkaInteger(as: Int16.self), version >= 0,
+            let subscription = try? ConsumerProtocolSubscription(from: &bytes, version: min(version, 3))
+        else { return nil }
+        return subscription.topics
     }
 
     /// Whether this member's protocols (names and metadata) are the same as `other`'s.

@@ -137,6 +137,17 @@ final class OffsetStore: Sendable {
         offsets.withLock { $0[group] = nil }
     }
 
+    /// Deletes a group's offsets for some partitions (OffsetDelete).
+    func deleteOffsets(group: String, _ partitions: [TopicPartition]) async throws {
+        let doomed = partitions.filter { committed(group: group, partition: $0) != nil }.sorted()
+            .map { (group, $0, CommittedOffset?.none) }
+        try await append(doomed)
+        offsets.withLock { offsets in
+            for partition in partitions { offsets[group]?[partition] = nil }
+            if offsets[group]?.isEmpty == true { offsets[group] = nil }
+        }
+    }
+
     /// Deletes every group's offsets for a topic (the topic was deleted).
     func deleteTopic(_ topic: String) async throws {
         let doomed = offsets.withLock { offsets in

@@ -65,6 +65,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let memberIDRequired = ErrorCode(rawValue: 79)
     public static let groupMaxSizeReached = ErrorCode(rawValue: 81)
     public static let fencedInstanceID = ErrorCode(rawValue: 82)
+    public static let groupSubscribedToTopic = ErrorCode(rawValue: 86)
     public static let invalidRecord = ErrorCode(rawValue: 87)
     public static let producerFenced = ErrorCode(rawValue: 90)
     public static let unknownTopicID = ErrorCode(rawValue: 100)
@@ -132,6 +133,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case 79: "MEMBER_ID_REQUIRED"
         case 81: "GROUP_MAX_SIZE_REACHED"
         case 82: "FENCED_INSTANCE_ID"
+        case 86: "GROUP_SUBSCRIBED_TO_TOPIC"
         case 87: "INVALID_RECORD"
         case 90: "PRODUCER_FENCED"
         case 100: "UNKNOWN_TOPIC_ID"

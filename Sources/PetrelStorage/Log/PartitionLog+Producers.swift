@@ -50,3 +50,30 @@ extension PartitionLog {
         return states
     }
 }
+
+/// An idempotent producer as the partition knows it (DescribeProducers).
+public struct ActiveProducer: Sendable, Hashable {
+    public var producerID: Int64
+    public var epoch: Int16
+    /// The last sequence number stored, -1 if none.
+    public var lastSequence: Int32
+    /// The newest timestamp of its last batch (ms since the epoch).
+    public var lastTimestamp: Int64
+}
+
+extension PartitionLog {
+    /// The idempotent producers whose recent batches this partition remembers, by producer id.
+    public var activeProducers: [ActiveProducer] {
+        state.withLock { state in
+            state.producers.entries.map { id, entry in
+                ActiveProducer(
+                    producerID: id,
+                    epoch: entry.epoch,
+                    lastSequence: entry.lastSequence ?? -1,
+                    lastTimestamp: entry.lastTimestamp
+                )
+            }
+            .sorted { $0.producerID < $1.producerID }
+        }
+    }
+}
