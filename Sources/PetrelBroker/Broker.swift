@@ -111,6 +111,7 @@ public final class Broker: Service, Sendable {
         router.register(DescribeClusterHandler(broker: state))
         router.register(DescribeLogDirsHandler(broker: state))
         router.register(DescribeProducersHandler(broker: state))
+        router.register(DeleteRecordsHandler(broker: state))
         router.register(InitProducerIdHandler(broker: state))
         let groups = state.groups
         router.register(FindCoordinatorHandler(broker: state))

@@ -1,7 +1,7 @@
 """The admin APIs as Kafka's admin clients use them (confluent-kafka and kafka-python): topic and broker
 configs (every Kafka topic config accepted at create time, DescribeConfigs, AlterConfigs and
-IncrementalAlterConfigs), CreatePartitions, DescribeCluster, DescribeLogDirs, DescribeProducers and
-OffsetDelete."""
+IncrementalAlterConfigs), CreatePartitions, DeleteRecords, DescribeCluster, DescribeLogDirs,
+DescribeProducers and OffsetDelete."""
 import pytest
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource,
@@ -220,3 +220,46 @@ def test_kafka_python_log_dirs_producers_and_group_offsets(broker):
         assert KPTopicPartition("inspected", 0) not in remaining and KPTopicPartition("inspected", 1) in remaining
     finally:
         client.close()
+
+
+def test_delete_records_moves_the_low_watermark_for_every_client(tmp_path):
+    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka.admin import OffsetSpec
+    from kafka import TopicPartition as KPTopicPartition
+    broker = BrokerProcess(str(tmp_path / "data"), ["--segment-bytes", "1024"]).start()
+    try:
+        create(broker, "poisoned", {})
+        producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 0})
+        for index in range(40):
+            producer.produce("poisoned", value=b"order-%02d" % index + b" " * 60, partition=0)
+            producer.flush(10)
+        tp = TopicPartition("poisoned", 0, 25)
+        deleted = admin(broker).delete_records([tp], request_timeout=10)[tp].result(15)
+        assert deleted.low_watermark == 25
+        earliest = TopicPartition("poisoned", 0)
+        listed = admin(broker).list_offsets({earliest: OffsetSpec.earliest()}, request_timeout=10)[earliest].result(15)
+        assert listed.offset == 25
+
+        client = KafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=10000)
+        try:
+            client.delete_records({KPTopicPartition("poisoned", 0): 30})
+        finally:
+            client.close()
+
+        # kill -9: the new start is durable, and a consumer starting below it is moved up to it.
+        broker.kill()
+        _admins.clear()
+        broker.start()
+        consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "readers",
+                             "auto.offset.reset": "earliest", "enable.auto.commit": False})
+        consumer.assign([TopicPartition("poisoned", 0, 0)])
+        first = None
+        for _ in range(50):
+            message = consumer.poll(0.2)
+            if message is not None and not message.error():
+                first = message
+                break
+        consumer.close()
+        assert first is not None and first.offset() == 30 and first.value().startswith(b"order-30")
+    finally:
+        broker.stop()

@@ -45,6 +45,8 @@ public final class LogManager: Sendable {
     /// Whether the previous run ended with a clean shutdown (so recovery scans were skipped).
     public let startedClean: Bool
     private let topics: Mutex<[String: Topic]>
+    /// The log start offsets last written to their checkpoint; its lock also keeps two writers apart.
+    private let writtenLogStartOffsets = Mutex<[TopicPartition: Int64]>([:])
     private let logger: Logger
     private let metrics: StorageMetrics
 
@@ -73,7 +75,8 @@ public final class LogManager: Sendable {
         let marker = directory + "/" + Self.cleanShutdownMarker
         self.startedClean = files.fileExists(atPath: marker)
 
-        let recoveryPoints = RecoveryPointCheckpoint.read(directory: directory)
+        let recoveryPoints = OffsetCheckpoint.recoveryPoints.read(directory: directory)
+        let logStartOffsets = OffsetCheckpoint.logStartOffsets.read(directory: directory)
         var found: [String: [Int32: String]] = [:]
         for name in try files.contentsOfDirectory(atPath: directory) {
             let path = directory + "/" + name
@@ -109,6 +112,7 @@ public final class LogManager: Sendable {
                         config: config,
                         cleanShutdown: startedClean,
                         recoveryPoint: recoveryPoints[TopicPartition(name, partition)] ?? 0,
+                        logStartOffset: logStartOffsets[TopicPartition(name, partition)] ?? 0,
                         logger: logger,
                         metrics: metrics
                     )
@@ -355,11 +359,16 @@ public final class LogManager: Sendable {
                 )
                 if points != checkpointed {
                     do {
-                        try RecoveryPointCheckpoint.write(points, directory: directory)
+                        try OffsetCheckpoint.recoveryPoints.write(points, directory: directory)
                         checkpointed = points
                     } catch {
                         logger.error("writing the recovery-point checkpoint failed", metadata: ["error": "\(error)"])
                     }
+                }
+                do {
+                    try checkpointLogStartOffsets()
+                } catch {
+                    logger.error("writing the log-start checkpoint failed", metadata: ["error": "\(error)"])
                 }
             }
             try? await Task.sleep(for: .milliseconds(Self.maintenanceTickMs(logs)))
@@ -373,6 +382,31 @@ public final class LogManager: Sendable {
         return max(10, min(1000, shortest / 2))
     }
 
+    // MARK: - Deleting records
+
+    /// DeleteRecords for one partition: moves its log start to `offset` (-1: the high watermark) and
+    /// makes that durable before returning the new log start. See `PartitionLog.deleteRecords`.
+    public func deleteRecords(topic: String, partition: Int32, before offset: Int64) throws -> Int64 {
+        guard let log = self.partition(topic: topic, partition: partition) else {
+            throw TopicError.unknownTopic(topic)
+        }
+        let start = try log.deleteRecords(before: offset)
+        try checkpointLogStartOffsets()
+        return start
+    }
+
+    /// Writes every partition's log start offset, if any moved since the last write.
+    func checkpointLogStartOffsets() throws {
+        try writtenLogStartOffsets.withLock { written in
+            let points = Dictionary(
+                uniqueKeysWithValues: allPartitions.map { (TopicPartition($0.topic, $0.partition), $0.logStartOffset) }
+            )
+            guard points != written else { return }
+            try OffsetCheckpoint.logStartOffsets.write(points, directory: directory)
+            written = points
+        }
+    }
+
     // MARK: - Shutdown
 
     /// Seals and syncs every partition, then leaves the clean-shutdown marker so the next start skips
@@ -380,7 +414,7 @@ public final class LogManager: Sendable {
     public func shutdown() throws {
         let all = topics.withLock { $0.values.flatMap(\.partitions) }
         for log in all { try log.close() }
-        try RecoveryPointCheckpoint.write(
+        try OffsetCheckpoint.recoveryPoints.write(
             Dictionary(uniqueKeysWithValues: all.map { (TopicPartition($0.topic, $0.partition), $0.recoveryPoint) }),
             directory: directory
         )

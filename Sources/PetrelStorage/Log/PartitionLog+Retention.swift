@@ -12,44 +12,80 @@ extension PartitionLog {
     /// goes too (and the log start moves to the end: the partition is empty but keeps its offsets).
     @discardableResult
     public func enforceRetention(now: Int64) throws -> RetentionResult {
-        let doomed = try state.withLock { state -> [(baseOffset: Int64, size: Int)] in
+        let removed = try state.withLock { state -> [(baseOffset: Int64, size: Int)] in
             guard !state.isClosed else { return [] }
             let config = state.config
-            var doomed: [LogSegment] = []
+            var doomed = 0
             if config.retentionMs >= 0 {
                 for segment in state.segments {
                     if segment.isEmpty { break }
                     let newest = segment.maxTimestamp >= 0 ? segment.maxTimestamp : segment.firstAppendTime ?? now
                     guard now - newest > config.retentionMs else { break }
                     if segment === state.active { try roll(&state) }
-                    doomed.append(segment)
+                    doomed += 1
                 }
             }
             if config.retentionBytes >= 0 {
-                var total = state.segments.reduce(0) { $0 + $1.size } - doomed.reduce(0) { $0 + $1.size }
-                for segment in state.segments.dropFirst(doomed.count) where segment !== state.active {
+                let kept = state.segments.dropFirst(doomed)
+                var total = kept.reduce(0) { $0 + $1.size }
+                for segment in kept where segment !== state.active {
                     guard total - segment.size >= config.retentionBytes else { break }
-                    doomed.append(segment)
+                    doomed += 1
                     total -= segment.size
                 }
             }
-            state.segments.removeFirst(doomed.count)
-            state.recoveryPoint = max(state.recoveryPoint, state.logStartOffset)
-            if !doomed.isEmpty { state.directoryChanges += 1 }
-            return doomed.map { ($0.baseOffset, $0.size) }
+            guard doomed > 0 else { return [] }
+            return moveLogStart(&state, to: state.segments[doomed].baseOffset)
         }
-        // Readers holding one of these segments keep its file open and readable until they finish.
-        for segment in doomed { LogSegment.deleteFiles(directory: directory, baseOffset: segment.baseOffset) }
-        if !doomed.isEmpty {
-            logger.info(
-                "retention deleted segments",
-                metadata: ["segments": "\(doomed.count)", "logStartOffset": "\(logStartOffset)"]
-            )
-        }
+        deleteFiles(of: removed, reason: "retention deleted segments")
         return RetentionResult(
-            deletedSegments: doomed.count,
-            deletedBytes: doomed.reduce(0) { $0 + $1.size },
+            deletedSegments: removed.count,
+            deletedBytes: removed.reduce(0) { $0 + $1.size },
             logStartOffset: logStartOffset
         )
+    }
+
+    /// DeleteRecords: hides every record below `offset` (-1: the high watermark) and deletes the
+    /// segments wholly below it. Returns the new log start offset (the low watermark). Moving it backwards
+    /// changes nothing; past the high watermark is `offsetOutOfRange`.
+    public func deleteRecords(before offset: Int64) throws -> Int64 {
+        let (removed, start) = try state.withLock { state -> ([(baseOffset: Int64, size: Int)], Int64) in
+            let end = state.logEndOffset
+            let target = offset == -1 ? end : offset
+            guard target >= 0, target <= end else {
+                throw ReadError.offsetOutOfRange(logStartOffset: state.logStartOffset, logEndOffset: end)
+            }
+            let removed = moveLogStart(&state, to: target)
+            return (removed, state.logStartOffset)
+        }
+        deleteFiles(of: removed, reason: "deleted records below the new log start")
+        return start
+    }
+
+    /// The one way the log start moves (retention and DeleteRecords): forward to `offset`, dropping every
+    /// segment but the active one that ends at or before it. Returns the dropped segments, whose files the
+    /// caller deletes outside the lock.
+    func moveLogStart(_ state: inout State, to offset: Int64) -> [(baseOffset: Int64, size: Int)] {
+        guard offset > state.logStartOffset else { return [] }
+        state.logStartOffset = offset
+        var removed: [(baseOffset: Int64, size: Int)] = []
+        while state.segments.count > 1, state.segments[0].nextOffset <= offset {
+            let segment = state.segments.removeFirst()
+            removed.append((segment.baseOffset, segment.size))
+        }
+        state.recoveryPoint = max(state.recoveryPoint, state.segments[0].baseOffset)
+        if !removed.isEmpty { state.directoryChanges += 1 }
+        return removed
+    }
+
+    /// Readers holding one of these segments keep its file open and readable until they finish.
+    private func deleteFiles(of segments: [(baseOffset: Int64, size: Int)], reason: String) {
+        for segment in segments { LogSegment.deleteFiles(directory: directory, baseOffset: segment.baseOffset) }
+        if !segments.isEmpty {
+            logger.info(
+                "\(reason)",
+                metadata: ["segments": "\(segments.count)", "logStartOffset": "\(logStartOffset)"]
+            )
+        }
     }
 }

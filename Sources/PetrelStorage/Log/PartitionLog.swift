@@ -41,8 +41,11 @@ public final class PartitionLog: Sendable {
         /// Idempotent producers' recent batches, for duplicate detection.
         var producers = ProducerStates()
 
+        /// The first offset readers may see: the first segment's base, or past it once DeleteRecords or
+        /// retention moved it (records below it are hidden until their segment goes).
+        var logStartOffset: Int64
+
         var active: LogSegment { segments[segments.count - 1] }
-        var logStartOffset: Int64 { segments[0].baseOffset }
         var logEndOffset: Int64 { active.nextOffset }
 
         /// The segment holding `offset`: the last whose base offset is at or below it.
@@ -73,6 +76,7 @@ public final class PartitionLog: Sendable {
         config: LogConfig,
         cleanShutdown: Bool,
         recoveryPoint: Int64 = 0,
+        logStartOffset: Int64 = 0,
         logger: Logger,
         metrics: StorageMetrics = .disabled
     ) throws {
@@ -139,7 +143,8 @@ public final class PartitionLog: Sendable {
         var state = State(
             segments: segments,
             config: config,
-            recoveryPoint: cleanShutdown ? end : min(recoveryPoint, end)
+            recoveryPoint: cleanShutdown ? end : min(recoveryPoint, end),
+            logStartOffset: min(max(logStartOffset, segments[0].baseOffset), end)
         )
         state.directoryChanges = directoryChanges
         state.parentDirectoryChanged = folderCreated

@@ -6,20 +6,26 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// `recovery-point-offset-checkpoint`: per partition, the offset below which its log was on stable
-/// storage when the file was written. Kafka's text format:
+/// A per-partition offset file in Kafka's text format:
 ///
 ///     0                  (format version)
 ///     2                  (number of entries)
 ///     orders 0 1742
 ///     orders 1 977
 ///
-/// Written atomically (temp file, fsync, rename). After an unclean shutdown, recovery scans each
-/// partition from the segment holding its recovery point onwards.
-enum RecoveryPointCheckpoint {
-    static let fileName = "recovery-point-offset-checkpoint"
+/// Written atomically (temp file, fsync, rename, folder fsync). A file that does not parse reads as
+/// empty: each checkpoint is a hint that the logs can do without.
+struct OffsetCheckpoint {
+    /// Per partition, the offset below which its log was on stable storage: after an unclean shutdown,
+    /// recovery scans each partition from the segment holding it onwards.
+    static let recoveryPoints = OffsetCheckpoint(fileName: "recovery-point-offset-checkpoint")
+    /// Per partition, its log start offset when DeleteRecords (or retention) moved it past the start of
+    /// its first segment: records below it stay hidden after a restart.
+    static let logStartOffsets = OffsetCheckpoint(fileName: "log-start-offset-checkpoint")
 
-    static func read(directory: String) -> [TopicPartition: Int64] {
+    let fileName: String
+
+    func read(directory: String) -> [TopicPartition: Int64] {
         guard let data = try? Data(contentsOf: URL(fileURLWithPath: directory + "/" + fileName)) else { return [:] }
         let text = String(decoding: data, as: UTF8.self)
         let lines = text.split(separator: "\n")
@@ -33,7 +39,7 @@ enum RecoveryPointCheckpoint {
         return points
     }
 
-    static func write(_ points: [TopicPartition: Int64], directory: String) throws {
+    func write(_ points: [TopicPartition: Int64], directory: String) throws {
         var text = "0\n\(points.count)\n"
         for (partition, offset) in points.sorted(by: { $0.key < $1.key }) {
             text += "\(partition.topic) \(partition.partition) \(offset)\n"
