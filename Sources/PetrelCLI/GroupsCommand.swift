@@ -6,7 +6,7 @@ struct GroupsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "groups",
         abstract: "List and describe consumer groups: members, committed offsets and lag.",
-        subcommands: [List.self, Describe.self, ResetOffsets.self, Delete.self]
+        subcommands: [List.self, Describe.self, ResetOffsets.self, DeleteOffsets.self, Delete.self]
     )
 
     struct List: AsyncParsableCommand {

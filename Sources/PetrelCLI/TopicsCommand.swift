@@ -5,8 +5,10 @@ import PetrelProtocol
 struct TopicsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "topics",
-        abstract: "Create, list, describe and delete topics.",
-        subcommands: [Create.self, List.self, Describe.self, Delete.self]
+        abstract: "Create, list, describe, alter and delete topics; add partitions; delete records.",
+        subcommands: [
+            Create.self, List.self, Describe.self, Alter.self, AddPartitions.self, DeleteRecords.self, Delete.self,
+        ]
     )
 
     struct Create: AsyncParsableCommand {
@@ -69,13 +71,13 @@ struct TopicsCommand: AsyncParsableCommand {
 
     struct Describe: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show a topic's partitions with their leaders and offsets."
+            abstract: "Show a topic's partitions with their leaders and offsets, and its configs."
         )
         @Argument(help: "The topic name.") var topic: String
         @OptionGroup var connection: BootstrapOption
 
         func run() async throws {
-            let (info, starts, ends) = try await describe()
+            let (info, starts, ends, configs) = try await describe()
             print("TOPIC \(info.name)  ID \(info.id)  PARTITIONS \(info.partitionCount)")
             print("")
             var table = Table("PARTITION", "LEADER", "START", "END", "RECORDS")
@@ -88,14 +90,21 @@ struct TopicsCommand: AsyncParsableCommand {
                 ])
             }
             print(table.rendered)
+            print("")
+            print(Self.configTable(configs))
         }
 
-        private func describe() async throws -> (TopicInfo, [TopicPartition: Int64], [TopicPartition: Int64]) {
+        private func describe() async throws -> (
+            TopicInfo, [TopicPartition: Int64], [TopicPartition: Int64], [ConfigValue]
+        ) {
             do {
                 return try await withAdmin(connection) { admin in
                     let info = try await admin.describeTopic(topic)
                     let partitions = (0..<Int32(info.partitionCount)).map { TopicPartition(topic, $0) }
-                    return (info, try await admin.startOffsets(partitions), try await admin.endOffsets(partitions))
+                    return (
+                        info, try await admin.startOffsets(partitions), try await admin.endOffsets(partitions),
+                        try await admin.topicConfigs(topic)
+                    )
                 }
             } catch {
                 throw fail("cannot describe topic \(topic): \(reason(error))")

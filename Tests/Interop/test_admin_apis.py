@@ -263,3 +263,39 @@ def test_delete_records_moves_the_low_watermark_for_every_client(tmp_path):
         assert first is not None and first.offset() == 30 and first.value().startswith(b"order-30")
     finally:
         broker.stop()
+
+
+def test_the_petrel_cli_changes_live_topics(broker):
+    import subprocess
+    from conftest import PETREL, petrel
+    b = ["--bootstrap", broker.bootstrap]
+    petrel("topics", "create", "live", "--partitions", "1", "--config", "retention.ms=3600000", *b)
+    subprocess.run([PETREL, "produce", "--topic", "live", "--partition", "0", *b], input="a\nb\nc\nd\n", text=True,
+                   check=True, capture_output=True)
+    described = petrel("topics", "describe", "live", *b)
+    assert [line.split() for line in described.splitlines() if line.startswith("retention.ms")] == \
+        [["retention.ms", "3600000", "topic"]]
+    assert "more at Kafka's defaults" in described
+
+    assert "altered topic live" in petrel("topics", "alter", "live", "--config", "segment.ms=60000",
+                                          "--delete-config", "retention.ms", *b)
+    configs = petrel("configs", "describe", "--topic", "live", *b)
+    rows = {line.split()[0]: line.split()[1:] for line in configs.splitlines()[1:]}
+    assert rows["segment.ms"][:2] == ["60000", "topic"] and rows["retention.ms"][0] == "604800000"
+    assert "log.retention.ms" in petrel("configs", "describe", "--broker", *b)
+
+    assert "topic live has 3 partitions" in petrel("topics", "add-partitions", "live", "--count", "3", *b)
+    assert "live-0 now starts at offset 2" in petrel("topics", "delete-records", "live", "--partition", "0",
+                                                     "--before", "2", *b)
+    partition_rows = [line.split() for line in petrel("topics", "describe", "live", *b).splitlines()
+                      if line[:1].isdigit()]
+    assert partition_rows[0][:5] == ["0", "1", "2", "4", "2"] and len(partition_rows) == 3
+
+    refused = subprocess.run([PETREL, "topics", "alter", "live", "--config", "cleanup.policy=compact", *b],
+                             capture_output=True, text=True)
+    assert refused.returncode == 1 and refused.stderr.startswith("petrel: cannot alter topic live: INVALID_CONFIG")
+
+    subprocess.run([PETREL, "consume", "--topic", "live", "--group", "trimmers", "--from-beginning",
+                    "--max-messages", "2", *b], check=True, capture_output=True, timeout=60)
+    assert "deleted the offsets of group trimmers for live" in petrel("groups", "delete-offsets", "trimmers",
+                                                                      "--topic", "live", *b)

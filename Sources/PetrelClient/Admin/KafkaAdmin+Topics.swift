@@ -32,10 +32,7 @@ extension KafkaAdmin {
             ],
             timeoutMs: 30_000
         )
-        // Kafka sends topic administration to the controller; Metadata names it.
-        let controller = try await cluster.metadata(topics: []).controllerId
-        let connection = controller >= 0 ? try await cluster.node(controller) : try await cluster.any()
-        let response = try await connection.send(request, maximumVersion: 7)
+        let response = try await controller().send(request, maximumVersion: 7)
         guard let result = response.topics.first else {
             throw KafkaClientError.unexpectedResponse("CreateTopics answered nothing")
         }
@@ -46,8 +43,7 @@ extension KafkaAdmin {
     }
 
     public func deleteTopic(_ name: String) async throws {
-        let controller = try await cluster.metadata(topics: []).controllerId
-        let connection = controller >= 0 ? try await cluster.node(controller) : try await cluster.any()
+        let connection = try await controller()
         // v0-5 name topics in a plain list; v6 in structs (which may carry ids instead).
         let version = try connection.version(for: DeleteTopicsRequest.self, maximum: 6)
         let request =

@@ -115,7 +115,7 @@ public final class KafkaAdmin: Sendable {
 
     // MARK: - Helpers
 
-    private func coordinatorConnection(for groupID: String) async throws -> KafkaConnection {
+    func coordinatorConnection(for groupID: String) async throws -> KafkaConnection {
         let response = try await cluster.any().send(FindCoordinatorRequest(key: groupID, keyType: 0), maximumVersion: 3)
         try check(response.errorCode, "FindCoordinator", message: response.errorMessage)
         cluster.remember(nodeID: response.nodeId, address: BrokerAddress(host: response.host, port: Int(response.port)))
