@@ -68,9 +68,11 @@ if [[ $up_to_date -eq 0 ]]; then
         -I"$shim_dir" -I"$header_dir" \
         "$src" \
         "$lib" -Wl,--disable-new-dtags,-rpath,"$lib_dir" -lpthread
-    # Sanity check: the dynamic loader must pick the wheel's library.
-    ldd "$tmp" | grep -qF "$lib_dir/" \
-        || die "built binary does not resolve librdkafka from $lib_dir (see: ldd $tmp)."
+    # Sanity check: the dynamic loader must pick the wheel's library. ldd's output is taken whole first:
+    # `ldd | grep -q` under pipefail fails at random when grep exits early and ldd gets SIGPIPE.
+    resolved="$(ldd "$tmp")"
+    grep -qF "$lib_dir/" <<<"$resolved" \
+        || die "built binary does not resolve librdkafka from $lib_dir (ldd says: $resolved)."
     mv -f "$tmp" "$out"
     trap - EXIT
     echo "build-rdkafka-performance: built $out against $lib" >&2
