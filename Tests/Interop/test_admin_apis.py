@@ -299,3 +299,36 @@ def test_the_petrel_cli_changes_live_topics(broker):
                     "--max-messages", "2", *b], check=True, capture_output=True, timeout=60)
     assert "deleted the offsets of group trimmers for live" in petrel("groups", "delete-offsets", "trimmers",
                                                                       "--topic", "live", *b)
+
+
+def test_log_append_time_as_librdkafka_and_kafka_python_read_it(broker):
+    import time
+
+    from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME, Consumer, TopicPartition
+    from kafka import KafkaConsumer
+    from kafka import TopicPartition as KPTopicPartition
+    create(broker, "appended", {"message.timestamp.type": "LogAppendTime"})
+    before = int(time.time() * 1000)
+    producer = Producer({"bootstrap.servers": broker.bootstrap})
+    producer.produce("appended", value=b"stamped by the broker", timestamp=1_600_000_000_000)
+    producer.flush(15)
+
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "stamps", "enable.auto.commit": False})
+    consumer.assign([TopicPartition("appended", 0, 0)])
+    message = None
+    for _ in range(50):
+        message = consumer.poll(0.2)
+        if message is not None and not message.error():
+            break
+    kind, stamp = message.timestamp()
+    assert kind == TIMESTAMP_LOG_APPEND_TIME and before - 1000 <= stamp <= int(time.time() * 1000) + 1000
+    found = consumer.offsets_for_times([TopicPartition("appended", 0, before - 1000)], timeout=10)
+    assert found[0].offset == 0
+    consumer.close()
+
+    python_consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, consumer_timeout_ms=5000,
+                                    auto_offset_reset="earliest", enable_auto_commit=False)
+    python_consumer.assign([KPTopicPartition("appended", 0)])
+    record = next(iter(python_consumer))
+    assert record.timestamp_type == 1 and record.timestamp == stamp
+    python_consumer.close()

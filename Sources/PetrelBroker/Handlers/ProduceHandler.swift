@@ -79,12 +79,24 @@ struct ProduceHandler: RequestHandler {
             return (failure(data.index, .invalidRecord, "no records"), nil)
         }
         do {
-            let header = try RecordBatchValidator.validateProduced(
+            let config = log.config
+            var header = try RecordBatchValidator.validateProduced(
                 records,
-                maxBatchBytes: log.config.maxMessageBytes,
+                maxBatchBytes: config.maxMessageBytes,
                 allowZstd: context.apiVersion >= 7
             )
-            let appended = try log.append(records, header: header, now: wallClockMillis())
+            let now = wallClockMillis()
+            var batch = records
+            if config.timestampType == .logAppendTime {
+                (batch, header) = RecordBatchHeader.stampingLogAppendTime(records, header: header, now: now)
+            } else if let reason = config.timestampRefusal(
+                baseTimestamp: header.baseTimestamp,
+                maxTimestamp: header.maxTimestamp,
+                now: now
+            ) {
+                return (failure(data.index, .invalidTimestamp, reason), nil)
+            }
+            let appended = try log.append(batch, header: header, now: now)
             if appended.isDuplicate {
                 context.logger.debug(
                     "answered a retried batch with its original offset",
@@ -101,7 +113,7 @@ struct ProduceHandler: RequestHandler {
                 index: data.index,
                 errorCode: ErrorCode.none,
                 baseOffset: appended.baseOffset,
-                logAppendTimeMs: -1,
+                logAppendTimeMs: config.timestampType == .logAppendTime ? header.maxTimestamp : -1,
                 logStartOffset: appended.logStartOffset
             )
             return (result, (log, appended.lastOffset))

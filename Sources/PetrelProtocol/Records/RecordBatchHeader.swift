@@ -27,6 +27,7 @@ public struct RecordBatchHeader: Hashable, Sendable {
     public static let crcCoveredOffset = 21
     public static let partitionLeaderEpochOffset = 12
     public static let baseTimestampOffset = 27
+    public static let maxTimestampOffset = 35
     public static let currentMagic: Int8 = 2
 
     public var baseOffset: Int64

@@ -1,3 +1,5 @@
+import PetrelProtocol
+
 /// When appended data is forced to stable storage.
 public enum FlushPolicy: String, Sendable, Hashable, CaseIterable {
     /// fsync before an acks=1/-1 produce is answered; concurrent producers share one fsync (group commit).
@@ -24,6 +26,30 @@ public struct LogConfig: Sendable, Hashable {
     /// Replicas that must have a record before acks=all is answered (Kafka's min.insync.replicas); one
     /// broker has one, so above 1 every acks=all produce is refused with NOT_ENOUGH_REPLICAS.
     public var minInsyncReplicas: Int = 1
+    /// CreateTime: records keep their producer's timestamps; LogAppendTime: the broker stamps each batch
+    /// with its append time (Kafka's message.timestamp.type).
+    public var timestampType: TimestampType = .createTime
+    /// How far behind and ahead of the broker's clock a CreateTime timestamp may be
+    /// (message.timestamp.before.max.ms and message.timestamp.after.max.ms).
+    public var timestampBeforeMaxMs: Int64 = .max
+    public var timestampAfterMaxMs: Int64 = .max
+
+    /// Why a CreateTime batch's timestamps are refused at `now`, or nil. Checks the first and the
+    /// largest timestamp of the batch, the two its header carries.
+    public func timestampRefusal(baseTimestamp: Int64, maxTimestamp: Int64, now: Int64) -> String? {
+        guard timestampType == .createTime else { return nil }
+        for timestamp in [baseTimestamp, maxTimestamp] where timestamp >= 0 {
+            if timestampBeforeMaxMs != .max, now - timestamp > timestampBeforeMaxMs {
+                return
+                    "timestamp \(timestamp) is more than message.timestamp.before.max.ms=\(timestampBeforeMaxMs) behind the broker's clock"
+            }
+            if timestampAfterMaxMs != .max, timestamp - now > timestampAfterMaxMs {
+                return
+                    "timestamp \(timestamp) is more than message.timestamp.after.max.ms=\(timestampAfterMaxMs) ahead of the broker's clock"
+            }
+        }
+        return nil
+    }
 
     public init() {}
 

@@ -161,17 +161,34 @@ public enum TopicConfigs {
         TopicConfigDefinition(
             name: "message.timestamp.type",
             type: .string,
-            documentation: "CreateTime: records keep the timestamp their producer gave them.",
+            documentation:
+                "CreateTime: records keep the timestamp their producer gave them. LogAppendTime: the broker "
+                + "stamps every batch with the time it appends it.",
             brokerSynonym: "log.message.timestamp.type",
             isHonoured: true,
             check: { value in
-                guard value == "CreateTime" || value == "LogAppendTime" else {
-                    return "must be CreateTime or LogAppendTime"
-                }
-                return value == "CreateTime" ? nil : "LogAppendTime is not available yet"
+                value == "CreateTime" || value == "LogAppendTime" ? nil : "must be CreateTime or LogAppendTime"
             },
-            defaultValue: { _ in "CreateTime" },
-            apply: { _, _ in }
+            defaultValue: { $0.timestampType == .createTime ? "CreateTime" : "LogAppendTime" },
+            apply: { $0.timestampType = $1 == "LogAppendTime" ? .logAppendTime : .createTime }
+        ),
+        long(
+            "message.timestamp.before.max.ms",
+            "Under CreateTime, how far behind the broker's clock a timestamp may be; older batches get "
+                + "INVALID_TIMESTAMP.",
+            synonym: "log.message.timestamp.before.max.ms",
+            range: 0...Int64.max,
+            default: { "\($0.timestampBeforeMaxMs)" },
+            apply: { $0.timestampBeforeMaxMs = Int64($1)! }
+        ),
+        long(
+            "message.timestamp.after.max.ms",
+            "Under CreateTime, how far ahead of the broker's clock a timestamp may be; later batches get "
+                + "INVALID_TIMESTAMP.",
+            synonym: "log.message.timestamp.after.max.ms",
+            range: 0...Int64.max,
+            default: { "\($0.timestampAfterMaxMs)" },
+            apply: { $0.timestampAfterMaxMs = Int64($1)! }
         ),
     ]
 
@@ -214,20 +231,6 @@ public enum TopicConfigs {
             "log.cleaner.min.compaction.lag.ms",
             0,
             "0"
-        ),
-        long(
-            "message.timestamp.after.max.ms",
-            "How far ahead of the broker's clock a timestamp may be.",
-            "log.message.timestamp.after.max.ms",
-            0,
-            longMax
-        ),
-        long(
-            "message.timestamp.before.max.ms",
-            "How far behind the broker's clock a timestamp may be.",
-            "log.message.timestamp.before.max.ms",
-            0,
-            longMax
         ),
         long("segment.jitter.ms", "Random jitter subtracted from segment.ms.", "log.roll.jitter.ms", 0, "0"),
         int(
