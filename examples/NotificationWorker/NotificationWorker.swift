@@ -28,6 +28,9 @@ struct NotificationWorker: AsyncParsableCommand {
     @Option(help: "Die (SIGKILL) after notifying this many events, before committing them.") var crashAfter: Int?
     @Option(help: "Stop after this many seconds without a new event (0: run until stopped).") var exitWhenIdle = 0.0
     @Option(help: "This worker's name in the notification lines.") var name = "worker"
+    @Flag(help: "A malformed event crashes the worker (exit 70) instead of being skipped: a poison record.")
+    var strict = false
+    @Option(help: "Send malformed events to this topic (a dead-letter topic) and go on.") var deadLetterTopic: String?
 
     func run() async throws {
         let addresses = bootstrap.split(separator: ",").compactMap { BrokerAddress(String($0)) }
@@ -49,38 +52,78 @@ struct NotificationWorker: AsyncParsableCommand {
         )
         var handled = 0
         var skipped = 0
-        try await KafkaConsumer.withConsumer(configuration) { consumer in
-            // commit() commits the offsets after the records handed out so far, all of which are processed
-            // by then; partitions lost in a rebalance are left to their new owner.
-            var uncommitted = 0
-            while true {
-                guard let record = try await consumer.nextRecord(idleSeconds: exitWhenIdle) else { break }
-                guard let value = record.valueString, let event = try? OrderEvent(json: value) else { continue }
-                if dedupe && notified.contains(event.eventID) {
-                    skipped += 1
-                } else {
-                    if delayMs > 0 { try await Task.sleep(for: .milliseconds(delayMs)) }
-                    file.append(
-                        "\(name) \(event.eventID) \(event.orderID) \(event.kind.rawValue) \(event.sequence) p\(record.partition)@\(record.offset)"
-                    )
-                    notified.insert(event.eventID)
-                    handled += 1
-                    if let crashAfter, handled >= crashAfter {
-                        // Processed, not committed: the crash the duplicate-delivery lab is about.
-                        kill(getpid(), SIGKILL)
+        var deadLettered = 0
+        try await withDeadLetterProducer(addresses) { deadLetters in
+            try await KafkaConsumer.withConsumer(configuration) { consumer in
+                // commit() commits the offsets after the records handed out so far, all of which are processed
+                // by then; partitions lost in a rebalance are left to their new owner.
+                var uncommitted = 0
+                while true {
+                    guard let record = try await consumer.nextRecord(idleSeconds: exitWhenIdle) else { break }
+                    guard let value = record.valueString, let event = try? OrderEvent(json: value) else {
+                        if let deadLetters, let deadLetterTopic {
+                            // Kept, with where it came from, for a person to look at; the work goes on.
+                            _ = try await deadLetters.sendAndWait(
+                                ProducerRecord(
+                                    topic: deadLetterTopic,
+                                    key: record.keyString,
+                                    value: record.valueString ?? "",
+                                    headers: ["source": "\(record.topicPartition)@\(record.offset)"]
+                                )
+                            )
+                            deadLettered += 1
+                        } else if strict {
+                            // The crash a poison record causes: nothing after it is committed, so every restart
+                            // meets it again.
+                            FileHandle.standardError.write(
+                                Data(
+                                    "\(name): cannot parse the event at \(record.topicPartition)@\(record.offset)\n"
+                                        .utf8
+                                )
+                            )
+                            Glibc.exit(70)
+                        }
+                        uncommitted += 1
+                        continue
+                    }
+                    if dedupe && notified.contains(event.eventID) {
+                        skipped += 1
+                    } else {
+                        if delayMs > 0 { try await Task.sleep(for: .milliseconds(delayMs)) }
+                        file.append(
+                            "\(name) \(event.eventID) \(event.orderID) \(event.kind.rawValue) \(event.sequence) p\(record.partition)@\(record.offset)"
+                        )
+                        notified.insert(event.eventID)
+                        handled += 1
+                        if let crashAfter, handled >= crashAfter {
+                            // Processed, not committed: the crash the duplicate-delivery lab is about.
+                            kill(getpid(), SIGKILL)
+                        }
+                    }
+                    uncommitted += 1
+                    if uncommitted >= commitEvery {
+                        try await commit(consumer)
+                        uncommitted = 0
                     }
                 }
-                uncommitted += 1
-                if uncommitted >= commitEvery {
-                    try await commit(consumer)
-                    uncommitted = 0
-                }
+                try await commit(consumer)
             }
-            try await commit(consumer)
         }
         FileHandle.standardError.write(
-            Data("\(name): notified \(handled) events, skipped \(skipped) already notified\n".utf8)
+            Data(
+                "\(name): notified \(handled) events, skipped \(skipped) already notified, \(deadLettered) to the dead-letter topic\n"
+                    .utf8
+            )
         )
+    }
+
+    /// A producer for the dead-letter topic, if there is one, for the duration of `body`.
+    private func withDeadLetterProducer(
+        _ addresses: [BrokerAddress],
+        _ body: (KafkaProducer?) async throws -> Void
+    ) async throws {
+        guard deadLetterTopic != nil else { return try await body(nil) }
+        try await KafkaProducer.withProducer(KafkaProducerConfiguration(bootstrap: addresses)) { try await body($0) }
     }
 
     private func commit(_ consumer: KafkaConsumer) async throws {
