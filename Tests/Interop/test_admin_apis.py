@@ -332,3 +332,33 @@ def test_log_append_time_as_librdkafka_and_kafka_python_read_it(broker):
     record = next(iter(python_consumer))
     assert record.timestamp_type == 1 and record.timestamp == stamp
     python_consumer.close()
+
+
+def test_a_live_group_takes_on_partitions_added_while_it_runs(broker):
+    import time
+
+    from confluent_kafka import Consumer
+    from confluent_kafka.admin import NewPartitions
+    create(broker, "widening", {}, partitions=1)
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "wideners", "auto.offset.reset": "earliest",
+                         "topic.metadata.refresh.interval.ms": 1000, "session.timeout.ms": 6000})
+    consumer.subscribe(["widening"])
+    try:
+        deadline = time.time() + 30
+        while not consumer.assignment() and time.time() < deadline:
+            consumer.poll(0.2)
+        assert [tp.partition for tp in consumer.assignment()] == [0]
+        admin(broker).create_partitions([NewPartitions("widening", 2)], request_timeout=10)["widening"].result(15)
+        producer = Producer({"bootstrap.servers": broker.bootstrap})
+        producer.produce("widening", value=b"on the new partition", partition=1)
+        producer.flush(10)
+        received = None
+        deadline = time.time() + 45
+        while received is None and time.time() < deadline:
+            message = consumer.poll(0.5)
+            if message is not None and not message.error() and message.partition() == 1:
+                received = message
+        assert sorted(tp.partition for tp in consumer.assignment()) == [0, 1]
+        assert received is not None and received.value() == b"on the new partition"
+    finally:
+        consumer.close()
