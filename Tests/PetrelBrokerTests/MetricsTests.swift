@@ -128,6 +128,35 @@ struct MetricsTests {
         }
     }
 
+    @Test("config changes and log-start moves are counted")
+    func adminCounters() async throws {
+        try await withMetricsBroker { broker, port, _ in
+            try await withConnection(port) { connection in
+                try await createTopic(connection, "trimmed")
+                _ = try await produce(connection, "trimmed", ["a", "b", "c"])
+                let delete = DeleteRecordsRequest(
+                    topics: [.init(name: "trimmed", partitions: [.init(partitionIndex: 0, offset: 2)])],
+                    timeoutMs: 5000
+                )
+                #expect(try await connection.send(delete).topics[0].partitions[0].lowWatermark == 2)
+                let alter = IncrementalAlterConfigsRequest(
+                    resources: [
+                        .init(
+                            resourceType: 2,
+                            resourceName: "trimmed",
+                            configs: [.init(name: "retention.ms", configOperation: 0, value: "60000")]
+                        )
+                    ],
+                    validateOnly: false
+                )
+                #expect(try await connection.send(alter).responses[0].errorCode == ErrorCode.none)
+            }
+            let text = broker.renderMetrics()
+            #expect(sampleValue(text, #"petrel_log_start_moves_total{cause="delete_records"}"#) == 1)
+            #expect(sampleValue(text, "petrel_config_changes_total") == 1)
+        }
+    }
+
     @Test("a busy metrics port: optional endpoints are skipped and the broker runs; required ones fail the start")
     func busyPort() async throws {
         let blocker = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(

@@ -19,8 +19,6 @@ final class BrokerMetrics: Sendable {
     let fetchWait: Metrics.Timer
     /// Topic config changes applied (AlterConfigs, IncrementalAlterConfigs; validate-only ones not).
     let configChanges: Counter
-    /// Log start offsets moved by DeleteRecords.
-    let logStartMoves: Counter
 
     init(factory: any MetricsFactory) {
         self.factory = factory
@@ -33,7 +31,6 @@ final class BrokerMetrics: Sendable {
         idleConnectionsClosed = Counter(label: "petrel_connections_idle_closed_total", factory: factory)
         fetchWait = Metrics.Timer(label: "petrel_fetch_wait_duration_seconds", factory: factory)
         configChanges = Counter(label: "petrel_config_changes_total", factory: factory)
-        logStartMoves = Counter(label: "petrel_delete_records_total", factory: factory)
     }
 
     /// Counts one SASL authentication by its result. Rare, so the labelled handle is made on use.

@@ -38,6 +38,7 @@ extension PartitionLog {
             return moveLogStart(&state, to: state.segments[doomed].baseOffset)
         }
         deleteFiles(of: removed, reason: "retention deleted segments")
+        if !removed.isEmpty { metrics.logStartMovedByRetention.increment() }
         return RetentionResult(
             deletedSegments: removed.count,
             deletedBytes: removed.reduce(0) { $0 + $1.size },
@@ -49,16 +50,19 @@ extension PartitionLog {
     /// segments wholly below it. Returns the new log start offset (the low watermark). Moving it backwards
     /// changes nothing; past the high watermark is `offsetOutOfRange`.
     public func deleteRecords(before offset: Int64) throws -> Int64 {
-        let (removed, start) = try state.withLock { state -> ([(baseOffset: Int64, size: Int)], Int64) in
+        let (removed, start, moved) = try state.withLock {
+            state -> ([(baseOffset: Int64, size: Int)], Int64, Bool) in
             let end = state.logEndOffset
             let target = offset == -1 ? end : offset
             guard target >= 0, target <= end else {
                 throw ReadError.offsetOutOfRange(logStartOffset: state.logStartOffset, logEndOffset: end)
             }
+            let before = state.logStartOffset
             let removed = moveLogStart(&state, to: target)
-            return (removed, state.logStartOffset)
+            return (removed, state.logStartOffset, state.logStartOffset > before)
         }
         deleteFiles(of: removed, reason: "deleted records below the new log start")
+        if moved { metrics.logStartMovedByDeleteRecords.increment() }
         return start
     }
 

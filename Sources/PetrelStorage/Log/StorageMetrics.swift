@@ -5,9 +5,19 @@ import Metrics
 public struct StorageMetrics: Sendable {
     /// How long each fsync round takes (one round may make many appends durable).
     let flushDuration: Metrics.Timer
+    /// Times a partition's log start moved forward, by what moved it.
+    let logStartMovedByRetention: Counter
+    let logStartMovedByDeleteRecords: Counter
 
     public init(factory: any MetricsFactory) {
         self.flushDuration = Metrics.Timer(label: "petrel_flush_duration_seconds", factory: factory)
+        let moves = "petrel_log_start_moves_total"
+        self.logStartMovedByRetention = Counter(label: moves, dimensions: [("cause", "retention")], factory: factory)
+        self.logStartMovedByDeleteRecords = Counter(
+            label: moves,
+            dimensions: [("cause", "delete_records")],
+            factory: factory
+        )
     }
 
     /// Measurements that go nowhere: for tools and tests that do not export metrics.

@@ -29,7 +29,6 @@ struct DeleteRecordsHandler: RequestHandler {
         let index = partition.partitionIndex
         do {
             let start = try broker.logs.deleteRecords(topic: topic, partition: index, before: partition.offset)
-            broker.metrics.logStartMoves.increment()
             return .init(partitionIndex: index, lowWatermark: start, errorCode: ErrorCode.none)
         } catch TopicError.unknownTopic {
             return .init(partitionIndex: index, lowWatermark: -1, errorCode: .unknownTopicOrPartition)
