@@ -55,6 +55,7 @@ let package = Package(
             name: "PetrelStorage",
             dependencies: [
                 "PetrelProtocol",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
