@@ -100,9 +100,9 @@ struct TopicConfigChange {
 
     private func apply(topic: String, overrides: [String: String], validateOnly: Bool) throws(Refusal) {
         do {
-            let before = broker.logs.topic(named: topic)?.configOverrides
-            try broker.logs.alterTopicConfigs(name: topic, overrides: overrides, validateOnly: validateOnly)
-            if !validateOnly && before != overrides { broker.metrics.configChanges.increment() }
+            if try broker.logs.alterTopicConfigs(name: topic, overrides: overrides, validateOnly: validateOnly) {
+                broker.metrics.configChanges.increment()
+            }
         } catch let error as TopicError {
             switch error {
             case .unknownTopic: throw Refusal(code: .unknownTopicOrPartition, message: "topic \(topic) does not exist")

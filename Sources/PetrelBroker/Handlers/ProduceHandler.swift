@@ -27,8 +27,8 @@ struct ProduceHandler: RequestHandler {
                     )
                     continue
                 }
-                let (result, appended) = append(data, topic: topic.name, acks: request.acks, context: context)
-                if let (log, lastOffset) = appended, request.acks != 0, log.config.flushPolicy == .always {
+                let (result, fsyncDue) = append(data, topic: topic.name, acks: request.acks, context: context)
+                if let (log, lastOffset) = fsyncDue, request.acks != 0 {
                     awaitingFsync.append((responses.count, partitions.count, log, lastOffset))
                 }
                 partitions.append(result)
@@ -59,7 +59,8 @@ struct ProduceHandler: RequestHandler {
         return ProduceResponse(responses: responses, throttleTimeMs: 0)
     }
 
-    /// Appends one partition's batch; on success also returns the log and the batch's last offset.
+    /// Appends one partition's batch; when the topic flushes every write, also returns the log and the
+    /// batch's last offset to wait on.
     private func append(
         _ data: ProduceRequest.TopicProduceData.PartitionProduceData,
         topic: String,
@@ -69,8 +70,9 @@ struct ProduceHandler: RequestHandler {
         guard let log = broker.logs.partition(topic: topic, partition: data.index) else {
             return (failure(data.index, .unknownTopicOrPartition, "\(topic)-\(data.index) does not exist"), nil)
         }
+        let config = log.config
         // One broker is one in-sync replica: a topic that asks for more refuses acks=all, as Kafka does.
-        let minInsync = log.config.minInsyncReplicas
+        let minInsync = config.minInsyncReplicas
         if acks == -1, minInsync > 1 {
             let message = "min.insync.replicas is \(minInsync) and only 1 replica (this broker) is in sync"
             return (failure(data.index, .notEnoughReplicas, message), nil)
@@ -79,7 +81,6 @@ struct ProduceHandler: RequestHandler {
             return (failure(data.index, .invalidRecord, "no records"), nil)
         }
         do {
-            let config = log.config
             var header = try RecordBatchValidator.validateProduced(
                 records,
                 maxBatchBytes: config.maxMessageBytes,
@@ -116,7 +117,7 @@ struct ProduceHandler: RequestHandler {
                 logAppendTimeMs: config.timestampType == .logAppendTime ? header.maxTimestamp : -1,
                 logStartOffset: appended.logStartOffset
             )
-            return (result, (log, appended.lastOffset))
+            return (result, config.flushPolicy == .always ? (log, appended.lastOffset) : nil)
         } catch let error as PartitionLog.ProducerSequenceError {
             return (failure(data.index, error.code, error.message), nil)
         } catch let error as RecordBatchError {

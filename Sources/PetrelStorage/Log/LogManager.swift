@@ -262,13 +262,13 @@ public final class LogManager: Sendable {
 
     /// Replaces a topic's config overrides (those not named go back to their defaults): checked first,
     /// then written durably (a crash leaves the old set or the new one), then in force on every
-    /// partition at once. With `validateOnly` only checks.
+    /// partition at once. With `validateOnly` only checks. Returns whether the overrides changed.
     @discardableResult
     public func alterTopicConfigs(
         name: String,
         overrides: [String: String],
         validateOnly: Bool = false
-    ) throws -> TopicDescription {
+    ) throws -> Bool {
         guard topic(named: name) != nil else { throw TopicError.unknownTopic(name) }
         let config: LogConfig
         do {
@@ -278,9 +278,9 @@ public final class LogManager: Sendable {
         }
         return try topics.withLock { topics in
             guard let topic = topics[name] else { throw TopicError.unknownTopic(name) }
+            if validateOnly || overrides == topic.description.configOverrides { return false }
             var description = topic.description
             description.configOverrides = overrides
-            if validateOnly || overrides == topic.description.configOverrides { return description }
             let path = Self.configPath(directory, name)
             if overrides.isEmpty {
                 unlinkFile(path)
@@ -291,7 +291,7 @@ public final class LogManager: Sendable {
             for log in topic.partitions { log.updateConfig(config) }
             topics[name] = Topic(description: description, partitions: topic.partitions)
             logger.info("altered topic configs", metadata: ["topic": "\(name)", "overrides": "\(overrides.count)"])
-            return description
+            return true
         }
     }
 

@@ -49,61 +49,61 @@ public enum TopicConfigs {
     // MARK: - Honoured
 
     private static let honoured: [TopicConfigDefinition] = [
-        long(
+        number(
             "retention.ms",
+            .long,
             "How long a segment is kept after its newest record; -1 keeps data forever.",
             synonym: "log.retention.ms",
             range: -1...Int64.max,
-            default: { "\($0.retentionMs)" },
-            apply: { $0.retentionMs = Int64($1)! }
+            field: \.retentionMs
         ),
-        long(
+        number(
             "retention.bytes",
+            .long,
             "The size a partition may grow to before its oldest segments are deleted; -1 sets no limit.",
             synonym: "log.retention.bytes",
             range: -1...Int64.max,
-            default: { "\($0.retentionBytes)" },
-            apply: { $0.retentionBytes = Int64($1)! }
+            field: \.retentionBytes
         ),
-        int(
+        number(
             "segment.bytes",
+            .int,
             "A new segment is rolled when the active one would grow past this many bytes.",
             synonym: "log.segment.bytes",
             range: 14...Int64(Int32.max),
-            default: { "\($0.segmentBytes)" },
-            apply: { $0.segmentBytes = Int($1)! }
+            field: \.segmentBytes
         ),
-        long(
+        number(
             "segment.ms",
+            .long,
             "A new segment is rolled once the active one is this old, so retention can delete old data.",
             synonym: "log.roll.ms",
             range: 1...Int64.max,
-            default: { "\($0.segmentMs)" },
-            apply: { $0.segmentMs = Int64($1)! }
+            field: \.segmentMs
         ),
-        int(
+        number(
             "index.interval.bytes",
+            .int,
             "Bytes of log between entries of the sparse offset and time indexes.",
             synonym: "log.index.interval.bytes",
             range: 0...Int64(Int32.max),
-            default: { "\($0.indexIntervalBytes)" },
-            apply: { $0.indexIntervalBytes = Int($1)! }
+            field: \.indexIntervalBytes
         ),
-        int(
+        number(
             "max.message.bytes",
+            .int,
             "The largest record batch the topic accepts, in bytes.",
             synonym: "message.max.bytes",
             range: 0...Int64(Int32.max),
-            default: { "\($0.maxMessageBytes)" },
-            apply: { $0.maxMessageBytes = Int($1)! }
+            field: \.maxMessageBytes
         ),
-        long(
+        number(
             "flush.ms",
+            .long,
             "Under flush.policy=interval, the milliseconds between fsyncs of the partition.",
             synonym: "log.flush.interval.ms",
             range: 1...Int64.max,
-            default: { "\($0.flushIntervalMs)" },
-            apply: { $0.flushIntervalMs = Int64($1)! }
+            field: \.flushIntervalMs
         ),
         TopicConfigDefinition(
             name: "flush.policy",
@@ -117,14 +117,14 @@ public enum TopicConfigs {
             defaultValue: { $0.flushPolicy.rawValue },
             apply: { $0.flushPolicy = FlushPolicy(rawValue: $1)! }
         ),
-        int(
+        number(
             "min.insync.replicas",
+            .int,
             "The replicas that must have a record before acks=all is answered. One broker is one replica: "
                 + "above 1, acks=all produces fail with NOT_ENOUGH_REPLICAS, as on a one-replica Kafka topic.",
             synonym: "min.insync.replicas",
             range: 1...Int64(Int32.max),
-            default: { "\($0.minInsyncReplicas)" },
-            apply: { $0.minInsyncReplicas = Int($1)! }
+            field: \.minInsyncReplicas
         ),
         TopicConfigDefinition(
             name: "cleanup.policy",
@@ -172,23 +172,23 @@ public enum TopicConfigs {
             defaultValue: { $0.timestampType == .createTime ? "CreateTime" : "LogAppendTime" },
             apply: { $0.timestampType = $1 == "LogAppendTime" ? .logAppendTime : .createTime }
         ),
-        long(
+        number(
             "message.timestamp.before.max.ms",
+            .long,
             "Under CreateTime, how far behind the broker's clock a timestamp may be; older batches get "
                 + "INVALID_TIMESTAMP.",
             synonym: "log.message.timestamp.before.max.ms",
             range: 0...Int64.max,
-            default: { "\($0.timestampBeforeMaxMs)" },
-            apply: { $0.timestampBeforeMaxMs = Int64($1)! }
+            field: \.timestampBeforeMaxMs
         ),
-        long(
+        number(
             "message.timestamp.after.max.ms",
+            .long,
             "Under CreateTime, how far ahead of the broker's clock a timestamp may be; later batches get "
                 + "INVALID_TIMESTAMP.",
             synonym: "log.message.timestamp.after.max.ms",
             range: 0...Int64.max,
-            default: { "\($0.timestampAfterMaxMs)" },
-            apply: { $0.timestampAfterMaxMs = Int64($1)! }
+            field: \.timestampAfterMaxMs
         ),
     ]
 
@@ -299,43 +299,24 @@ public enum TopicConfigs {
 
     // MARK: - Builders
 
-    private static func long(
+    /// A whole-number config that sets `field` of the log's settings, and defaults to it.
+    private static func number<Value: FixedWidthInteger & Sendable>(
         _ name: String,
+        _ type: ConfigType,
         _ documentation: String,
         synonym: String?,
         range: ClosedRange<Int64>,
-        default defaultValue: @escaping @Sendable (LogConfig) -> String,
-        apply: @escaping @Sendable (inout LogConfig, String) -> Void
+        field: any WritableKeyPath<LogConfig, Value> & Sendable
     ) -> TopicConfigDefinition {
         TopicConfigDefinition(
             name: name,
-            type: .long,
+            type: type,
             documentation: documentation,
             brokerSynonym: synonym,
             isHonoured: true,
             check: { wholeNumber($0, in: range) },
-            defaultValue: defaultValue,
-            apply: apply
-        )
-    }
-
-    private static func int(
-        _ name: String,
-        _ documentation: String,
-        synonym: String?,
-        range: ClosedRange<Int64>,
-        default defaultValue: @escaping @Sendable (LogConfig) -> String,
-        apply: @escaping @Sendable (inout LogConfig, String) -> Void
-    ) -> TopicConfigDefinition {
-        TopicConfigDefinition(
-            name: name,
-            type: .int,
-            documentation: documentation,
-            brokerSynonym: synonym,
-            isHonoured: true,
-            check: { wholeNumber($0, in: range) },
-            defaultValue: defaultValue,
-            apply: apply
+            defaultValue: { "\($0[keyPath: field])" },
+            apply: { $0[keyPath: field] = Value(Int64($1)!) }
         )
     }
 

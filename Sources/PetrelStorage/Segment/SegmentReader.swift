@@ -32,8 +32,12 @@ struct SegmentReader: Sendable {
         return RecordBatchHeader(peekingAt: 0, in: buffer)
     }
 
-    /// Reads `length` bytes at `position` into a new buffer (for tests and paths that cannot use sendfile).
+    /// Reads `length` bytes at `position` into a new buffer (for paths that cannot use sendfile).
     func read(position: Int, length: Int) throws -> ByteBuffer {
+        try Self.read(file, position: position, length: length)
+    }
+
+    static func read(_ file: FileDescriptor, position: Int, length: Int) throws -> ByteBuffer {
         var buffer = ByteBufferAllocator().buffer(capacity: length)
         _ = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { target in
             try file.read(into: UnsafeMutableRawBufferPointer(rebasing: target[0..<length]), at: position)
@@ -99,7 +103,7 @@ public struct LogSlice: Sendable {
 
     /// Copies the bytes into memory (tests, and transports that cannot send from a file).
     public func readBytes() throws -> ByteBuffer {
-        try SegmentReader(file: file, baseOffset: firstOffset).read(position: position, length: length)
+        try SegmentReader.read(file, position: position, length: length)
     }
 
     /// A new descriptor of the segment file for the caller to own and close (for sendfile).
