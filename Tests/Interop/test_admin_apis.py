@@ -211,7 +211,7 @@ def test_kafka_python_log_dirs_producers_and_group_offsets(broker):
     try:
         dirs = client.describe_log_dirs()
         text = repr(dirs)
-        assert broker.data_dir in text or "inspected" in text, text
+        assert broker.data_dir in text and "inspected" in text, text
         producers = client.describe_producers([KPTopicPartition("inspected", 0)])
         state = producers[KPTopicPartition("inspected", 0)]
         assert len(state.active_producers) == 1 and state.active_producers[0].last_sequence == 4, state
