@@ -189,6 +189,9 @@ public final class Broker: Service, Sendable {
         await withDiscardingTaskGroup { background in
             // Interval flushes, retention and recovery-point checkpoints, for as long as the server runs.
             background.addTask { await logs.runMaintenance(retentionCheckIntervalMs: retentionCheckIntervalMs) }
+            // Compaction of topics with cleanup.policy=compact.
+            let cleaner = state.cleaner
+            background.addTask { await cleaner.run() }
             // Session, rebalance and initial-delay timeouts of consumer groups.
             let groups = state.groups
             background.addTask { await groups.runTimers() }

@@ -15,6 +15,7 @@ final class BrokerState: Sendable {
     let producerIDs: ProducerIDAllocator
     let appendNotifier = AppendNotifier()
     let groups: GroupCoordinator
+    let cleaner: LogCleaner
     let connections = ConnectionRegistry()
     /// Reads segment files for responses that cannot be sent with sendfile (TLS), on NIO's thread pool
     /// for blocking I/O: neither an event loop nor the concurrency pool waits on the disk.
@@ -38,6 +39,12 @@ final class BrokerState: Sendable {
             defaults: configuration.log,
             logger: logger,
             metrics: storageMetrics
+        )
+        self.cleaner = LogCleaner(
+            logs: logs,
+            configuration: configuration.logCleaner,
+            metrics: CleanerMetrics(factory: metricsFactory),
+            logger: logger
         )
         self.producerIDs = try ProducerIDAllocator(directory: configuration.dataDirectory)
         let offsets = try OffsetStore(

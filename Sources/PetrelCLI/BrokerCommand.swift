@@ -57,6 +57,10 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: help("retention-ms")) var retentionMs: String?
     @Option(help: help("retention-bytes")) var retentionBytes: String?
     @Option(help: help("retention-check-interval-ms")) var retentionCheckIntervalMs: String?
+    @Option(help: help("log-cleaner-enable")) var logCleanerEnable: String?
+    @Option(help: help("log-cleaner-threads")) var logCleanerThreads: String?
+    @Option(help: help("log-cleaner-backoff-ms")) var logCleanerBackoffMs: String?
+    @Option(help: help("log-cleaner-dedupe-buffer-size")) var logCleanerDedupeBufferSize: String?
     @Option(help: help("max-message-bytes")) var maxMessageBytes: String?
     @Option(help: help("group-initial-rebalance-delay-ms")) var groupInitialRebalanceDelayMs: String?
     @Option(help: help("group-min-session-timeout-ms")) var groupMinSessionTimeoutMs: String?
@@ -87,6 +91,9 @@ struct BrokerCommand: AsyncParsableCommand {
             ("segment-bytes", segmentBytes), ("segment-ms", segmentMs), ("index-interval-bytes", indexIntervalBytes),
             ("retention-ms", retentionMs), ("retention-bytes", retentionBytes),
             ("retention-check-interval-ms", retentionCheckIntervalMs), ("max-message-bytes", maxMessageBytes),
+            ("log-cleaner-enable", logCleanerEnable), ("log-cleaner-threads", logCleanerThreads),
+            ("log-cleaner-backoff-ms", logCleanerBackoffMs),
+            ("log-cleaner-dedupe-buffer-size", logCleanerDedupeBufferSize),
             ("group-initial-rebalance-delay-ms", groupInitialRebalanceDelayMs),
             ("group-min-session-timeout-ms", groupMinSessionTimeoutMs),
             ("group-max-session-timeout-ms", groupMaxSessionTimeoutMs), ("metrics", metrics),

@@ -60,7 +60,7 @@ def test_ordinary_kafka_topic_configs_are_accepted_and_described_back(broker):
 
 
 @pytest.mark.parametrize("name, value, words", [
-    ("cleanup.policy", "compact", "compact is not available yet"),
+    ("cleanup.policy", "shred", "must be delete, compact or both"),
     ("segment.bytes", "1", "segment.bytes"),
     ("retention.msx", "1", "retention.msx"),
     ("unclean.leader.election.enable", "maybe", "true or false"),
@@ -291,7 +291,7 @@ def test_the_petrel_cli_changes_live_topics(broker):
                       if line[:1].isdigit()]
     assert partition_rows[0][:5] == ["0", "1", "2", "4", "2"] and len(partition_rows) == 3
 
-    refused = subprocess.run([PETREL, "topics", "alter", "live", "--config", "cleanup.policy=compact", *b],
+    refused = subprocess.run([PETREL, "topics", "alter", "live", "--config", "cleanup.policy=shred", *b],
                              capture_output=True, text=True)
     assert refused.returncode == 1 and refused.stderr.startswith("petrel: cannot alter topic live: INVALID_CONFIG")
 

@@ -39,14 +39,6 @@ struct TopicConfigsTests {
                 "segment.bytes", "1",
                 "invalid topic config segment.bytes=1: must be a whole number from 14 to 2147483647"
             ),
-            (
-                "cleanup.policy", "compact",
-                "invalid topic config cleanup.policy=compact: compact is not available yet (log compaction)"
-            ),
-            (
-                "cleanup.policy", "delete,compact",
-                "invalid topic config cleanup.policy=delete,compact: compact is not available yet (log compaction)"
-            ),
             ("cleanup.policy", "shred", "invalid topic config cleanup.policy=shred: must be delete, compact or both"),
             ("preallocate", "yes", "invalid topic config preallocate=yes: must be true or false"),
             (

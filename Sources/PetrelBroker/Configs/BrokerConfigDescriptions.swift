@@ -10,6 +10,7 @@ enum BrokerConfigDescriptions {
     ) -> [DescribedConfig] {
         let log = configuration.log
         let security = configuration.security
+        let cleaner = configuration.logCleaner
         let listener = security.securityProtocol.rawValue
         var set: [(String, String, ConfigType, String)] = [
             ("node.id", "\(configuration.nodeID)", .int, "This broker's id (--node-id)."),
@@ -48,6 +49,20 @@ enum BrokerConfigDescriptions {
                 "log.retention.check.interval.ms", "\(configuration.retentionCheckIntervalMs)", .long,
                 "--retention-check-interval-ms."
             ),
+            ("log.cleaner.enable", "\(cleaner.isEnabled)", .boolean, "--log-cleaner-enable."),
+            ("log.cleaner.threads", "\(cleaner.threads)", .int, "--log-cleaner-threads."),
+            ("log.cleaner.backoff.ms", "\(cleaner.backoffMs)", .long, "--log-cleaner-backoff-ms."),
+            (
+                "log.cleaner.dedupe.buffer.size", "\(cleaner.dedupeBufferBytes)", .long,
+                "--log-cleaner-dedupe-buffer-size."
+            ),
+            ("log.cleaner.delete.retention.ms", "\(log.deleteRetentionMs)", .long, "Topics' delete.retention.ms."),
+            ("log.cleaner.min.compaction.lag.ms", "\(log.minCompactionLagMs)", .long, "Topics' min.compaction.lag.ms."),
+            ("log.cleaner.max.compaction.lag.ms", "\(log.maxCompactionLagMs)", .long, "Topics' max.compaction.lag.ms."),
+            (
+                "log.cleaner.min.cleanable.ratio", "\(log.minCleanableDirtyRatio)", .double,
+                "Topics' min.cleanable.dirty.ratio."
+            ),
             (
                 "group.initial.rebalance.delay.ms", "\(configuration.groups.initialRebalanceDelayMs)", .int,
                 "--group-initial-rebalance-delay-ms."
@@ -65,7 +80,7 @@ enum BrokerConfigDescriptions {
             ("default.replication.factor", "1", .int, "One broker: one replica."),
             ("offsets.topic.replication.factor", "1", .short, "One broker: one replica."),
             ("min.insync.replicas", "1", .int, "One broker: one in-sync replica."),
-            ("log.cleanup.policy", "delete", .list, "Old segments go by retention."),
+            ("log.cleanup.policy", "delete", .list, "Topics' cleanup.policy: old segments go by retention."),
             ("compression.type", "producer", .string, "Batches are stored as produced."),
             ("log.message.timestamp.type", "CreateTime", .string, "Records keep their producer's timestamp."),
             ("unclean.leader.election.enable", "false", .boolean, "One broker has no out-of-sync replica."),

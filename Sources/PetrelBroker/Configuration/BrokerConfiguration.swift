@@ -40,6 +40,8 @@ public struct BrokerConfiguration: Sendable {
     public var groups: GroupCoordinatorConfig = GroupCoordinatorConfig()
     /// How often retention is enforced (Kafka's log.retention.check.interval.ms).
     public var retentionCheckIntervalMs: Int64 = 300_000
+    /// Background compaction of topics with cleanup.policy=compact.
+    public var logCleaner: LogCleanerConfiguration = LogCleanerConfiguration()
     /// Event-loop threads; 0 means one per core.
     public var eventLoopThreads: Int = 0
     /// Where to serve `/metrics`, `/health` and `/ready` over HTTP; nil serves nothing. Metrics are

@@ -134,6 +134,30 @@ public enum BrokerSettings {
         setting("retention-check-interval-ms", "300000", "Milliseconds between retention checks.") {
             $0.broker.retentionCheckIntervalMs = try integer($1, 1...Int64.max)
         },
+        setting(
+            "log-cleaner-enable",
+            "true",
+            "Compact topics with cleanup.policy=compact in the background: true or false."
+        ) {
+            $0.broker.logCleaner.isEnabled = try boolean($1)
+        },
+        setting("log-cleaner-threads", "1", "Compacted partitions cleaned at once, each on its own thread.") {
+            $0.broker.logCleaner.threads = try integer($1, 1...64)
+        },
+        setting(
+            "log-cleaner-backoff-ms",
+            "15000",
+            "Milliseconds the log cleaner sleeps when no compacted partition needs cleaning."
+        ) {
+            $0.broker.logCleaner.backoffMs = try integer($1, 1...Int64.max)
+        },
+        setting(
+            "log-cleaner-dedupe-buffer-size",
+            "134217728",
+            "Bytes of memory for the cleaner's key maps, shared by its threads; a log with more keys is cleaned in passes."
+        ) {
+            $0.broker.logCleaner.dedupeBufferBytes = try integer($1, 1024...Int(Int32.max) * 8)
+        },
         setting("max-message-bytes", "1048588", "The largest record batch accepted, in bytes.") {
             $0.broker.log.maxMessageBytes = try integer($1, 0...Int(Int32.max))
         },

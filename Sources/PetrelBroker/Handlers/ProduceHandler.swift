@@ -84,7 +84,8 @@ struct ProduceHandler: RequestHandler {
             var header = try RecordBatchValidator.validateProduced(
                 records,
                 maxBatchBytes: config.maxMessageBytes,
-                allowZstd: context.apiVersion >= 7
+                allowZstd: context.apiVersion >= 7,
+                requireKeys: config.compacts
             )
             let now = wallClockMillis()
             var batch = records

@@ -18,6 +18,7 @@ final class StateMetricsSampler: Sendable {
         "petrel_log_start_offset": ["topic", "partition"],
         "petrel_log_end_offset": ["topic", "partition"],
         "petrel_log_size_bytes": ["topic", "partition"],
+        "petrel_log_cleaner_dirty_ratio": ["topic", "partition"],
         "petrel_consumer_group_members": ["group"],
         "petrel_consumer_group_committed_offset": ["group", "topic", "partition"],
         "petrel_consumer_group_lag": ["group", "topic", "partition"],
@@ -35,18 +36,22 @@ final class StateMetricsSampler: Sendable {
     }
 
     func sample() {
-        var values: [Series: Int64] = [:]
+        var values: [Series: Double] = [:]
+        let now = wallClockMillis()
         var logEnds: [TopicPartition: Int64] = [:]
         for log in logs.allPartitions {
             let labels = [log.topic, "\(log.partition)"]
             let end = log.logEndOffset
             logEnds[TopicPartition(log.topic, log.partition)] = end
-            values[Series(name: "petrel_log_start_offset", labels: labels)] = log.logStartOffset
-            values[Series(name: "petrel_log_end_offset", labels: labels)] = end
-            values[Series(name: "petrel_log_size_bytes", labels: labels)] = Int64(log.sizeInBytes)
+            values[Series(name: "petrel_log_start_offset", labels: labels)] = Double(log.logStartOffset)
+            values[Series(name: "petrel_log_end_offset", labels: labels)] = Double(end)
+            values[Series(name: "petrel_log_size_bytes", labels: labels)] = Double(log.sizeInBytes)
+            if let section = log.cleanableSection(now: now) {
+                values[Series(name: "petrel_log_cleaner_dirty_ratio", labels: labels)] = section.dirtyRatio
+            }
         }
         for (group, members) in groups.memberCounts() {
-            values[Series(name: "petrel_consumer_group_members", labels: [group])] = Int64(members)
+            values[Series(name: "petrel_consumer_group_members", labels: [group])] = Double(members)
         }
         // Lag exists wherever an offset is committed, whether or not the group has live members:
         // a group whose workers all died is exactly the one whose lag matters.
@@ -54,8 +59,8 @@ final class StateMetricsSampler: Sendable {
             for (partition, position) in committed {
                 guard let end = logEnds[partition] else { continue }  // the topic is being deleted
                 let labels = [group, partition.topic, "\(partition.partition)"]
-                values[Series(name: "petrel_consumer_group_committed_offset", labels: labels)] = position.offset
-                values[Series(name: "petrel_consumer_group_lag", labels: labels)] = max(0, end - position.offset)
+                values[Series(name: "petrel_consumer_group_committed_offset", labels: labels)] = Double(position.offset)
+                values[Series(name: "petrel_consumer_group_lag", labels: labels)] = Double(max(0, end - position.offset))
             }
         }
         gauges.withLock { gauges in

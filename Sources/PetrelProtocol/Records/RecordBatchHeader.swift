@@ -155,6 +155,16 @@ public struct RecordBatchAttributes: Hashable, Sendable {
     public var timestampType: TimestampType { rawValue & 0x08 != 0 ? .logAppendTime : .createTime }
     public var isTransactional: Bool { rawValue & 0x10 != 0 }
     public var isControl: Bool { rawValue & 0x20 != 0 }
+    /// The log cleaner has stamped the batch: its base timestamp is the time after which its tombstones
+    /// may be removed, and its records' timestamp deltas are relative to that (KIP-534).
+    public var hasDeleteHorizon: Bool {
+        get { rawValue & 0x40 != 0 }
+        set { rawValue = newValue ? rawValue | 0x40 : rawValue & ~0x40 }
+    }
+    /// The same attributes with another codec.
+    public func with(compression codec: CompressionCodec) -> RecordBatchAttributes {
+        RecordBatchAttributes(rawValue: (rawValue & ~0x07) | Int16(codec.rawValue))
+    }
 }
 
 public enum TimestampType: Sendable, Hashable {

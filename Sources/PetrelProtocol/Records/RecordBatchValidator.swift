@@ -18,11 +18,13 @@ public struct RecordBatchError: Error, Hashable, Sendable, CustomStringConvertib
 public enum RecordBatchValidator {
     /// Validates the `records` of one partition of a Produce request (v3+: exactly one magic-2 batch).
     /// A compressed batch is decompressed to check that it holds the records its header announces;
-    /// zstd needs Produce v7 or later (`allowZstd`).
+    /// zstd needs Produce v7 or later (`allowZstd`). With `requireKeys` (a compacted topic) every record
+    /// must have a key, and the records are walked to check it.
     public static func validateProduced(
         _ records: ByteBuffer,
         maxBatchBytes: Int = .max,
-        allowZstd: Bool = true
+        allowZstd: Bool = true,
+        requireKeys: Bool = false
     ) throws(RecordBatchError) -> RecordBatchHeader {
         let start = records.readerIndex
         guard records.readableBytes > RecordBatchHeader.magicOffset,
@@ -78,7 +80,8 @@ public enum RecordBatchValidator {
             )
         }
         try checkHeaderFields(header)
-        if let codec = header.attributes.compression, codec != .none {
+        let codec = header.attributes.compression ?? .none
+        if codec != .none || requireKeys {
             if codec == .zstd && !allowZstd {
                 throw RecordBatchError(.unsupportedCompressionType, "zstd needs Produce v7 or later")
             }
@@ -92,14 +95,14 @@ public enum RecordBatchValidator {
             } catch {
                 throw RecordBatchError(.corruptMessage, "\(error)")
             }
-            try checkRecords(plain, count: Int(header.recordCount))
+            try checkRecords(plain, count: Int(header.recordCount), requireKeys: requireKeys)
         }
         return header
     }
 
     /// Walks the records of a (decompressed) batch body: exactly `count` well-framed records whose
-    /// offset deltas run 0, 1, 2, ..., and nothing after them.
-    static func checkRecords(_ body: ByteBuffer, count: Int) throws(RecordBatchError) {
+    /// offset deltas run 0, 1, 2, ..., and nothing after them; with `requireKeys`, each with a key.
+    static func checkRecords(_ body: ByteBuffer, count: Int, requireKeys: Bool = false) throws(RecordBatchError) {
         var body = body
         for expected in 0..<count {
             do {
@@ -112,6 +115,12 @@ public enum RecordBatchValidator {
                 let delta = try record.readVarint()
                 guard delta == expected else {
                     throw RecordBatchError(.invalidRecord, "record \(expected) has offset delta \(delta)")
+                }
+                if requireKeys, try record.readVarint() < 0 {
+                    throw RecordBatchError(
+                        .invalidRecord,
+                        "a compacted topic (cleanup.policy=compact) cannot accept a record without a key"
+                    )
                 }
             } catch let error as RecordBatchError {
                 throw error

@@ -34,6 +34,14 @@ struct KeyOffsetMap {
 
     var capacity: Int { slots.count }
 
+    /// The memory a map needs for `keys` keys (an upper bound the caller knows, such as the offsets in
+    /// the dirty part), but no more than `budget`: a small log does not take the whole budget.
+    static func bytesNeeded(keys: Int64, budget: Int) -> Int {
+        var capacity = 1
+        while Double(capacity) * loadFactor < Double(keys) + 1, capacity * 2 * bytesPerSlot <= budget { capacity *= 2 }
+        return capacity * bytesPerSlot
+    }
+
     /// No more keys should be added (the cleaner cleans what it has and starts another pass).
     var isFull: Bool { Double(count) >= Double(capacity) * Self.loadFactor }
 

@@ -34,6 +34,20 @@ public struct LogConfig: Sendable, Hashable {
     public var timestampBeforeMaxMs: Int64 = .max
     public var timestampAfterMaxMs: Int64 = .max
 
+    // Log compaction (cleanup.policy and the cleaner's topic configs).
+    /// Old segments are deleted by retention.ms and retention.bytes (`delete` in cleanup.policy).
+    public var deletesByRetention = true
+    /// The cleaner keeps only each key's latest record (`compact` in cleanup.policy).
+    public var compacts = false
+    /// How long a tombstone is kept after the cleaning that first saw it (delete.retention.ms).
+    public var deleteRetentionMs: Int64 = 86_400_000
+    /// Records younger than this are not cleaned (min.compaction.lag.ms).
+    public var minCompactionLagMs: Int64 = 0
+    /// A log holding a dirty record older than this is cleaned whatever its dirty ratio (max.compaction.lag.ms).
+    public var maxCompactionLagMs: Int64 = .max
+    /// The share of a log that must be dirty before it is cleaned (min.cleanable.dirty.ratio).
+    public var minCleanableDirtyRatio: Double = 0.5
+
     /// Why a CreateTime batch's timestamps are refused at `now`, or nil. Checks the first and the
     /// largest timestamp of the batch, the two its header carries.
     public func timestampRefusal(baseTimestamp: Int64, maxTimestamp: Int64, now: Int64) -> String? {

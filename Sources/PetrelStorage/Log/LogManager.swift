@@ -47,6 +47,8 @@ public final class LogManager: Sendable {
     private let topics: Mutex<[String: Topic]>
     /// The log start offsets last written to their checkpoint; its lock also keeps two writers apart.
     private let writtenLogStartOffsets = Mutex<[TopicPartition: Int64]>([:])
+    /// The cleaner offsets last written to their checkpoint, likewise.
+    private let writtenCleanerOffsets = Mutex<[TopicPartition: Int64]>([:])
     private let logger: Logger
     private let metrics: StorageMetrics
 
@@ -77,6 +79,7 @@ public final class LogManager: Sendable {
 
         let recoveryPoints = OffsetCheckpoint.recoveryPoints.read(directory: directory)
         let logStartOffsets = OffsetCheckpoint.logStartOffsets.read(directory: directory)
+        let cleanerOffsets = OffsetCheckpoint.cleanerOffsets.read(directory: directory)
         var found: [String: [Int32: String]] = [:]
         for name in try files.contentsOfDirectory(atPath: directory) {
             let path = directory + "/" + name
@@ -113,6 +116,7 @@ public final class LogManager: Sendable {
                         cleanShutdown: startedClean,
                         recoveryPoint: recoveryPoints[TopicPartition(name, partition)] ?? 0,
                         logStartOffset: logStartOffsets[TopicPartition(name, partition)] ?? 0,
+                        firstDirtyOffset: cleanerOffsets[TopicPartition(name, partition)] ?? 0,
                         logger: logger,
                         metrics: metrics
                     )
@@ -393,6 +397,21 @@ public final class LogManager: Sendable {
         let start = try log.deleteRecords(before: offset)
         try checkpointLogStartOffsets()
         return start
+    }
+
+    /// Writes the log cleaner's checkpoint: each compacted partition's first dirty offset. A cleaning
+    /// that is not in it is done again after a restart, which is only work.
+    public func checkpointCleanerOffsets() throws {
+        try writtenCleanerOffsets.withLock { written in
+            let points = Dictionary(
+                uniqueKeysWithValues: allPartitions.filter { $0.config.compacts }.map {
+                    (TopicPartition($0.topic, $0.partition), $0.firstDirtyOffset)
+                }
+            )
+            guard points != written else { return }
+            try OffsetCheckpoint.cleanerOffsets.write(points, directory: directory)
+            written = points
+        }
     }
 
     /// Writes every partition's log start offset, if any moved since the last write.

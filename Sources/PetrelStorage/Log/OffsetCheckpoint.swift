@@ -23,6 +23,9 @@ struct OffsetCheckpoint {
     /// its first segment: records below it stay hidden after a restart.
     static let logStartOffsets = OffsetCheckpoint(fileName: "log-start-offset-checkpoint")
 
+    /// Per compacted partition, the log cleaner's first dirty offset: how far it has cleaned.
+    static let cleanerOffsets = OffsetCheckpoint(fileName: "cleaner-offset-checkpoint")
+
     let fileName: String
 
     func read(directory: String) -> [TopicPartition: Int64] {

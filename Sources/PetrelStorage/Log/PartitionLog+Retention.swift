@@ -7,13 +7,15 @@ extension PartitionLog {
     }
 
     /// Deletes the oldest segments whose newest record is older than `retention.ms`, then the oldest
-    /// while the partition is larger than `retention.bytes` without them. The active segment is never
+    /// while the partition is larger than `retention.bytes` without them (when cleanup.policy has delete). The active segment is never
     /// deleted by size; when it has expired by time it is rolled first, so an idle partition's old data
     /// goes too (and the log start moves to the end: the partition is empty but keeps its offsets).
     @discardableResult
     public func enforceRetention(now: Int64) throws -> RetentionResult {
         let removed = try state.withLock { state -> [(baseOffset: Int64, size: Int)] in
-            guard !state.isClosed else { return [] }
+            // A compact-only topic keeps every key's latest record however old: the cleaner, not
+            // retention, bounds it.
+            guard !state.isClosed, state.config.deletesByRetention else { return [] }
             let config = state.config
             var doomed = 0
             if config.retentionMs >= 0 {

@@ -44,6 +44,8 @@ public final class PartitionLog: Sendable {
         /// The first offset readers may see: the first segment's base, or past it once DeleteRecords or
         /// retention moved it (records below it are hidden until their segment goes).
         var logStartOffset: Int64
+        /// The log cleaner's checkpoint: every offset below it has been compacted (compacted topics only).
+        var firstDirtyOffset: Int64 = 0
 
         var active: LogSegment { segments[segments.count - 1] }
         var logEndOffset: Int64 { active.nextOffset }
@@ -77,6 +79,7 @@ public final class PartitionLog: Sendable {
         cleanShutdown: Bool,
         recoveryPoint: Int64 = 0,
         logStartOffset: Int64 = 0,
+        firstDirtyOffset: Int64 = 0,
         logger: Logger,
         metrics: StorageMetrics = .disabled
     ) throws {
@@ -92,6 +95,9 @@ public final class PartitionLog: Sendable {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         if folderCreated { directoryChanges += 1 }
 
+        // A cleaning cut short by a crash is rolled back or completed before the segments are read.
+        let swapped = try CleanerFiles.finishInterruptedCleaning(directory: directory, logger: logger)
+        if !swapped.isEmpty { directoryChanges += 1 }
         let names = try FileManager.default.contentsOfDirectory(atPath: directory)
         let bases = names.compactMap { name -> Int64? in
             guard name.hasSuffix(".log"), name.count == 24 else { return nil }
@@ -107,7 +113,8 @@ public final class PartitionLog: Sendable {
             // A segment wholly below the recovery point was fsynced and can be trusted; the others may
             // have lost or torn writes if the machine (not just the process) went down.
             let isDurable = index + 1 < bases.count && bases[index + 1] <= recoveryPoint
-            let result = try (cleanShutdown || isDurable) ? segment.loadAfterCleanShutdown() : segment.recover()
+            let trusted = (cleanShutdown || isDurable) && !swapped.contains(base)
+            let result = try trusted ? segment.loadAfterCleanShutdown() : segment.recover()
             segments.append(segment)
             if result.truncatedBytes > 0 {
                 logger.warning(
@@ -146,6 +153,7 @@ public final class PartitionLog: Sendable {
             recoveryPoint: cleanShutdown ? end : min(recoveryPoint, end),
             logStartOffset: min(max(logStartOffset, segments[0].baseOffset), end)
         )
+        state.firstDirtyOffset = min(firstDirtyOffset, end)
         state.directoryChanges = directoryChanges
         state.parentDirectoryChanged = folderCreated
         state.producers = try Self.loadProducers(segments: segments, directory: directory, logger: logger)

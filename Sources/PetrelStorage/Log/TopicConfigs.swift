@@ -129,18 +129,60 @@ public enum TopicConfigs {
         TopicConfigDefinition(
             name: "cleanup.policy",
             type: .list,
-            documentation: "delete: old segments go by retention. compact is not available yet.",
+            documentation:
+                "delete: old segments go by retention.ms and retention.bytes. compact: the log cleaner keeps "
+                + "each key's latest record (records need keys). compact,delete: both.",
             brokerSynonym: "log.cleanup.policy",
             isHonoured: true,
+            check: { cleanupPolicies($0) == nil ? "must be delete, compact or both" : nil },
+            defaultValue: { cleanupPolicyValue($0) },
+            apply: { config, value in
+                let policies = cleanupPolicies(value) ?? ["delete"]
+                config.deletesByRetention = policies.contains("delete")
+                config.compacts = policies.contains("compact")
+            }
+        ),
+        number(
+            "delete.retention.ms",
+            .long,
+            "How long a tombstone (a record with a null value) is kept after the cleaning that first saw it, "
+                + "so that slow consumers still see the delete.",
+            synonym: "log.cleaner.delete.retention.ms",
+            range: 0...Int64.max,
+            field: \.deleteRetentionMs
+        ),
+        number(
+            "min.compaction.lag.ms",
+            .long,
+            "Records younger than this stay uncleaned: consumers see every update of that age.",
+            synonym: "log.cleaner.min.compaction.lag.ms",
+            range: 0...Int64.max,
+            field: \.minCompactionLagMs
+        ),
+        number(
+            "max.compaction.lag.ms",
+            .long,
+            "A log with a dirty record older than this is cleaned whatever its dirty ratio.",
+            synonym: "log.cleaner.max.compaction.lag.ms",
+            range: 1...Int64.max,
+            field: \.maxCompactionLagMs
+        ),
+        TopicConfigDefinition(
+            name: "min.cleanable.dirty.ratio",
+            type: .double,
+            documentation:
+                "The share of the log (bytes not yet cleaned over all cleanable bytes) above which the cleaner "
+                + "compacts it.",
+            brokerSynonym: "log.cleaner.min.cleanable.ratio",
+            isHonoured: true,
             check: { value in
-                let policies = value.split(separator: ",").map { $0.filter { $0 != " " } }
-                if policies.isEmpty || policies.contains(where: { $0 != "delete" && $0 != "compact" }) {
-                    return "must be delete, compact or both"
+                guard let number = Double(value), (0...1).contains(number) else {
+                    return "must be a number from 0 to 1"
                 }
-                return policies.contains("compact") ? "compact is not available yet (log compaction)" : nil
+                return nil
             },
-            defaultValue: { _ in "delete" },
-            apply: { _, _ in }
+            defaultValue: { "\($0.minCleanableDirtyRatio)" },
+            apply: { $0.minCleanableDirtyRatio = Double($1)! }
         ),
         TopicConfigDefinition(
             name: "compression.type",
@@ -198,13 +240,6 @@ public enum TopicConfigs {
 
     private static let storedOnly: [TopicConfigDefinition] = [
         long(
-            "delete.retention.ms",
-            "How long tombstones are kept (log compaction).",
-            "log.cleaner.delete.retention.ms",
-            0,
-            "86400000"
-        ),
-        long(
             "file.delete.delay.ms",
             "How long a deleted segment's file lingers.",
             "log.segment.delete.delay.ms",
@@ -217,20 +252,6 @@ public enum TopicConfigs {
             "log.flush.interval.messages",
             1,
             longMax
-        ),
-        long(
-            "max.compaction.lag.ms",
-            "The longest a record stays uncompacted (log compaction).",
-            "log.cleaner.max.compaction.lag.ms",
-            1,
-            longMax
-        ),
-        long(
-            "min.compaction.lag.ms",
-            "The shortest a record stays uncompacted (log compaction).",
-            "log.cleaner.min.compaction.lag.ms",
-            0,
-            "0"
         ),
         long("segment.jitter.ms", "Random jitter subtracted from segment.ms.", "log.roll.jitter.ms", 0, "0"),
         int(
@@ -248,12 +269,6 @@ public enum TopicConfigs {
             "compression.zstd.level",
             -131072,
             "3"
-        ),
-        double(
-            "min.cleanable.dirty.ratio",
-            "How dirty a log must be before it is compacted.",
-            "log.cleaner.min.cleanable.ratio",
-            "0.5"
         ),
         boolean("preallocate", "Preallocate segment files.", "log.preallocate", "false"),
         boolean(
@@ -360,18 +375,6 @@ public enum TopicConfigs {
         stored(name, .int, documentation, synonym, defaultValue) { wholeNumber($0, in: minimum...Int64(Int32.max)) }
     }
 
-    private static func double(
-        _ name: String,
-        _ documentation: String,
-        _ synonym: String?,
-        _ defaultValue: String
-    ) -> TopicConfigDefinition {
-        stored(name, .double, documentation, synonym, defaultValue) { value in
-            guard let number = Double(value), (0...1).contains(number) else { return "must be a number from 0 to 1" }
-            return nil
-        }
-    }
-
     private static func boolean(
         _ name: String,
         _ documentation: String,
@@ -385,6 +388,18 @@ public enum TopicConfigs {
 
     private static func list(_ name: String, _ documentation: String, _ synonym: String?) -> TopicConfigDefinition {
         stored(name, .list, documentation, synonym, "") { _ in nil }
+    }
+
+    /// The policies of a cleanup.policy value ("compact, delete" → [compact, delete]), nil if invalid.
+    static func cleanupPolicies(_ value: String) -> Set<String>? {
+        let policies = value.split(separator: ",").map { String($0.filter { $0 != " " }) }
+        guard !policies.isEmpty, policies.allSatisfy({ $0 == "delete" || $0 == "compact" }) else { return nil }
+        return Set(policies)
+    }
+
+    static func cleanupPolicyValue(_ config: LogConfig) -> String {
+        [config.compacts ? "compact" : nil, config.deletesByRetention ? "delete" : nil].compactMap { $0 }
+            .joined(separator: ",")
     }
 
     private static func wholeNumber(_ value: String, in range: ClosedRange<Int64>) -> String? {

@@ -32,20 +32,22 @@ final class LogSegment {
         return String(repeating: "0", count: max(0, 20 - digits.count)) + digits + suffix
     }
 
+    /// The three files of a segment, by suffix.
+    static let fileSuffixes = [".log", ".index", ".timeindex"]
+
     /// Opens (or creates) the segment's files. Call `recover()` or `loadAfterCleanShutdown()` next.
-    init(directory: String, baseOffset: Int64, indexIntervalBytes: Int) throws {
+    /// - Parameter stage: appended to each file name; the cleaner writes a segment as `.cleaned` files
+    ///   and renames them into place (see `CleanerFiles`).
+    init(directory: String, baseOffset: Int64, indexIntervalBytes: Int, stage: String = "") throws {
         self.directory = directory
         self.baseOffset = baseOffset
         self.indexIntervalBytes = indexIntervalBytes
-        self.log = try FileDescriptor(opening: directory + "/" + Self.fileName(baseOffset: baseOffset, suffix: ".log"))
-        self.offsetIndex = try OffsetIndex(
-            path: directory + "/" + Self.fileName(baseOffset: baseOffset, suffix: ".index"),
-            baseOffset: baseOffset
-        )
-        self.timeIndex = try TimeIndex(
-            path: directory + "/" + Self.fileName(baseOffset: baseOffset, suffix: ".timeindex"),
-            baseOffset: baseOffset
-        )
+        func path(_ suffix: String) -> String {
+            directory + "/" + Self.fileName(baseOffset: baseOffset, suffix: suffix) + stage
+        }
+        self.log = try FileDescriptor(opening: path(".log"))
+        self.offsetIndex = try OffsetIndex(path: path(".index"), baseOffset: baseOffset)
+        self.timeIndex = try TimeIndex(path: path(".timeindex"), baseOffset: baseOffset)
         self.size = 0
         self.nextOffset = baseOffset
         self.offsetOfMaxTimestamp = baseOffset
@@ -74,6 +76,13 @@ final class LogSegment {
             }
         }
         try didAppend(header: header, position: position, now: now)
+    }
+
+    /// Appends a batch that already has its offsets (the cleaner's output), exactly as given.
+    func appendCleaned(batch: ByteBuffer, header: RecordBatchHeader) throws {
+        let position = size
+        try batch.withUnsafeReadableBytes { try log.write($0, at: position) }
+        try didAppend(header: header, position: position, now: nil)
     }
 
     /// Bookkeeping after a batch was written at `position`: size, offsets and index entries.
@@ -204,7 +213,7 @@ final class LogSegment {
     /// Removes a segment's files. Open descriptors (readers in flight) keep the data readable until
     /// they are released.
     static func deleteFiles(directory: String, baseOffset: Int64) {
-        for suffix in [".log", ".index", ".timeindex"] {
+        for suffix in fileSuffixes {
             _ = unlinkFile(directory + "/" + fileName(baseOffset: baseOffset, suffix: suffix))
         }
     }

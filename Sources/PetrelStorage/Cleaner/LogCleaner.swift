@@ -1,0 +1,124 @@
+import Dispatch
+import Logging
+import PetrelProtocol
+import Synchronization
+
+/// The log cleaner's settings (Kafka's log.cleaner.*).
+public struct LogCleanerConfiguration: Sendable, Hashable {
+    /// Whether compacted topics are cleaned at all (log.cleaner.enable).
+    public var isEnabled = true
+    /// Cleanings that run at once, each on its own thread (log.cleaner.threads).
+    public var threads = 1
+    /// How long the cleaner sleeps when no partition needs cleaning (log.cleaner.backoff.ms).
+    public var backoffMs: Int64 = 15_000
+    /// Memory for key → offset maps across all cleaner threads (log.cleaner.dedupe.buffer.size); each
+    /// cleaning takes its share, and no more than its log needs.
+    public var dedupeBufferBytes = 128 * 1024 * 1024
+
+    public init() {}
+}
+
+/// Background compaction of every topic with cleanup.policy=compact. Cleanings run on their own
+/// Dispatch threads, never on event loops or the Swift concurrency pool; which partition to clean and
+/// when is `CleanerSchedule`'s decision.
+public final class LogCleaner: Sendable {
+    private let logs: LogManager
+    private let configuration: LogCleanerConfiguration
+    private let schedule: Mutex<CleanerSchedule>
+    private let queues: [DispatchQueue]
+    private let metrics: CleanerMetrics
+    private let logger: Logger
+
+    public init(
+        logs: LogManager,
+        configuration: LogCleanerConfiguration,
+        metrics: CleanerMetrics = .disabled,
+        logger: Logger
+    ) {
+        self.logs = logs
+        self.configuration = configuration
+        self.schedule = Mutex(
+            CleanerSchedule(threads: configuration.threads, backoffMs: configuration.backoffMs)
+        )
+        self.queues = (0..<max(1, configuration.threads)).map { DispatchQueue(label: "petrel.log-cleaner-\($0)") }
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    /// Cleans until cancelled. A cleaning under way when the task is cancelled runs to its end (or
+    /// gives up if its log is closed first); its files are consistent either way.
+    public func run() async {
+        guard configuration.isEnabled else { return }
+        logger.info(
+            "log cleaner started",
+            metadata: ["threads": "\(configuration.threads)", "backoffMs": "\(configuration.backoffMs)"]
+        )
+        while !Task.isCancelled {
+            let now = wallClockMillis()
+            let candidates = logs.allPartitions.compactMap { log in
+                log.cleanableSection(now: now).map {
+                    CleanerSchedule.Candidate(partition: TopicPartition(log.topic, log.partition), section: $0)
+                }
+            }
+            let actions = schedule.withLock { $0.next(candidates: candidates, now: now) }
+            var sleepUntil: Int64?
+            await withDiscardingTaskGroup { group in
+                for (index, action) in actions.enumerated() {
+                    switch action {
+                    case .clean(let partition):
+                        let queue = queues[index % queues.count]
+                        group.addTask { await self.clean(partition, on: queue) }
+                    case .sleep(let until):
+                        sleepUntil = until
+                    }
+                }
+            }
+            if let sleepUntil {
+                try? await Task.sleep(for: .milliseconds(max(1, sleepUntil - wallClockMillis())))
+            }
+        }
+    }
+
+    /// Cleans one partition now, on the calling thread (tests and tools).
+    @discardableResult
+    public func cleanNow(_ partition: TopicPartition) throws -> CleaningResult? {
+        guard let log = logs.partition(topic: partition.topic, partition: partition.partition) else { return nil }
+        let started = ContinuousClock.now
+        guard let result = try log.clean(memoryBytes: memoryPerCleaning, now: wallClockMillis()) else { return nil }
+        let ended = wallClockMillis()
+        metrics.record(result, duration: ContinuousClock.now - started, endedAtMs: ended)
+        try logs.checkpointCleanerOffsets()
+        return result
+    }
+
+    private var memoryPerCleaning: Int { configuration.dedupeBufferBytes / max(1, configuration.threads) }
+
+    private func clean(_ partition: TopicPartition, on queue: DispatchQueue) async {
+        let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<CleanerSchedule.Outcome, Never>) in
+            queue.async { continuation.resume(returning: self.cleanReportingErrors(partition)) }
+        }
+        schedule.withLock { $0.finished(partition, outcome: outcome, now: wallClockMillis()) }
+    }
+
+    private func cleanReportingErrors(_ partition: TopicPartition) -> CleanerSchedule.Outcome {
+        do {
+            guard let result = try cleanNow(partition) else { return .nothingDone }
+            logger.info(
+                "cleaned a compacted partition",
+                metadata: [
+                    "partition": "\(partition.topic)-\(partition.partition)", "passes": "\(result.passes)",
+                    "bytesRead": "\(result.bytesRead)", "bytesWritten": "\(result.bytesWritten)",
+                    "recordsRemoved": "\(result.recordsRemoved)", "firstDirtyOffset": "\(result.firstDirtyOffset)",
+                ]
+            )
+            return .cleaned
+        } catch {
+            metrics.failures.increment()
+            logger.error(
+                "log cleaning failed; the partition is left alone for a while",
+                metadata: ["partition": "\(partition.topic)-\(partition.partition)", "error": "\(error)"]
+            )
+            return .failed
+        }
+    }
+}

@@ -1,0 +1,270 @@
+import NIOCore
+import PetrelProtocol
+
+/// What one cleaning of a partition did.
+public struct CleaningResult: Sendable, Hashable {
+    /// Passes over the log: more than one when the dirty part holds more keys than the map.
+    public var passes = 0
+    public var bytesRead = 0
+    public var bytesWritten = 0
+    public var recordsRemoved = 0
+    /// The cleaner's checkpoint afterwards.
+    public var firstDirtyOffset: Int64 = 0
+    /// Bytes of key → offset map the cleaning used (at most the budget it was given).
+    public var mapBytes = 0
+}
+
+/// Log compaction of one partition, Kafka's way: build a map of each key's latest offset over the dirty
+/// part of the log, then rewrite every segment below the map's end keeping only records that are their
+/// key's latest (and tombstones until their delete horizon). Runs on a cleaner thread; the partition's
+/// lock is taken only to look at the segments and, at the end, to swap the new ones in.
+extension PartitionLog {
+    /// Compacts the partition up to its first uncleanable offset, in as many passes as a map of at most
+    /// `memoryBytes` needs. Nil if there was nothing to clean (or the log changed under the cleaner, which
+    /// then gives up and tries again later).
+    public func clean(memoryBytes: Int, now: Int64) throws -> CleaningResult? {
+        guard let section = cleanableSection(now: now),
+            section.firstDirtyOffset < section.firstUncleanableOffset
+        else { return nil }
+        var map = KeyOffsetMap(
+            memoryBytes: KeyOffsetMap.bytesNeeded(
+                keys: section.firstUncleanableOffset - section.firstDirtyOffset,
+                budget: memoryBytes
+            )
+        )
+        var result = CleaningResult(mapBytes: map.capacity * KeyOffsetMap.bytesPerSlot)
+        while let pass = try cleanOnePass(map: &map, now: now) {
+            result.passes += 1
+            result.bytesRead += pass.bytesRead
+            result.bytesWritten += pass.bytesWritten
+            result.recordsRemoved += pass.recordsRemoved
+            result.firstDirtyOffset = pass.firstDirtyOffset
+            if !pass.mapWasFull { break }
+            map.clear()
+        }
+        return result.passes > 0 ? result : nil
+    }
+
+    /// A segment as the cleaner reads it, outside the lock (cleanable segments no longer change).
+    struct CleanerSegment: Sendable {
+        var id: ObjectIdentifier
+        var reader: SegmentReader
+        var baseOffset: Int64
+        var nextOffset: Int64
+        var size: Int
+    }
+
+    private struct Plan: Sendable {
+        var section: CleanableSection
+        var segments: [CleanerSegment]
+        var config: LogConfig
+        /// The base offset of each idempotent producer's last batch: kept, if need be empty.
+        var producersLastBatches: Set<Int64>
+    }
+
+    private struct Pass {
+        var bytesRead = 0
+        var bytesWritten = 0
+        var recordsRemoved = 0
+        var firstDirtyOffset: Int64
+        var mapWasFull: Bool
+    }
+
+    private func cleanOnePass(map: inout KeyOffsetMap, now: Int64) throws -> Pass? {
+        let plan = state.withLock { state -> Plan? in
+            guard let section = Self.cleanableSection(of: state, now: now),
+                section.firstDirtyOffset < section.firstUncleanableOffset
+            else { return nil }
+            let segments = state.segments.prefix { $0.nextOffset <= section.firstUncleanableOffset }.map {
+                CleanerSegment(
+                    id: ObjectIdentifier($0),
+                    reader: $0.reader,
+                    baseOffset: $0.baseOffset,
+                    nextOffset: $0.nextOffset,
+                    size: $0.size
+                )
+            }
+            let lastBatches = state.producers.entries.values.compactMap { $0.batches.last?.firstOffset }
+            return Plan(
+                section: section,
+                segments: segments,
+                config: state.config,
+                producersLastBatches: Set(lastBatches)
+            )
+        }
+        guard let plan else { return nil }
+        let end = try buildMap(&map, plan: plan)
+        let mapWasFull = end < plan.section.firstUncleanableOffset
+        let groups = Self.groups(of: plan.segments.filter { $0.baseOffset < end }, segmentBytes: plan.config.segmentBytes)
+        var pass = Pass(firstDirtyOffset: end, mapWasFull: mapWasFull)
+        do {
+            for group in groups {
+                try write(group: group, map: map, plan: plan, now: now, pass: &pass)
+            }
+        } catch {
+            for group in groups { CleanerFiles.discard(directory: directory, baseOffset: group[0].baseOffset) }
+            throw error
+        }
+        guard try swapIn(groups, firstDirtyOffset: end) else {
+            for group in groups { CleanerFiles.discard(directory: directory, baseOffset: group[0].baseOffset) }
+            logger.info("the log changed during cleaning; it will be cleaned again later")
+            return nil
+        }
+        logger.debug(
+            "cleaned the log",
+            metadata: [
+                "firstDirtyOffset": "\(end)", "bytesRead": "\(pass.bytesRead)",
+                "bytesWritten": "\(pass.bytesWritten)", "recordsRemoved": "\(pass.recordsRemoved)",
+            ]
+        )
+        return pass
+    }
+
+    /// Puts each key of the dirty part in the map with its latest offset. Returns the offset the map
+    /// covers up to: the first uncleanable offset, or the first record that no longer fit.
+    private func buildMap(_ map: inout KeyOffsetMap, plan: Plan) throws -> Int64 {
+        let firstDirty = plan.section.firstDirtyOffset
+        for segment in plan.segments where segment.nextOffset > firstDirty {
+            var position = 0
+            while let batch = try StoredBatch.read(from: segment.reader, at: position, limit: segment.size) {
+                position += batch.header.totalSize
+                guard batch.header.lastOffset >= firstDirty else { continue }
+                for record in try batch.records() where record.offset >= firstDirty {
+                    guard let key = record.key else { continue }
+                    let fitted = key.withUnsafeReadableBytes { map.put(key: $0, offset: record.offset) }
+                    if !fitted { return record.offset }
+                }
+            }
+        }
+        return plan.section.firstUncleanableOffset
+    }
+
+    /// Consecutive segments whose cleaned output goes into one new segment: at most `segmentBytes` of
+    /// input, and offsets that fit the indexes' 32-bit relative offsets.
+    static func groups(of segments: [CleanerSegment], segmentBytes: Int) -> [[CleanerSegment]] {
+        var groups: [[CleanerSegment]] = []
+        var bytes = 0
+        for segment in segments {
+            if let first = groups.last?.first, bytes + segment.size <= segmentBytes,
+                segment.nextOffset - first.baseOffset <= Int64(Int32.max)
+            {
+                groups[groups.count - 1].append(segment)
+                bytes += segment.size
+            } else {
+                groups.append([segment])
+                bytes = segment.size
+            }
+        }
+        return groups
+    }
+
+    /// Writes one group's cleaned segment as `.cleaned` files and fsyncs them.
+    private func write(group: [CleanerSegment], map: KeyOffsetMap, plan: Plan, now: Int64, pass: inout Pass) throws {
+        let base = group[0].baseOffset
+        CleanerFiles.discard(directory: directory, baseOffset: base)
+        let output = try LogSegment(
+            directory: directory,
+            baseOffset: base,
+            indexIntervalBytes: plan.config.indexIntervalBytes,
+            stage: CleanerFiles.cleaned
+        )
+        for (index, segment) in group.enumerated() {
+            var position = 0
+            while let batch = try StoredBatch.read(from: segment.reader, at: position, limit: segment.size) {
+                position += batch.header.totalSize
+                pass.bytesRead += batch.header.totalSize
+                let isLastOfGroup = index == group.count - 1 && position >= segment.size
+                let mustStay = isLastOfGroup || plan.producersLastBatches.contains(batch.header.baseOffset)
+                guard
+                    let cleaned = try Self.clean(
+                        batch,
+                        map: map,
+                        now: now,
+                        deleteRetentionMs: plan.config.deleteRetentionMs,
+                        mustStay: mustStay,
+                        removed: &pass.recordsRemoved
+                    )
+                else { continue }
+                try output.appendCleaned(batch: cleaned, header: RecordBatchHeader(peekingAt: 0, in: cleaned)!)
+                pass.bytesWritten += cleaned.readableBytes
+            }
+        }
+        try output.seal()
+        try output.sync()
+    }
+
+    /// One batch after cleaning: the same bytes if every record stays, a rebuilt batch if some go or a
+    /// tombstone needs its delete horizon, an empty batch if none stay but the batch must, else nil.
+    static func clean(
+        _ batch: StoredBatch,
+        map: KeyOffsetMap,
+        now: Int64,
+        deleteRetentionMs: Int64,
+        mustStay: Bool,
+        removed: inout Int
+    ) throws -> ByteBuffer? {
+        let header = batch.header
+        // Control batches (transaction markers) are not keyed data; they stay as they are.
+        if header.attributes.isControl { return batch.bytes }
+        let records = try batch.records()
+        // A batch an earlier cleaning emptied stays only while it still has to.
+        if records.isEmpty { return mustStay ? batch.bytes : nil }
+        let horizon = header.attributes.hasDeleteHorizon ? header.baseTimestamp : nil
+        let kept = records.filter { record in
+            // Keyless records cannot be compacted; Kafka's cleaner drops them too.
+            guard let key = record.key else { return false }
+            if let latest = key.withUnsafeReadableBytes({ map.offset(of: $0) }), latest > record.offset {
+                return false
+            }
+            if record.isTombstone, let horizon, now >= horizon { return false }
+            return true
+        }
+        removed += records.count - kept.count
+        let needsHorizon = horizon == nil && kept.contains { $0.isTombstone }
+        if kept.count == records.count && !needsHorizon {
+            return batch.bytes
+        }
+        if kept.isEmpty { return mustStay ? CleanedBatch.empty(original: header) : nil }
+        let newHorizon = needsHorizon ? now.addingReportingOverflow(deleteRetentionMs).partialValue : horizon
+        return try CleanedBatch.build(original: header, kept: kept, deleteHorizon: newHorizon)
+    }
+
+    /// Puts the cleaned segments in place of the groups they replace (see `CleanerFiles`), unless the log
+    /// changed meanwhile (retention or DeleteRecords removed a segment, the log was closed): then
+    /// nothing is swapped and false is returned.
+    private func swapIn(_ groups: [[CleanerSegment]], firstDirtyOffset: Int64) throws -> Bool {
+        try state.withLock { state in
+            guard !state.isClosed else { return false }
+            var starts: [Int] = []
+            for group in groups {
+                guard let start = state.segments.firstIndex(where: { ObjectIdentifier($0) == group[0].id }),
+                    start + group.count < state.segments.count,
+                    zip(state.segments[start...], group).allSatisfy({ ObjectIdentifier($0) == $1.id })
+                else { return false }
+                starts.append(start)
+            }
+            for group in groups { try CleanerFiles.markForSwap(directory: directory, baseOffset: group[0].baseOffset) }
+            try syncDirectory(directory)
+            for group in groups {
+                try CleanerFiles.swapIn(
+                    directory: directory,
+                    baseOffset: group[0].baseOffset,
+                    replacing: group.map(\.baseOffset)
+                )
+            }
+            try syncDirectory(directory)
+            // Last group first, so the earlier groups' positions stay valid.
+            for (group, start) in zip(groups, starts).reversed() {
+                let segment = try LogSegment(
+                    directory: directory,
+                    baseOffset: group[0].baseOffset,
+                    indexIntervalBytes: state.config.indexIntervalBytes
+                )
+                _ = try segment.loadAfterCleanShutdown()
+                state.segments.replaceSubrange(start..<(start + group.count), with: [segment])
+            }
+            state.firstDirtyOffset = max(state.firstDirtyOffset, firstDirtyOffset)
+            return true
+        }
+    }
+}

@@ -1,0 +1,143 @@
+import NIOCore
+import PetrelProtocol
+
+/// One record of a stored batch as the cleaner sees it: what it decides on (offset, key, whether it is
+/// a tombstone) and the stored bytes it needs to write the record again, as slices of the batch.
+struct StoredRecord {
+    var offset: Int64
+    var timestamp: Int64
+    /// Nil for a record without a key.
+    var key: ByteBuffer?
+    /// A null value: the record deletes its key.
+    var isTombstone: Bool
+    var attributes: Int8
+    var offsetDelta: Int32
+    /// The key, value and headers as stored: copied unchanged when the record is written again.
+    var tail: ByteBuffer
+}
+
+/// A batch read whole from a segment file.
+struct StoredBatch {
+    var header: RecordBatchHeader
+    /// The batch's bytes as stored, header included.
+    var bytes: ByteBuffer
+
+    /// Reads the batch at `position` of `reader`'s file, or nil past the end.
+    static func read(from reader: SegmentReader, at position: Int, limit: Int) throws -> StoredBatch? {
+        guard position < limit, let header = try reader.readHeader(at: position),
+            position + header.totalSize <= limit
+        else { return nil }
+        return StoredBatch(header: header, bytes: try reader.read(position: position, length: header.totalSize))
+    }
+
+    /// The batch's records, decompressed if need be. A control batch's records are not data and are
+    /// reported as none.
+    func records() throws -> [StoredRecord] {
+        guard !header.attributes.isControl, header.recordCount > 0 else { return [] }
+        guard let codec = header.attributes.compression else {
+            throw StorageError(
+                "clean",
+                path: "batch \(header.baseOffset)",
+                reason: "unknown compression codec \(header.attributes.compressionBits)"
+            )
+        }
+        let payload = bytes.getSlice(at: bytes.readerIndex + RecordBatchHeader.size, length: header.totalSize - RecordBatchHeader.size)!
+        var body = try Compression.decompress(payload, codec: codec)
+        var records: [StoredRecord] = []
+        records.reserveCapacity(Int(header.recordCount))
+        for _ in 0..<header.recordCount {
+            let length = Int(try body.readVarint())
+            guard length > 0, var record = body.readSlice(length: length) else {
+                throw StorageError("clean", path: "batch \(header.baseOffset)", reason: "a record is cut short")
+            }
+            let attributes = try record.readKafkaInteger(as: Int8.self)
+            let timestampDelta = try record.readVarlong()
+            let offsetDelta = try record.readVarint()
+            let tail = record
+            let keyLength = Int(try record.readVarint())
+            let key = keyLength < 0 ? nil : record.readSlice(length: keyLength)
+            if keyLength >= 0 && key == nil {
+                throw StorageError("clean", path: "batch \(header.baseOffset)", reason: "a record key is cut short")
+            }
+            let valueLength = try record.readVarint()
+            let timestamp =
+                header.attributes.timestampType == .logAppendTime
+                ? header.maxTimestamp : header.baseTimestamp &+ timestampDelta
+            records.append(
+                StoredRecord(
+                    offset: header.baseOffset + Int64(offsetDelta),
+                    timestamp: timestamp,
+                    key: key,
+                    isTombstone: valueLength < 0,
+                    attributes: attributes,
+                    offsetDelta: offsetDelta,
+                    tail: tail
+                )
+            )
+        }
+        return records
+    }
+}
+
+/// Writes the batches the cleaner keeps in place of stored ones. Offsets never change: a rewritten
+/// batch keeps its base offset and last offset delta (so a producer's sequence range stays whole) and
+/// each kept record its offset delta; only the record count shrinks.
+enum CleanedBatch {
+    /// `original` holding only `kept` (some of its records, in order), compressed with its codec.
+    /// With `deleteHorizon` the batch is stamped (KIP-534): its base timestamp becomes the horizon and the
+    /// records' timestamp deltas are rewritten relative to it, so every record keeps its timestamp.
+    static func build(original: RecordBatchHeader, kept: [StoredRecord], deleteHorizon: Int64?) throws -> ByteBuffer {
+        precondition(!kept.isEmpty)
+        var header = original
+        if let deleteHorizon {
+            header.baseTimestamp = deleteHorizon
+            header.attributes.hasDeleteHorizon = true
+        }
+        if original.attributes.timestampType == .createTime {
+            header.maxTimestamp = kept.reduce(Int64.min) { max($0, $1.timestamp) }
+        }
+        header.recordCount = Int32(kept.count)
+        var body = ByteBufferAllocator().buffer(capacity: kept.reduce(0) { $0 + $1.tail.readableBytes + 16 })
+        for record in kept {
+            let timestampDelta = record.timestamp &- header.baseTimestamp
+            let size =
+                1 + Varint.size(of: timestampDelta) + Varint.size(of: record.offsetDelta) + record.tail.readableBytes
+            body.writeVarint(Int32(size))
+            body.writeInteger(record.attributes)
+            body.writeVarlong(timestampDelta)
+            body.writeVarint(record.offsetDelta)
+            body.writeImmutableBuffer(record.tail)
+        }
+        let payload = try Compression.compress(body, codec: original.attributes.compression ?? .none)
+        return finish(header, payload: payload)
+    }
+
+    /// A batch with no records left that must stay for its offsets and producer fields: the last batch
+    /// of an idempotent producer (so deduplication still works after a restart, as Kafka's cleaner keeps
+    /// it) or the last batch of a cleaned segment (so segments stay contiguous). Uncompressed, as Kafka
+    /// writes empty batches: an empty compressed payload is not valid for every codec.
+    static func empty(original: RecordBatchHeader) -> ByteBuffer {
+        var header = original
+        header.attributes = original.attributes.with(compression: .none)
+        header.attributes.hasDeleteHorizon = false
+        header.baseTimestamp = original.maxTimestamp
+        header.recordCount = 0
+        return finish(header, payload: ByteBuffer())
+    }
+
+    private static func finish(_ original: RecordBatchHeader, payload: ByteBuffer) -> ByteBuffer {
+        var header = original
+        header.batchLength = Int32(RecordBatchHeader.size - RecordBatchHeader.lengthPrefixSize + payload.readableBytes)
+        var batch = ByteBufferAllocator().buffer(capacity: RecordBatchHeader.size + payload.readableBytes)
+        header.crc = 0
+        header.write(to: &batch)
+        batch.writeImmutableBuffer(payload)
+        let crc = CRC32C.checksum(
+            batch,
+            at: batch.readerIndex + RecordBatchHeader.crcCoveredOffset,
+            length: batch.readableBytes - RecordBatchHeader.crcCoveredOffset
+        )
+        batch.setInteger(crc, at: batch.readerIndex + RecordBatchHeader.crcOffset)
+        return batch
+    }
+}
