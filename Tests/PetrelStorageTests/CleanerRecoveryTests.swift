@@ -127,7 +127,10 @@ struct CleanerRecoveryTests {
         for suffix in [".index", ".timeindex"] {
             let name = LogSegment.fileName(baseOffset: 0, suffix: suffix)
             try FileManager.default.removeItem(atPath: fixture.old.path + "/" + name)
-            try FileManager.default.copyItem(atPath: fixture.cleaned.path + "/" + name, toPath: fixture.old.path + "/" + name)
+            try FileManager.default.copyItem(
+                atPath: fixture.cleaned.path + "/" + name,
+                toPath: fixture.old.path + "/" + name
+            )
         }
         let log = try fixture.reopenAfterCrash()
         #expect(try log.readAll() == fixture.cleanedRecords)

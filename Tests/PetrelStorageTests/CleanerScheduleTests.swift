@@ -5,7 +5,13 @@ import Testing
 
 @Suite("Cleaner schedule")
 struct CleanerScheduleTests {
-    private func candidate(_ topic: String, dirty: Int, clean: Int = 100, overdue: Bool = false, minRatio: Double = 0.5)
+    private func candidate(
+        _ topic: String,
+        dirty: Int,
+        clean: Int = 100,
+        overdue: Bool = false,
+        minRatio: Double = 0.5
+    )
         -> CleanerSchedule.Candidate
     {
         CleanerSchedule.Candidate(
@@ -40,7 +46,8 @@ struct CleanerScheduleTests {
     func overdue() {
         var schedule = CleanerSchedule(threads: 2, backoffMs: 1_000)
         let candidates = [
-            candidate("dirty", dirty: 900), candidate("late", dirty: 1, overdue: true), candidate("dirtier", dirty: 950),
+            candidate("dirty", dirty: 900), candidate("late", dirty: 1, overdue: true),
+            candidate("dirtier", dirty: 950),
         ]
         #expect(
             schedule.next(candidates: candidates, now: 0) == [

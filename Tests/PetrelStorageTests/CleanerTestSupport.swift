@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import PetrelProtocol
+
 @testable import PetrelStorage
 
 /// A keyed update for cleaner tests: nil value is a tombstone.

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import PetrelProtocol
 import PetrelTestSupport
+import Synchronization
 import Testing
 
 @testable import PetrelStorage
@@ -41,7 +42,10 @@ struct LogCleaningTests {
         return latest
     }
 
-    @Test("a cleaned log keeps each key's latest record, offsets and the log end unchanged", arguments: [CompressionCodec.none, .gzip])
+    @Test(
+        "a cleaned log keeps each key's latest record, offsets and the log end unchanged",
+        arguments: [CompressionCodec.none, .gzip]
+    )
     func keepsLatest(compression: CompressionCodec) throws {
         let folder = try TemporaryDirectory()
         defer { folder.remove() }
@@ -106,7 +110,9 @@ struct LogCleaningTests {
             small.remove()
             large.remove()
         }
-        let logs = [try openLog(small.path, config: compactedConfig()), try openLog(large.path, config: compactedConfig())]
+        let logs = [
+            try openLog(small.path, config: compactedConfig()), try openLog(large.path, config: compactedConfig()),
+        ]
         for log in logs { _ = try fill(log) }
         let budget = 16 * KeyOffsetMap.bytesPerSlot  // 14 keys a pass; the log has 20
         let inPasses = try #require(try logs[0].clean(memoryBytes: budget, now: Self.now))
@@ -167,6 +173,28 @@ struct LogCleaningTests {
         let result = try log.append(retry, header: RecordBatchValidator.validateProduced(retry), now: Self.now)
         #expect(result.isDuplicate)
         #expect(result.baseOffset == 1)
+    }
+
+    @Test("a cleaning told to stop part-way leaves the log as it was and no files behind")
+    func stopped() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let log = try openLog(folder.path, config: compactedConfig())
+        _ = try fill(log)
+        let before = try log.readAll()
+        let asked = Mutex(0)
+        #expect(throws: PartitionLog.CleaningStopped.self) {
+            try log.clean(memoryBytes: 1 << 20, now: Self.now) {
+                asked.withLock {
+                    $0 += 1
+                    return $0 > 40
+                }
+            }
+        }
+        #expect(asked.withLock { $0 } > 40, "stopped while writing, after the map was built")
+        #expect(try log.readAll() == before)
+        #expect(log.firstDirtyOffset == 0)
+        #expect(!files(in: folder.path).contains { $0.hasSuffix(".cleaned") || $0.hasSuffix(".swap") })
     }
 
     @Test("compact-only logs are not cut by retention; compact,delete logs are")
@@ -260,7 +288,9 @@ struct CleanedBatchTests {
             builder.append(key: nil, value: ByteBuffer(string: "2"), timestamp: 1)
             let batch = try builder.build()
             #expect(throws: Never.self) { _ = try RecordBatchValidator.validateProduced(batch) }
-            #expect(throws: RecordBatchError.self) { try RecordBatchValidator.validateProduced(batch, requireKeys: true) }
+            #expect(throws: RecordBatchError.self) {
+                try RecordBatchValidator.validateProduced(batch, requireKeys: true)
+            }
             do {
                 _ = try RecordBatchValidator.validateProduced(batch, requireKeys: true)
             } catch {

@@ -60,7 +60,9 @@ final class StateMetricsSampler: Sendable {
                 guard let end = logEnds[partition] else { continue }  // the topic is being deleted
                 let labels = [group, partition.topic, "\(partition.partition)"]
                 values[Series(name: "petrel_consumer_group_committed_offset", labels: labels)] = Double(position.offset)
-                values[Series(name: "petrel_consumer_group_lag", labels: labels)] = Double(max(0, end - position.offset))
+                values[Series(name: "petrel_consumer_group_lag", labels: labels)] = Double(
+                    max(0, end - position.offset)
+                )
             }
         }
         gauges.withLock { gauges in

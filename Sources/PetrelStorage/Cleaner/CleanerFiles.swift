@@ -105,7 +105,10 @@ enum CleanerFiles {
 
     /// The offset after the last whole batch of a log file (its base if it has none).
     private static func nextOffset(ofLog path: String, baseOffset: Int64) throws -> Int64 {
-        let reader = SegmentReader(file: try FileDescriptor(opening: path, create: false, readOnly: true), baseOffset: baseOffset)
+        let reader = SegmentReader(
+            file: try FileDescriptor(opening: path, create: false, readOnly: true),
+            baseOffset: baseOffset
+        )
         let size = try reader.file.size()
         var position = 0
         var next = baseOffset

@@ -28,6 +28,8 @@ public final class LogCleaner: Sendable {
     private let queues: [DispatchQueue]
     private let metrics: CleanerMetrics
     private let logger: Logger
+    /// Set when `run` is cancelled: a cleaning under way stops at its next batch.
+    private let stopping = Atomic<Bool>(false)
 
     public init(
         logs: LogManager,
@@ -45,10 +47,18 @@ public final class LogCleaner: Sendable {
         self.logger = logger
     }
 
-    /// Cleans until cancelled. A cleaning under way when the task is cancelled runs to its end (or
-    /// gives up if its log is closed first); its files are consistent either way.
+    /// Cleans until cancelled. A cleaning under way when the task is cancelled stops at its next batch
+    /// and removes what it wrote, so a shutdown does not wait for it.
     public func run() async {
         guard configuration.isEnabled else { return }
+        await withTaskCancellationHandler {
+            await cleanUntilCancelled()
+        } onCancel: {
+            stopping.store(true, ordering: .relaxed)
+        }
+    }
+
+    private func cleanUntilCancelled() async {
         logger.info(
             "log cleaner started",
             metadata: ["threads": "\(configuration.threads)", "backoffMs": "\(configuration.backoffMs)"]
@@ -84,7 +94,13 @@ public final class LogCleaner: Sendable {
     public func cleanNow(_ partition: TopicPartition) throws -> CleaningResult? {
         guard let log = logs.partition(topic: partition.topic, partition: partition.partition) else { return nil }
         let started = ContinuousClock.now
-        guard let result = try log.clean(memoryBytes: memoryPerCleaning, now: wallClockMillis()) else { return nil }
+        guard
+            let result = try log.clean(
+                memoryBytes: memoryPerCleaning,
+                now: wallClockMillis(),
+                shouldStop: { self.stopping.load(ordering: .relaxed) }
+            )
+        else { return nil }
         let ended = wallClockMillis()
         metrics.record(result, duration: ContinuousClock.now - started, endedAtMs: ended)
         try logs.checkpointCleanerOffsets()
@@ -94,7 +110,8 @@ public final class LogCleaner: Sendable {
     private var memoryPerCleaning: Int { configuration.dedupeBufferBytes / max(1, configuration.threads) }
 
     private func clean(_ partition: TopicPartition, on queue: DispatchQueue) async {
-        let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<CleanerSchedule.Outcome, Never>) in
+        let outcome = await withCheckedContinuation {
+            (continuation: CheckedContinuation<CleanerSchedule.Outcome, Never>) in
             queue.async { continuation.resume(returning: self.cleanReportingErrors(partition)) }
         }
         schedule.withLock { $0.finished(partition, outcome: outcome, now: wallClockMillis()) }
@@ -112,6 +129,12 @@ public final class LogCleaner: Sendable {
                 ]
             )
             return .cleaned
+        } catch is PartitionLog.CleaningStopped {
+            logger.info(
+                "log cleaning stopped for shutdown",
+                metadata: ["partition": "\(partition.topic)-\(partition.partition)"]
+            )
+            return .nothingDone
         } catch {
             metrics.failures.increment()
             logger.error(

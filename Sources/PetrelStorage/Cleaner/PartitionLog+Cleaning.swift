@@ -19,10 +19,18 @@ public struct CleaningResult: Sendable, Hashable {
 /// key's latest (and tombstones until their delete horizon). Runs on a cleaner thread; the partition's
 /// lock is taken only to look at the segments and, at the end, to swap the new ones in.
 extension PartitionLog {
+    /// The cleaner was told to stop (the broker is shutting down); what it had written is removed.
+    public struct CleaningStopped: Error, Hashable, Sendable {}
+
     /// Compacts the partition up to its first uncleanable offset, in as many passes as a map of at most
     /// `memoryBytes` needs. Nil if there was nothing to clean (or the log changed under the cleaner, which
-    /// then gives up and tries again later).
-    public func clean(memoryBytes: Int, now: Int64) throws -> CleaningResult? {
+    /// then gives up and tries again later). `shouldStop` is asked between batches; once it says yes the
+    /// cleaning throws `CleaningStopped`, leaving the log as it was (or as an earlier pass left it).
+    public func clean(
+        memoryBytes: Int,
+        now: Int64,
+        shouldStop: @Sendable () -> Bool = { false }
+    ) throws -> CleaningResult? {
         guard let section = cleanableSection(now: now),
             section.firstDirtyOffset < section.firstUncleanableOffset
         else { return nil }
@@ -33,7 +41,7 @@ extension PartitionLog {
             )
         )
         var result = CleaningResult(mapBytes: map.capacity * KeyOffsetMap.bytesPerSlot)
-        while let pass = try cleanOnePass(map: &map, now: now) {
+        while let pass = try cleanOnePass(map: &map, now: now, shouldStop: shouldStop) {
             result.passes += 1
             result.bytesRead += pass.bytesRead
             result.bytesWritten += pass.bytesWritten
@@ -70,7 +78,7 @@ extension PartitionLog {
         var mapWasFull: Bool
     }
 
-    private func cleanOnePass(map: inout KeyOffsetMap, now: Int64) throws -> Pass? {
+    private func cleanOnePass(map: inout KeyOffsetMap, now: Int64, shouldStop: () -> Bool) throws -> Pass? {
         let plan = state.withLock { state -> Plan? in
             guard let section = Self.cleanableSection(of: state, now: now),
                 section.firstDirtyOffset < section.firstUncleanableOffset
@@ -93,13 +101,16 @@ extension PartitionLog {
             )
         }
         guard let plan else { return nil }
-        let end = try buildMap(&map, plan: plan)
+        let end = try buildMap(&map, plan: plan, shouldStop: shouldStop)
         let mapWasFull = end < plan.section.firstUncleanableOffset
-        let groups = Self.groups(of: plan.segments.filter { $0.baseOffset < end }, segmentBytes: plan.config.segmentBytes)
+        let groups = Self.groups(
+            of: plan.segments.filter { $0.baseOffset < end },
+            segmentBytes: plan.config.segmentBytes
+        )
         var pass = Pass(firstDirtyOffset: end, mapWasFull: mapWasFull)
         do {
             for group in groups {
-                try write(group: group, map: map, plan: plan, now: now, pass: &pass)
+                try write(group: group, map: map, plan: plan, now: now, pass: &pass, shouldStop: shouldStop)
             }
         } catch {
             for group in groups { CleanerFiles.discard(directory: directory, baseOffset: group[0].baseOffset) }
@@ -122,11 +133,12 @@ extension PartitionLog {
 
     /// Puts each key of the dirty part in the map with its latest offset. Returns the offset the map
     /// covers up to: the first uncleanable offset, or the first record that no longer fit.
-    private func buildMap(_ map: inout KeyOffsetMap, plan: Plan) throws -> Int64 {
+    private func buildMap(_ map: inout KeyOffsetMap, plan: Plan, shouldStop: () -> Bool) throws -> Int64 {
         let firstDirty = plan.section.firstDirtyOffset
         for segment in plan.segments where segment.nextOffset > firstDirty {
             var position = 0
             while let batch = try StoredBatch.read(from: segment.reader, at: position, limit: segment.size) {
+                if shouldStop() { throw CleaningStopped() }
                 position += batch.header.totalSize
                 guard batch.header.lastOffset >= firstDirty else { continue }
                 for record in try batch.records() where record.offset >= firstDirty {
@@ -159,7 +171,14 @@ extension PartitionLog {
     }
 
     /// Writes one group's cleaned segment as `.cleaned` files and fsyncs them.
-    private func write(group: [CleanerSegment], map: KeyOffsetMap, plan: Plan, now: Int64, pass: inout Pass) throws {
+    private func write(
+        group: [CleanerSegment],
+        map: KeyOffsetMap,
+        plan: Plan,
+        now: Int64,
+        pass: inout Pass,
+        shouldStop: () -> Bool
+    ) throws {
         let base = group[0].baseOffset
         CleanerFiles.discard(directory: directory, baseOffset: base)
         let output = try LogSegment(
@@ -171,6 +190,7 @@ extension PartitionLog {
         for (index, segment) in group.enumerated() {
             var position = 0
             while let batch = try StoredBatch.read(from: segment.reader, at: position, limit: segment.size) {
+                if shouldStop() { throw CleaningStopped() }
                 position += batch.header.totalSize
                 pass.bytesRead += batch.header.totalSize
                 let isLastOfGroup = index == group.count - 1 && position >= segment.size

@@ -41,7 +41,10 @@ struct StoredBatch {
                 reason: "unknown compression codec \(header.attributes.compressionBits)"
             )
         }
-        let payload = bytes.getSlice(at: bytes.readerIndex + RecordBatchHeader.size, length: header.totalSize - RecordBatchHeader.size)!
+        let payload = bytes.getSlice(
+            at: bytes.readerIndex + RecordBatchHeader.size,
+            length: header.totalSize - RecordBatchHeader.size
+        )!
         var body = try Compression.decompress(payload, codec: codec)
         var records: [StoredRecord] = []
         records.reserveCapacity(Int(header.recordCount))
