@@ -196,9 +196,15 @@ def test_alerts_and_dashboard_use_only_metrics_the_broker_exports():
         port = free_port()
         broker = BrokerProcess(os.path.join(tmp, "data"), ["--metrics", f"127.0.0.1:{port}", "--flush", "always"]).start()
         try:
-            # Enough traffic for every series to exist: produce (with fsyncs), consume, commit.
+            # Enough traffic for every series to exist: produce (with fsyncs), consume, commit, and a
+            # compacted topic for the cleaner's per-partition dirty ratio.
             create_topic(broker, "orders", 1)
+            from confluent_kafka.admin import AdminClient, NewTopic
+            admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+            admin.create_topics([NewTopic("order-status", 1, 1, config={"cleanup.policy": "compact"})])[
+                "order-status"].result(30)
             producer = Producer({"bootstrap.servers": broker.bootstrap})
+            producer.produce("order-status", key="o1", value="paid")
             for i in range(10):
                 producer.produce("orders", value=f"o{i}")
             assert producer.flush(30) == 0
