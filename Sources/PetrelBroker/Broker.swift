@@ -115,12 +115,18 @@ public final class Broker: Service, Sendable {
         router.register(InitProducerIdHandler(broker: state))
         let groups = state.groups
         router.register(FindCoordinatorHandler(broker: state))
+        router.register(AddPartitionsToTxnHandler(broker: state))
+        router.register(AddOffsetsToTxnHandler(broker: state))
+        router.register(EndTxnHandler(broker: state))
+        router.register(TxnOffsetCommitHandler(broker: state, groups: groups))
+        router.register(ListTransactionsHandler(broker: state))
+        router.register(DescribeTransactionsHandler(broker: state))
         router.register(JoinGroupHandler(coordinator: groups))
         router.register(SyncGroupHandler(coordinator: groups))
         router.register(HeartbeatHandler(coordinator: groups))
         router.register(LeaveGroupHandler(coordinator: groups))
         router.register(OffsetCommitHandler(broker: state, coordinator: groups))
-        router.register(OffsetFetchHandler(coordinator: groups))
+        router.register(OffsetFetchHandler(coordinator: groups, transactions: state.transactions))
         router.register(DescribeGroupsHandler(coordinator: groups))
         router.register(ListGroupsHandler(coordinator: groups))
         router.register(DeleteGroupsHandler(coordinator: groups))
@@ -192,6 +198,10 @@ public final class Broker: Service, Sendable {
             // Compaction of topics with cleanup.policy=compact.
             let cleaner = state.cleaner
             background.addTask { await cleaner.run() }
+            // Transaction timeouts, and ends a crash interrupted.
+            let transactions = state.transactions
+            let transactionCheckMs = configuration.transactionTimeoutCheckIntervalMs
+            background.addTask { await transactions.runTimers(intervalMs: transactionCheckMs) }
             // Session, rebalance and initial-delay timeouts of consumer groups.
             let groups = state.groups
             background.addTask { await groups.runTimers() }
@@ -225,6 +235,7 @@ public final class Broker: Service, Sendable {
         // The next broker may take the directory once the logs are closed, even if closing failed.
         defer { state.directoryLock.release() }
         try state.groups.offsets.close()
+        try state.transactions.close()
         try state.logs.shutdown()
         try? await metricsChannel?.close()
         if let listenerFailure { throw listenerFailure }

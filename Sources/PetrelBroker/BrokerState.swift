@@ -15,6 +15,7 @@ final class BrokerState: Sendable {
     let producerIDs: ProducerIDAllocator
     let appendNotifier = AppendNotifier()
     let groups: GroupCoordinator
+    let transactions: TransactionCoordinator
     let cleaner: LogCleaner
     let connections = ConnectionRegistry()
     /// Reads segment files for responses that cannot be sent with sendfile (TLS), on NIO's thread pool
@@ -57,6 +58,21 @@ final class BrokerState: Sendable {
         self.groups = GroupCoordinator(
             config: configuration.groups,
             offsets: offsets,
+            logger: logger,
+            clock: wallClockMillis
+        )
+        self.transactions = try TransactionCoordinator(
+            log: try TransactionLog(
+                dataDirectory: configuration.dataDirectory,
+                config: configuration.log,
+                cleanShutdown: logs.startedClean,
+                logger: logger
+            ),
+            logs: logs,
+            offsets: offsets,
+            appendNotifier: appendNotifier,
+            producerIDs: producerIDs,
+            maxTimeoutMs: configuration.transactionMaxTimeoutMs,
             logger: logger,
             clock: wallClockMillis
         )

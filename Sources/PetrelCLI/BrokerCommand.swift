@@ -61,6 +61,8 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: help("log-cleaner-threads")) var logCleanerThreads: String?
     @Option(help: help("log-cleaner-backoff-ms")) var logCleanerBackoffMs: String?
     @Option(help: help("log-cleaner-dedupe-buffer-size")) var logCleanerDedupeBufferSize: String?
+    @Option(help: help("transaction-max-timeout-ms")) var transactionMaxTimeoutMs: String?
+    @Option(help: help("transaction-timeout-check-interval-ms")) var transactionTimeoutCheckIntervalMs: String?
     @Option(help: help("max-message-bytes")) var maxMessageBytes: String?
     @Option(help: help("group-initial-rebalance-delay-ms")) var groupInitialRebalanceDelayMs: String?
     @Option(help: help("group-min-session-timeout-ms")) var groupMinSessionTimeoutMs: String?
@@ -94,6 +96,8 @@ struct BrokerCommand: AsyncParsableCommand {
             ("log-cleaner-enable", logCleanerEnable), ("log-cleaner-threads", logCleanerThreads),
             ("log-cleaner-backoff-ms", logCleanerBackoffMs),
             ("log-cleaner-dedupe-buffer-size", logCleanerDedupeBufferSize),
+            ("transaction-max-timeout-ms", transactionMaxTimeoutMs),
+            ("transaction-timeout-check-interval-ms", transactionTimeoutCheckIntervalMs),
             ("group-initial-rebalance-delay-ms", groupInitialRebalanceDelayMs),
             ("group-min-session-timeout-ms", groupMinSessionTimeoutMs),
             ("group-max-session-timeout-ms", groupMaxSessionTimeoutMs), ("metrics", metrics),

@@ -17,7 +17,8 @@ struct ApiVersionsTests {
         .saslHandshake: 0...1, .saslAuthenticate: 0...2, .describeConfigs: 0...4,
         .alterConfigs: 0...2, .incrementalAlterConfigs: 0...1, .createPartitions: 0...3, .describeCluster: 0...1,
         .describeLogDirs: 0...4, .offsetDelete: 0...0, .describeProducers: 0...0,
-        .deleteRecords: 0...2,
+        .deleteRecords: 0...2, .addPartitionsToTxn: 0...3, .addOffsetsToTxn: 0...3, .endTxn: 0...3,
+        .txnOffsetCommit: 0...3, .describeTransactions: 0...0, .listTransactions: 0...1,
     ]
 
     @Test("the broker advertises exactly the APIs it serves, in every ApiVersions version")

@@ -31,13 +31,39 @@ struct FetchResponseWriterTests {
             FetchResponseWriter.Topic(
                 name: "t",
                 partitions: [
-                    .init(index: 0, errorCode: .none, highWatermark: 6, logStartOffset: 0, records: slice),
-                    .init(index: 1, errorCode: .offsetOutOfRange, highWatermark: 9, logStartOffset: 2, records: nil),
+                    .init(
+                        index: 0,
+                        errorCode: .none,
+                        highWatermark: 6,
+                        logStartOffset: 0,
+                        lastStableOffset: 5,
+                        abortedTransactions: [
+                            AbortedTransaction(producerID: 7, firstOffset: 1, lastOffset: 4, lastStableOffset: 5)
+                        ],
+                        records: slice
+                    ),
+                    .init(
+                        index: 1,
+                        errorCode: .offsetOutOfRange,
+                        highWatermark: 9,
+                        logStartOffset: 2,
+                        lastStableOffset: 9,
+                        records: nil
+                    ),
                 ]
             ),
             FetchResponseWriter.Topic(
                 name: "u",
-                partitions: [.init(index: 3, errorCode: .none, highWatermark: 0, logStartOffset: 0, records: nil)]
+                partitions: [
+                    .init(
+                        index: 3,
+                        errorCode: .none,
+                        highWatermark: 0,
+                        logStartOffset: 0,
+                        lastStableOffset: 0,
+                        records: nil
+                    )
+                ]
             ),
         ]
         let frame = FetchResponseWriter.frame(
@@ -67,8 +93,9 @@ struct FetchResponseWriterTests {
                             partitionIndex: 0,
                             errorCode: .none,
                             highWatermark: 6,
-                            lastStableOffset: 6,
+                            lastStableOffset: 5,
                             logStartOffset: 0,
+                            abortedTransactions: [.init(producerId: 7, firstOffset: 1)],
                             records: try slice.readBytes()
                         ),
                         .init(

@@ -195,8 +195,11 @@ struct GroupOffsetsTests {
                 )
                 let coordinator = try await connection.send(FindCoordinatorRequest(key: "crew", keyType: 0), version: 3)
                 #expect(coordinator.errorCode == ErrorCode.none && coordinator.port == Int32(port))
+                // The broker is every transactional id's coordinator too; other key types are refused.
                 let transactional = try await connection.send(FindCoordinatorRequest(key: "tx", keyType: 1), version: 3)
-                #expect(transactional.errorCode != ErrorCode.none)
+                #expect(transactional.errorCode == ErrorCode.none && transactional.port == Int32(port))
+                let unknown = try await connection.send(FindCoordinatorRequest(key: "x", keyType: 2), version: 3)
+                #expect(unknown.errorCode == ErrorCode.invalidRequest)
             }
         }
     }

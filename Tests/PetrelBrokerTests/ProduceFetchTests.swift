@@ -196,10 +196,12 @@ struct ProduceFetchTests {
                 #expect(first.errorCode == ErrorCode.none && second.errorCode == ErrorCode.none)
                 #expect(first.producerId != second.producerId)
                 #expect(first.producerEpoch == 0)
+                // A transactional id gets its own producer id from the transaction coordinator.
                 let transactional = try await connection.send(
                     InitProducerIdRequest(transactionalId: "tx", transactionTimeoutMs: 60000)
                 )
-                #expect(transactional.errorCode != ErrorCode.none)
+                #expect(transactional.errorCode == ErrorCode.none && transactional.producerEpoch == 0)
+                #expect(![first.producerId, second.producerId].contains(transactional.producerId))
 
                 try await createTopic(connection, "idem")
                 var builder = RecordBatchBuilder(producerID: first.producerId, producerEpoch: 0, baseSequence: 0)

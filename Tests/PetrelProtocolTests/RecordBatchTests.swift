@@ -143,10 +143,11 @@ struct RecordBatchTests {
         resealCRC(&unknownCodec)
         #expect(refusal(unknownCodec) == .unsupportedCompressionType)
 
+        // A transactional batch needs a producer id (the transaction coordinator checks the rest).
         var transactional = batch
         transactional.setInteger(Int16(0x10), at: RecordBatchHeader.crcCoveredOffset)
         resealCRC(&transactional)
-        #expect(refusal(transactional) == .invalidTransactionState)
+        #expect(refusal(transactional) == .invalidRecord)
 
         var miscounted = batch
         miscounted.setInteger(Int32(5), at: 57)

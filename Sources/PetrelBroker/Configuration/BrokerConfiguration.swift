@@ -40,6 +40,11 @@ public struct BrokerConfiguration: Sendable {
     public var groups: GroupCoordinatorConfig = GroupCoordinatorConfig()
     /// How often retention is enforced (Kafka's log.retention.check.interval.ms).
     public var retentionCheckIntervalMs: Int64 = 300_000
+    /// The longest transaction timeout a producer may ask for (Kafka's transaction.max.timeout.ms).
+    public var transactionMaxTimeoutMs: Int32 = 900_000
+    /// How often transactions past their timeout are looked for and aborted (Kafka's
+    /// transaction.abort.timed.out.transaction.cleanup.interval.ms).
+    public var transactionTimeoutCheckIntervalMs: Int64 = 10_000
     /// Background compaction of topics with cleanup.policy=compact.
     public var logCleaner: LogCleanerConfiguration = LogCleanerConfiguration()
     /// Event-loop threads; 0 means one per core.

@@ -158,6 +158,20 @@ public enum BrokerSettings {
         ) {
             $0.broker.logCleaner.dedupeBufferBytes = try integer($1, 1024...Int(Int32.max) * 8)
         },
+        setting(
+            "transaction-max-timeout-ms",
+            "900000",
+            "The longest transaction timeout a producer may ask for; longer ones get INVALID_TRANSACTION_TIMEOUT."
+        ) {
+            $0.broker.transactionMaxTimeoutMs = try integer($1, 1...Int32.max)
+        },
+        setting(
+            "transaction-timeout-check-interval-ms",
+            "10000",
+            "Milliseconds between looks for transactions open longer than their timeout, which are then aborted."
+        ) {
+            $0.broker.transactionTimeoutCheckIntervalMs = try integer($1, 1...Int64.max)
+        },
         setting("max-message-bytes", "1048588", "The largest record batch accepted, in bytes.") {
             $0.broker.log.maxMessageBytes = try integer($1, 0...Int(Int32.max))
         },

@@ -9,6 +9,9 @@ struct FetchHandler: FrameRequestHandler {
     let versions: ClosedRange<Int16> = 4...12
     let broker: BrokerState
 
+    /// isolation_level 1: only records below the last stable offset, with the aborted transactions.
+    static let readCommitted: Int8 = 1
+
     private struct Read {
         var topics: [FetchResponseWriter.Topic]
         var bytes: Int
@@ -16,7 +19,8 @@ struct FetchHandler: FrameRequestHandler {
         /// fetch offset).
         var records: Int64
         var hasError: Bool
-        /// Each readable partition with the log end offset seen, to spot appends that race with parking.
+        /// Each readable partition with the offset seen (the log end, or the last stable offset for
+        /// read_committed), to spot appends that race with parking.
         var watched: [(TopicPartition, PartitionLog, Int64)]
     }
 
@@ -54,12 +58,15 @@ struct FetchHandler: FrameRequestHandler {
                     ? frame : try await frame.readingFiles(with: broker.fileIO, allocator: context.connection.allocator)
             }
             let watched = read.watched
+            let readCommitted = request.isolationLevel == Self.readCommitted
             parkedSince = parkedSince ?? ContinuousClock.now
             await broker.appendNotifier.waitForAppend(
                 to: watched.map(\.0),
                 deadline: deadline,
                 eventLoop: context.connection.eventLoop,
-                hasNewData: { watched.contains { $0.1.logEndOffset > $0.2 } }
+                hasNewData: {
+                    watched.contains { readCommitted ? $0.1.lastStableOffset > $0.2 : $0.1.logEndOffset > $0.2 }
+                }
             )
         }
     }
@@ -93,15 +100,24 @@ struct FetchHandler: FrameRequestHandler {
                 do {
                     // Past the response limit only offsets are reported; the client fetches again.
                     let limit = min(Int(max(0, wanted.partitionMaxBytes)), remaining)
-                    let data = try log.read(from: wanted.fetchOffset, maxBytes: limit, minOneBatch: read.bytes == 0)
+                    let data = try log.read(
+                        from: wanted.fetchOffset,
+                        maxBytes: limit,
+                        minOneBatch: read.bytes == 0,
+                        readCommitted: request.isolationLevel == Self.readCommitted
+                    )
                     result.highWatermark = data.highWatermark
                     result.logStartOffset = data.logStartOffset
+                    result.lastStableOffset = data.lastStableOffset
+                    result.abortedTransactions = data.abortedTransactions
                     result.records = data.slice
                     let length = data.slice?.length ?? 0
                     if let slice = data.slice { read.records += slice.nextOffset - slice.firstOffset }
                     read.bytes += length
                     remaining -= min(remaining, length)
-                    read.watched.append((TopicPartition(topic.topic, wanted.partition), log, data.highWatermark))
+                    // A read_committed fetch waits for the last stable offset to move, not the log end.
+                    let seen = request.isolationLevel == Self.readCommitted ? data.lastStableOffset : data.highWatermark
+                    read.watched.append((TopicPartition(topic.topic, wanted.partition), log, seen))
                 } catch PartitionLog.ReadError.offsetOutOfRange(let start, let end) {
                     result.errorCode = .offsetOutOfRange
                     result.highWatermark = end

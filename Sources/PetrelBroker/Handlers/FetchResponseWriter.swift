@@ -11,6 +11,9 @@ enum FetchResponseWriter {
         var errorCode: ErrorCode
         var highWatermark: Int64
         var logStartOffset: Int64
+        var lastStableOffset: Int64 = -1
+        /// For read_committed fetches: the aborted transactions in the range returned.
+        var abortedTransactions: [AbortedTransaction] = []
         var records: LogSlice?
     }
 
@@ -49,10 +52,13 @@ enum FetchResponseWriter {
                 buffer.writeInteger(partition.errorCode.rawValue)
                 if firstError == ErrorCode.none { firstError = partition.errorCode }
                 buffer.writeInteger(partition.highWatermark)
-                buffer.writeInteger(partition.highWatermark)  // last stable offset: no transactions
+                buffer.writeInteger(partition.lastStableOffset)
                 if version >= 5 { buffer.writeInteger(partition.logStartOffset) }
-                // No transactions, so no aborted ones: an empty array.
-                if flexible { buffer.writeUnsignedVarint(1) } else { buffer.writeInteger(Int32(0)) }
+                buffer.writeKafkaArray(partition.abortedTransactions, flexible: flexible) { buffer, aborted in
+                    buffer.writeInteger(aborted.producerID)
+                    buffer.writeInteger(aborted.firstOffset)
+                    if flexible { buffer.writeEmptyKafkaTaggedFields() }
+                }
                 if version >= 11 { buffer.writeInteger(Int32(-1)) }  // preferred read replica
                 if let records = partition.records {
                     if flexible {

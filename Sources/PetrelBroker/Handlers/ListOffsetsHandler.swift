@@ -1,8 +1,8 @@
 import PetrelProtocol
 import PetrelStorage
 
-/// ListOffsets (2): earliest (-2), latest (-1), the record with the largest timestamp (-3), or the first
-/// record at or after a timestamp.
+/// ListOffsets (2): earliest (-2), latest (-1: the last stable offset for read_committed), the record
+/// with the largest timestamp (-3), or the first record at or after a timestamp.
 struct ListOffsetsHandler: RequestHandler {
     let versions: ClosedRange<Int16> = 0...7
     let broker: BrokerState
@@ -19,7 +19,9 @@ struct ListOffsetsHandler: RequestHandler {
             topics: request.topics.map { topic in
                 .init(
                     name: topic.name,
-                    partitions: topic.partitions.map { lookUp($0, topic: topic.name, context: context) }
+                    partitions: topic.partitions.map {
+                        lookUp($0, topic: topic.name, readCommitted: request.isolationLevel == 1, context: context)
+                    }
                 )
             }
         )
@@ -28,6 +30,7 @@ struct ListOffsetsHandler: RequestHandler {
     private func lookUp(
         _ partition: ListOffsetsRequest.ListOffsetsTopic.ListOffsetsPartition,
         topic: String,
+        readCommitted: Bool,
         context: RequestContext
     ) -> ListOffsetsResponse.ListOffsetsTopicResponse.ListOffsetsPartitionResponse {
         typealias Response = ListOffsetsResponse.ListOffsetsTopicResponse.ListOffsetsPartitionResponse
@@ -44,7 +47,9 @@ struct ListOffsetsHandler: RequestHandler {
         let found: PartitionLog.TimestampedOffset?
         do {
             switch partition.timestamp {
-            case SpecialTimestamp.latest: found = .init(offset: log.logEndOffset, timestamp: -1)
+            // read_committed consumers start at the last stable offset, and their lag is counted from it.
+            case SpecialTimestamp.latest:
+                found = .init(offset: readCommitted ? log.lastStableOffset : log.logEndOffset, timestamp: -1)
             case SpecialTimestamp.earliest: found = .init(offset: log.logStartOffset, timestamp: -1)
             case SpecialTimestamp.maxTimestamp: found = try log.offsetOfMaxTimestamp()
             case let target where target >= 0: found = try log.firstOffset(atOrAfter: target)

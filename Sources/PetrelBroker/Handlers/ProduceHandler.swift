@@ -98,6 +98,17 @@ struct ProduceHandler: RequestHandler {
             ) {
                 return (failure(data.index, .invalidTimestamp, reason), nil)
             }
+            // A transactional batch belongs to an open transaction that named this partition first.
+            if header.attributes.isTransactional,
+                let refusal = broker.transactions.produceRefusal(
+                    producerID: header.producerID,
+                    producerEpoch: header.producerEpoch,
+                    partition: TopicPartition(topic, data.index)
+                )
+            {
+                let message = "producer \(header.producerID) has no open transaction with \(topic)-\(data.index)"
+                return (failure(data.index, refusal, message), nil)
+            }
             let appended = try log.append(batch, header: header, now: now)
             if appended.isDuplicate {
                 context.logger.debug(

@@ -23,6 +23,10 @@ extension APIKey {
     public static let deleteRecords = APIKey(rawValue: 21)
     public static let initProducerId = APIKey(rawValue: 22)
     public static let offsetForLeaderEpoch = APIKey(rawValue: 23)
+    public static let addPartitionsToTxn = APIKey(rawValue: 24)
+    public static let addOffsetsToTxn = APIKey(rawValue: 25)
+    public static let endTxn = APIKey(rawValue: 26)
+    public static let txnOffsetCommit = APIKey(rawValue: 28)
     public static let describeConfigs = APIKey(rawValue: 32)
     public static let alterConfigs = APIKey(rawValue: 33)
     public static let describeLogDirs = APIKey(rawValue: 35)
@@ -33,6 +37,8 @@ extension APIKey {
     public static let offsetDelete = APIKey(rawValue: 47)
     public static let describeCluster = APIKey(rawValue: 60)
     public static let describeProducers = APIKey(rawValue: 61)
+    public static let describeTransactions = APIKey(rawValue: 65)
+    public static let listTransactions = APIKey(rawValue: 66)
 
     /// The API's name as Kafka spells it, or nil for a key without a generated message.
     public var name: String? {
@@ -57,6 +63,10 @@ extension APIKey {
         case 21: "DeleteRecords"
         case 22: "InitProducerId"
         case 23: "OffsetForLeaderEpoch"
+        case 24: "AddPartitionsToTxn"
+        case 25: "AddOffsetsToTxn"
+        case 26: "EndTxn"
+        case 28: "TxnOffsetCommit"
         case 32: "DescribeConfigs"
         case 33: "AlterConfigs"
         case 35: "DescribeLogDirs"
@@ -67,6 +77,8 @@ extension APIKey {
         case 47: "OffsetDelete"
         case 60: "DescribeCluster"
         case 61: "DescribeProducers"
+        case 65: "DescribeTransactions"
+        case 66: "ListTransactions"
         default: nil
         }
     }
@@ -94,6 +106,10 @@ extension APIKey {
         case 21: DeleteRecordsRequest.self
         case 22: InitProducerIdRequest.self
         case 23: OffsetForLeaderEpochRequest.self
+        case 24: AddPartitionsToTxnRequest.self
+        case 25: AddOffsetsToTxnRequest.self
+        case 26: EndTxnRequest.self
+        case 28: TxnOffsetCommitRequest.self
         case 32: DescribeConfigsRequest.self
         case 33: AlterConfigsRequest.self
         case 35: DescribeLogDirsRequest.self
@@ -104,6 +120,8 @@ extension APIKey {
         case 47: OffsetDeleteRequest.self
         case 60: DescribeClusterRequest.self
         case 61: DescribeProducersRequest.self
+        case 65: DescribeTransactionsRequest.self
+        case 66: ListTransactionsRequest.self
         default: nil
         }
     }

@@ -50,6 +50,9 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let invalidProducerEpoch = ErrorCode(rawValue: 47)
     public static let invalidTransactionState = ErrorCode(rawValue: 48)
     public static let invalidProducerIDMapping = ErrorCode(rawValue: 49)
+    public static let invalidTransactionTimeout = ErrorCode(rawValue: 50)
+    public static let concurrentTransactions = ErrorCode(rawValue: 51)
+    public static let transactionCoordinatorFenced = ErrorCode(rawValue: 52)
     public static let transactionalIDAuthorizationFailed = ErrorCode(rawValue: 53)
     public static let kafkaStorageError = ErrorCode(rawValue: 56)
     public static let saslAuthenticationFailed = ErrorCode(rawValue: 58)
@@ -67,8 +70,10 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let fencedInstanceID = ErrorCode(rawValue: 82)
     public static let groupSubscribedToTopic = ErrorCode(rawValue: 86)
     public static let invalidRecord = ErrorCode(rawValue: 87)
+    public static let unstableOffsetCommit = ErrorCode(rawValue: 88)
     public static let producerFenced = ErrorCode(rawValue: 90)
     public static let unknownTopicID = ErrorCode(rawValue: 100)
+    public static let transactionalIDNotFound = ErrorCode(rawValue: 105)
     public static let unsupportedEndpointType = ErrorCode(rawValue: 115)
 
     /// Kafka's name for the code, e.g. "OFFSET_OUT_OF_RANGE".
@@ -118,6 +123,9 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case 47: "INVALID_PRODUCER_EPOCH"
         case 48: "INVALID_TXN_STATE"
         case 49: "INVALID_PRODUCER_ID_MAPPING"
+        case 50: "INVALID_TRANSACTION_TIMEOUT"
+        case 51: "CONCURRENT_TRANSACTIONS"
+        case 52: "TRANSACTION_COORDINATOR_FENCED"
         case 53: "TRANSACTIONAL_ID_AUTHORIZATION_FAILED"
         case 56: "KAFKA_STORAGE_ERROR"
         case 58: "SASL_AUTHENTICATION_FAILED"
@@ -135,8 +143,10 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case 82: "FENCED_INSTANCE_ID"
         case 86: "GROUP_SUBSCRIBED_TO_TOPIC"
         case 87: "INVALID_RECORD"
+        case 88: "UNSTABLE_OFFSET_COMMIT"
         case 90: "PRODUCER_FENCED"
         case 100: "UNKNOWN_TOPIC_ID"
+        case 105: "TRANSACTIONAL_ID_NOT_FOUND"
         case 115: "UNSUPPORTED_ENDPOINT_TYPE"
         default: "ERROR_\(rawValue)"
         }
@@ -145,7 +155,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     /// Whether Kafka marks the error retriable: the same request may succeed later.
     public var isRetriable: Bool {
         switch rawValue {
-        case 2, 3, 5, 6, 7, 13, 14, 15, 16, 19, 41, 56, 70, 71, 74, 75, 78, 100: true
+        case 2, 3, 5, 6, 7, 13, 14, 15, 16, 19, 41, 51, 56, 70, 71, 74, 75, 78, 88, 100: true
         default: false
         }
     }

@@ -6,6 +6,8 @@ public struct RecordBatchBuilder: Sendable {
     public var producerID: Int64
     public var producerEpoch: Int16
     public var baseSequence: Int32
+    /// The batch belongs to its producer's open transaction (attribute bit 4).
+    public var isTransactional: Bool
     private var body: ByteBuffer
     private var count: Int32 = 0
     private var baseTimestamp: Int64?
@@ -16,12 +18,14 @@ public struct RecordBatchBuilder: Sendable {
         producerID: Int64 = -1,
         producerEpoch: Int16 = -1,
         baseSequence: Int32 = -1,
+        isTransactional: Bool = false,
         allocator: ByteBufferAllocator = ByteBufferAllocator()
     ) {
         self.compression = compression
         self.producerID = producerID
         self.producerEpoch = producerEpoch
         self.baseSequence = baseSequence
+        self.isTransactional = isTransactional
         self.body = allocator.buffer(capacity: 1024)
     }
 
@@ -69,7 +73,9 @@ public struct RecordBatchBuilder: Sendable {
         var header = RecordBatchHeader(
             batchLength: Int32(RecordBatchHeader.size - RecordBatchHeader.lengthPrefixSize + payload.readableBytes),
             partitionLeaderEpoch: -1,
-            attributes: RecordBatchAttributes(compression: compression),
+            attributes: RecordBatchAttributes(
+                rawValue: RecordBatchAttributes(compression: compression).rawValue | (isTransactional ? 0x10 : 0)
+            ),
             lastOffsetDelta: count - 1,
             baseTimestamp: baseTimestamp ?? -1,
             maxTimestamp: maxTimestamp,

@@ -150,8 +150,8 @@ public enum RecordBatchValidator {
         if header.attributes.isControl {
             throw RecordBatchError(.invalidRecord, "clients may not send control batches")
         }
-        if header.attributes.isTransactional {
-            throw RecordBatchError(.invalidTransactionState, "transactions are not supported")
+        if header.attributes.isTransactional && header.producerID < 0 {
+            throw RecordBatchError(.invalidRecord, "a transactional batch must carry a producer id")
         }
         if header.producerID >= 0 && header.baseSequence < 0 {
             throw RecordBatchError(

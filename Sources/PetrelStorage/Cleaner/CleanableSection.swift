@@ -36,10 +36,14 @@ extension PartitionLog {
         guard config.compacts, !state.isClosed else { return nil }
         var firstDirty = max(state.firstDirtyOffset, state.logStartOffset, state.segments[0].baseOffset)
         var firstUncleanable = state.active.baseOffset
+        // Never past an open transaction: whether its records stay depends on how it ends.
+        if let unstable = state.producers.firstUnstableOffset, let index = state.segmentIndex(for: unstable) {
+            firstUncleanable = min(firstUncleanable, state.segments[index].baseOffset)
+        }
         var clean = 0
         var dirty = 0
         var isOverdue = false
-        for segment in state.segments.dropLast() {
+        for segment in state.segments.dropLast() where segment.baseOffset < firstUncleanable {
             if segment.nextOffset <= firstDirty {
                 clean += segment.size
                 continue

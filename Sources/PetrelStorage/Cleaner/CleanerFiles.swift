@@ -55,6 +55,10 @@ enum CleanerFiles {
                 unlinkFile(path(directory, base, suffix) + swap)
                 unlinkFile(path(directory, base, suffix))
             }
+            // The aborted-transaction index cannot be rebuilt from the log alone: it was renamed to .swap
+            // before the log was, so it is either still there or already in place.
+            let transactions = path(directory, base, TransactionIndex.suffix)
+            if fileExists(transactions + swap) { try move(transactions + swap, to: transactions) }
             try move(swapLog, to: path(directory, base, ".log"))
             completed.insert(base)
             logger.notice(
@@ -72,6 +76,8 @@ enum CleanerFiles {
 
     /// Step 2 for one cleaned segment: its `.cleaned` files become `.swap` files, the log last.
     static func markForSwap(directory: String, baseOffset: Int64) throws {
+        let transactions = path(directory, baseOffset, TransactionIndex.suffix)
+        if fileExists(transactions + cleaned) { try move(transactions + cleaned, to: transactions + swap) }
         for suffix in [".index", ".timeindex", ".log"] {
             let file = path(directory, baseOffset, suffix)
             try move(file + cleaned, to: file + swap)
@@ -81,6 +87,12 @@ enum CleanerFiles {
     /// Step 3 for one cleaned segment: the old segments it replaces go, its `.swap` files take their names.
     static func swapIn(directory: String, baseOffset: Int64, replacing old: [Int64]) throws {
         for base in old where base != baseOffset { LogSegment.deleteFiles(directory: directory, baseOffset: base) }
+        let transactions = path(directory, baseOffset, TransactionIndex.suffix)
+        if fileExists(transactions + swap) {
+            try move(transactions + swap, to: transactions)
+        } else {
+            unlinkFile(transactions)
+        }
         for suffix in [".index", ".timeindex", ".log"] {
             let file = path(directory, baseOffset, suffix)
             try move(file + swap, to: file)
@@ -89,7 +101,7 @@ enum CleanerFiles {
 
     /// Removes what a cleaning that gives up wrote.
     static func discard(directory: String, baseOffset: Int64) {
-        for suffix in LogSegment.fileSuffixes {
+        for suffix in LogSegment.allFileSuffixes {
             unlinkFile(path(directory, baseOffset, suffix) + cleaned)
             unlinkFile(path(directory, baseOffset, suffix) + swap)
         }
@@ -98,6 +110,8 @@ enum CleanerFiles {
     static func path(_ directory: String, _ baseOffset: Int64, _ suffix: String) -> String {
         directory + "/" + LogSegment.fileName(baseOffset: baseOffset, suffix: suffix)
     }
+
+    static func fileExists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
     private static func move(_ from: String, to: String) throws {
         guard rename(from, to) == 0 else { throw StorageError("rename to \(to)", path: from, errno: errno) }

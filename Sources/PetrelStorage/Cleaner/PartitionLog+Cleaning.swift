@@ -68,6 +68,16 @@ extension PartitionLog {
         var config: LogConfig
         /// The base offset of each idempotent producer's last batch: kept, if need be empty.
         var producersLastBatches: Set<Int64>
+        /// Transactions that were aborted: their records are not values (and are removed).
+        var aborted: [AbortedTransaction]
+
+        func isAborted(_ header: RecordBatchHeader) -> Bool {
+            header.attributes.isTransactional && !header.attributes.isControl
+                && aborted.contains {
+                    $0.producerID == header.producerID && $0.firstOffset <= header.baseOffset
+                        && header.baseOffset < $0.lastOffset
+                }
+        }
     }
 
     private struct Pass {
@@ -97,7 +107,12 @@ extension PartitionLog {
                 section: section,
                 segments: segments,
                 config: state.config,
-                producersLastBatches: Set(lastBatches)
+                producersLastBatches: Set(lastBatches),
+                aborted: Self.abortedTransactions(
+                    state,
+                    from: segments.first?.baseOffset ?? 0,
+                    to: section.firstUncleanableOffset
+                )
             )
         }
         guard let plan else { return nil }
@@ -140,7 +155,7 @@ extension PartitionLog {
             while let batch = try StoredBatch.read(from: segment.reader, at: position, limit: segment.size) {
                 if shouldStop() { throw CleaningStopped() }
                 position += batch.header.totalSize
-                guard batch.header.lastOffset >= firstDirty else { continue }
+                guard batch.header.lastOffset >= firstDirty, !plan.isAborted(batch.header) else { continue }
                 for record in try batch.records() where record.offset >= firstDirty {
                     guard let key = record.key else { continue }
                     let fitted = key.withUnsafeReadableBytes { map.put(key: $0, offset: record.offset) }
@@ -202,6 +217,7 @@ extension PartitionLog {
                         now: now,
                         deleteRetentionMs: plan.config.deleteRetentionMs,
                         mustStay: mustStay,
+                        isAborted: plan.isAborted(batch.header),
                         removed: &pass.recordsRemoved
                     )
                 else { continue }
@@ -211,6 +227,15 @@ extension PartitionLog {
         }
         try output.seal()
         try output.sync()
+        // The aborted-transaction entries of the old segments stay with the data they describe.
+        var aborted: [AbortedTransaction] = []
+        for segment in group {
+            aborted += try TransactionIndex.read(directory: directory, baseOffset: segment.baseOffset)
+        }
+        if !aborted.isEmpty {
+            let path = TransactionIndex.path(directory: directory, baseOffset: base) + CleanerFiles.cleaned
+            try writeAtomically(Array(TransactionIndex.encode(aborted).readableBytesView), to: path)
+        }
     }
 
     /// One batch after cleaning: the same bytes if every record stays, a rebuilt batch if some go or a
@@ -221,6 +246,7 @@ extension PartitionLog {
         now: Int64,
         deleteRetentionMs: Int64,
         mustStay: Bool,
+        isAborted: Bool = false,
         removed: inout Int
     ) throws -> ByteBuffer? {
         let header = batch.header
@@ -231,6 +257,8 @@ extension PartitionLog {
         if records.isEmpty { return mustStay ? batch.bytes : nil }
         let horizon = header.attributes.hasDeleteHorizon ? header.baseTimestamp : nil
         let kept = records.filter { record in
+            // An aborted transaction's records were never values.
+            if isAborted { return false }
             // Keyless records cannot be compacted; Kafka's cleaner drops them too.
             guard let key = record.key else { return false }
             if let latest = key.withUnsafeReadableBytes({ map.offset(of: $0) }), latest > record.offset {
@@ -281,6 +309,9 @@ extension PartitionLog {
                     indexIntervalBytes: state.config.indexIntervalBytes
                 )
                 _ = try segment.loadAfterCleanShutdown()
+                segment.hasTransactionIndex = CleanerFiles.fileExists(
+                    TransactionIndex.path(directory: directory, baseOffset: segment.baseOffset)
+                )
                 state.segments.replaceSubrange(start..<(start + group.count), with: [segment])
             }
             state.firstDirtyOffset = max(state.firstDirtyOffset, firstDirtyOffset)

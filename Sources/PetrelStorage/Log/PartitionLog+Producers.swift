@@ -13,8 +13,16 @@ extension PartitionLog {
         ProducerSnapshot.prune(directory: directory, logEndOffset: state.logEndOffset)
     }
 
-    /// Rebuilds the producers after the segments are loaded (and, after a crash, recovered).
-    static func loadProducers(segments: [LogSegment], directory: String, logger: Logger) throws -> ProducerStates {
+    /// Rebuilds the producers after the segments are loaded (and, after a crash, recovered), and with
+    /// them the aborted transactions whose markers follow the snapshot: an entry missing from a
+    /// segment's `.txnindex` (lost with a crash) is written again.
+    static func loadProducers(
+        segments: [LogSegment],
+        directory: String,
+        aborted known: [AbortedTransaction],
+        logger: Logger
+    ) throws -> (ProducerStates, [AbortedTransaction]) {
+        var aborted = known
         let end = segments[segments.count - 1].nextOffset
         ProducerSnapshot.prune(directory: directory, logEndOffset: end)
         var states = ProducerStates()
@@ -35,7 +43,26 @@ extension PartitionLog {
             var position = 0
             while position < segment.size, let header = try segment.readHeader(at: position) {
                 if header.baseOffset >= from, header.isIdempotent {
-                    states.record(header, now: now)
+                    if header.attributes.isControl {
+                        let body = try segment.reader.read(
+                            position: position + RecordBatchHeader.size,
+                            length: header.totalSize - RecordBatchHeader.size
+                        )
+                        if let marker = ControlRecord.read(body: body) {
+                            let entry = replayMarker(marker, header: header, states: &states, now: now)
+                            if let entry, !aborted.contains(entry) {
+                                aborted.append(entry)
+                                try TransactionIndex.append(
+                                    [entry],
+                                    directory: directory,
+                                    baseOffset: segment.baseOffset
+                                )
+                                segment.hasTransactionIndex = true
+                            }
+                        }
+                    } else {
+                        states.record(header, now: now)
+                    }
                     replayed += 1
                 }
                 position += header.totalSize
@@ -47,7 +74,24 @@ extension PartitionLog {
                 metadata: ["producers": "\(states.entries.count)", "replayedBatches": "\(replayed)"]
             )
         }
-        return states
+        return (states, aborted.sorted { $0.lastOffset < $1.lastOffset })
+    }
+
+    /// A marker met while replaying: ends its producer's transaction; an abort's index entry.
+    private static func replayMarker(
+        _ marker: ControlRecord,
+        header: RecordBatchHeader,
+        states: inout ProducerStates,
+        now: Int64
+    ) -> AbortedTransaction? {
+        let first = states.completeTransaction(producerID: header.producerID, epoch: header.producerEpoch, now: now)
+        guard marker.kind == .abort, let first else { return nil }
+        return AbortedTransaction(
+            producerID: header.producerID,
+            firstOffset: first,
+            lastOffset: header.baseOffset,
+            lastStableOffset: states.firstUnstableOffset ?? header.nextOffset
+        )
     }
 }
 
@@ -59,6 +103,8 @@ public struct ActiveProducer: Sendable, Hashable {
     public var lastSequence: Int32
     /// The newest timestamp of its last batch (ms since the epoch).
     public var lastTimestamp: Int64
+    /// The first offset of its transaction open in the partition, -1 if none.
+    public var currentTransactionStartOffset: Int64 = -1
 }
 
 extension PartitionLog {
@@ -70,7 +116,8 @@ extension PartitionLog {
                     producerID: id,
                     epoch: entry.epoch,
                     lastSequence: entry.lastSequence ?? -1,
-                    lastTimestamp: entry.lastTimestamp
+                    lastTimestamp: entry.lastTimestamp,
+                    currentTransactionStartOffset: entry.currentTransactionFirstOffset ?? -1
                 )
             }
             .sorted { $0.producerID < $1.producerID }

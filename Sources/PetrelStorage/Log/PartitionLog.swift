@@ -38,8 +38,11 @@ public final class PartitionLog: Sendable {
         var directoryChanges = 0
         /// The folder itself was created and its parent not fsynced since.
         var parentDirectoryChanged = false
-        /// Idempotent producers' recent batches, for duplicate detection.
+        /// Idempotent producers' recent batches, for duplicate detection, and their open transactions.
         var producers = ProducerStates()
+        /// The aborted transactions whose markers are in the log, by marker offset (the segments'
+        /// `.txnindex` files, in memory): read_committed fetches look them up here.
+        var abortedTransactions: [AbortedTransaction] = []
 
         /// The first offset readers may see: the first segment's base, or past it once DeleteRecords or
         /// retention moved it (records below it are hidden until their segment goes).
@@ -128,7 +131,7 @@ public final class PartitionLog: Sendable {
                 if index + 1 < bases.count { directoryChanges += 1 }
                 for later in bases[(index + 1)...] {
                     logger.warning("recovery removed a segment after the damage", metadata: ["segment": "\(later)"])
-                    for suffix in [".log", ".index", ".timeindex"] {
+                    for suffix in LogSegment.allFileSuffixes {
                         unlinkFile(directory + "/" + LogSegment.fileName(baseOffset: later, suffix: suffix))
                     }
                 }
@@ -136,7 +139,8 @@ public final class PartitionLog: Sendable {
             }
         }
         // Index files whose log is gone are leftovers of an interrupted deletion.
-        for name in names where name.hasSuffix(".index") || name.hasSuffix(".timeindex") {
+        for name in names
+        where name.hasSuffix(".index") || name.hasSuffix(".timeindex") || name.hasSuffix(TransactionIndex.suffix) {
             let stem = name.split(separator: ".")[0]
             if !names.contains(stem + ".log") { unlinkFile(directory + "/" + name) }
         }
@@ -156,7 +160,23 @@ public final class PartitionLog: Sendable {
         state.firstDirtyOffset = min(firstDirtyOffset, end)
         state.directoryChanges = directoryChanges
         state.parentDirectoryChanged = folderCreated
-        state.producers = try Self.loadProducers(segments: segments, directory: directory, logger: logger)
+        var aborted: [AbortedTransaction] = []
+        for segment in segments {
+            let entries = try TransactionIndex.read(directory: directory, baseOffset: segment.baseOffset)
+            // Entries of markers that recovery cut off go with them.
+            let kept = entries.filter { $0.lastOffset < segment.nextOffset }
+            if kept.count != entries.count {
+                try TransactionIndex.rewrite(kept, directory: directory, baseOffset: segment.baseOffset)
+            }
+            segment.hasTransactionIndex = !kept.isEmpty
+            aborted += kept
+        }
+        (state.producers, state.abortedTransactions) = try Self.loadProducers(
+            segments: segments,
+            directory: directory,
+            aborted: aborted,
+            logger: logger
+        )
         self.state = Mutex(state)
     }
 
@@ -234,7 +254,7 @@ public final class PartitionLog: Sendable {
         }
     }
 
-    private func shouldRoll(_ state: State, incoming header: RecordBatchHeader, now: Int64) -> Bool {
+    func shouldRoll(_ state: State, incoming header: RecordBatchHeader, now: Int64) -> Bool {
         let active = state.active
         guard !active.isEmpty else { return false }
         if active.size + header.totalSize > state.config.segmentBytes { return true }
@@ -269,24 +289,38 @@ public final class PartitionLog: Sendable {
 
     /// Finds whole batches from the one containing `offset`, up to `maxBytes`. With `minOneBatch` the
     /// first batch is returned even if it is larger than `maxBytes`, so a consumer can always progress.
-    public func read(from offset: Int64, maxBytes: Int, minOneBatch: Bool = true) throws -> LogReadResult {
+    /// With `readCommitted` only batches below the last stable offset are returned, with the aborted
+    /// transactions among them.
+    public func read(
+        from offset: Int64,
+        maxBytes: Int,
+        minOneBatch: Bool = true,
+        readCommitted: Bool = false
+    ) throws -> LogReadResult {
         // Under the lock: the offsets, and where in which segment file to look.
-        let (found, start, end) = try state.withLock {
-            state throws -> ((SegmentReader, SegmentReader.Bounds)?, Int64, Int64) in
+        let (found, result) = try state.withLock {
+            state throws -> ((SegmentReader, SegmentReader.Bounds)?, LogReadResult) in
             let start = state.logStartOffset
             let end = state.logEndOffset
             guard offset >= start, offset <= end else {
                 throw ReadError.offsetOutOfRange(logStartOffset: start, logEndOffset: end)
             }
-            guard offset < end, let index = state.segmentIndex(for: offset) else { return (nil, start, end) }
+            let stable = Self.lastStableOffset(state)
+            var result = LogReadResult(slice: nil, highWatermark: end, logStartOffset: start, lastStableOffset: stable)
+            let limit = readCommitted ? stable : end
+            guard offset < limit, let index = state.segmentIndex(for: offset) else { return (nil, result) }
+            if readCommitted { result.abortedTransactions = Self.abortedTransactions(state, from: offset, to: limit) }
             let segment = state.segments[index]
-            return ((segment.reader, segment.readBounds(for: offset, maxBytes: maxBytes)), start, end)
+            var bounds = segment.readBounds(for: offset, maxBytes: maxBytes)
+            bounds.endOffset = limit
+            return ((segment.reader, bounds), result)
         }
         // Outside it: the walk over batch headers.
-        let slice = try found.flatMap { reader, bounds in
+        var read = result
+        read.slice = try found.flatMap { reader, bounds in
             try reader.slice(from: offset, within: bounds, maxBytes: maxBytes, minOneBatch: minOneBatch)
         }
-        return LogReadResult(slice: slice, highWatermark: end, logStartOffset: start)
+        return read
     }
 
     // MARK: - Flushing, closing, deleting
@@ -319,4 +353,7 @@ public struct LogReadResult: Sendable {
     public var slice: LogSlice?
     public var highWatermark: Int64
     public var logStartOffset: Int64
+    public var lastStableOffset: Int64
+    /// For read_committed reads: the aborted transactions with data in the range that may be read.
+    public var abortedTransactions: [AbortedTransaction] = []
 }

@@ -11,8 +11,9 @@ import Foundation
 /// restart replays only the batches after it. Written when a segment rolls and at a clean shutdown;
 /// the two newest are kept. All integers big-endian:
 ///
-///     int16 version = 1, int32 producer count, then per producer:
-///         int64 producer id, int16 epoch, int64 last timestamp, int8 batch count,
+///     int16 version = 2, int32 producer count, then per producer:
+///         int64 producer id, int16 epoch, int64 last timestamp,
+///         int64 first offset of its open transaction (-1: none; absent in version 1), int8 batch count,
 ///         per batch: int32 first sequence, int32 last sequence, int64 first offset, int64 last offset
 ///     uint32 CRC-32C of everything before it
 enum ProducerSnapshot {
@@ -24,12 +25,13 @@ enum ProducerSnapshot {
 
     static func write(_ states: ProducerStates, offset: Int64, directory: String) throws {
         var buffer = ByteBuffer()
-        buffer.writeInteger(Int16(1))
+        buffer.writeInteger(Int16(2))
         buffer.writeInteger(Int32(states.entries.count))
         for (id, entry) in states.entries.sorted(by: { $0.key < $1.key }) {
             buffer.writeInteger(id)
             buffer.writeInteger(entry.epoch)
             buffer.writeInteger(entry.lastTimestamp)
+            buffer.writeInteger(entry.currentTransactionFirstOffset ?? -1)
             buffer.writeInteger(Int8(entry.batches.count))
             for batch in entry.batches {
                 buffer.writeInteger(batch.firstSequence)
@@ -53,12 +55,14 @@ enum ProducerSnapshot {
             return nil
         }
         do {
-            guard try buffer.readKafkaInteger(as: Int16.self) == 1 else { return nil }
+            let version = try buffer.readKafkaInteger(as: Int16.self)
+            guard version == 1 || version == 2 else { return nil }
             var entries: [Int64: ProducerEntry] = [:]
             for _ in 0..<(try buffer.readKafkaInteger(as: Int32.self)) {
                 let id = try buffer.readKafkaInteger(as: Int64.self)
                 let epoch = try buffer.readKafkaInteger(as: Int16.self)
                 let timestamp = try buffer.readKafkaInteger(as: Int64.self)
+                let transactionStart = version >= 2 ? try buffer.readKafkaInteger(as: Int64.self) : -1
                 var batches: [ProducerEntry.Batch] = []
                 for _ in 0..<(try buffer.readKafkaInteger(as: Int8.self)) {
                     batches.append(
@@ -70,7 +74,12 @@ enum ProducerSnapshot {
                         )
                     )
                 }
-                entries[id] = ProducerEntry(epoch: epoch, batches: batches, lastTimestamp: timestamp)
+                entries[id] = ProducerEntry(
+                    epoch: epoch,
+                    batches: batches,
+                    lastTimestamp: timestamp,
+                    currentTransactionFirstOffset: transactionStart >= 0 ? transactionStart : nil
+                )
             }
             return ProducerStates(entries: entries)
         } catch {

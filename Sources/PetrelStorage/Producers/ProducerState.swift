@@ -19,6 +19,9 @@ struct ProducerEntry: Hashable, Sendable {
     /// that went away. The broker's time rather than the records' own, so a producer replaying old
     /// data is not forgotten at once.
     var lastTimestamp: Int64
+    /// The first offset of the producer's transaction still open in this partition, if any: the last
+    /// stable offset cannot pass it.
+    var currentTransactionFirstOffset: Int64?
 
     var lastSequence: Int32? { batches.last?.lastSequence }
 }
@@ -76,9 +79,10 @@ struct ProducerStates: Sendable {
         return .append
     }
 
-    /// Remembers a batch just appended (with its assigned offsets) at wall-clock time `now`.
+    /// Remembers a batch just appended (with its assigned offsets) at wall-clock time `now`. A
+    /// transaction's first data batch opens it; a marker (control batch) is `completeTransaction`'s.
     mutating func record(_ header: RecordBatchHeader, now: Int64) {
-        guard header.isIdempotent else { return }
+        guard header.isIdempotent, !header.attributes.isControl else { return }
         var entry =
             entries[header.producerID] ?? ProducerEntry(epoch: header.producerEpoch, batches: [], lastTimestamp: -1)
         if header.producerEpoch != entry.epoch {
@@ -95,11 +99,42 @@ struct ProducerStates: Sendable {
         )
         if entry.batches.count > ProducerEntry.retainedBatches { entry.batches.removeFirst() }
         entry.lastTimestamp = max(entry.lastTimestamp, now)
+        if header.attributes.isTransactional, entry.currentTransactionFirstOffset == nil {
+            entry.currentTransactionFirstOffset = header.baseOffset
+        }
         entries[header.producerID] = entry
+    }
+
+    /// Why a marker of `producerID` at `epoch` cannot be written, or nil: an older epoch than the
+    /// producer's is a fenced coordinator's.
+    func markerRefusal(producerID: Int64, epoch: Int16) -> String? {
+        guard let entry = entries[producerID], epoch < entry.epoch else { return nil }
+        return "marker for producer \(producerID) at epoch \(epoch), older than its epoch \(entry.epoch)"
+    }
+
+    /// Ends the producer's open transaction with the marker just appended. Returns the transaction's
+    /// first offset, or nil if it had none open here (a marker written again after a crash). A marker
+    /// at a newer epoch (the coordinator fenced the producer) makes that epoch current, with no batches.
+    mutating func completeTransaction(producerID: Int64, epoch: Int16, now: Int64) -> Int64? {
+        var entry = entries[producerID] ?? ProducerEntry(epoch: epoch, batches: [], lastTimestamp: now)
+        if epoch > entry.epoch {
+            entry.epoch = epoch
+            entry.batches = []
+        }
+        let first = entry.currentTransactionFirstOffset
+        entry.currentTransactionFirstOffset = nil
+        entry.lastTimestamp = max(entry.lastTimestamp, now)
+        entries[producerID] = entry
+        return first
+    }
+
+    /// The first offset of the earliest open transaction, if any.
+    var firstUnstableOffset: Int64? {
+        entries.values.compactMap(\.currentTransactionFirstOffset).min()
     }
 
     /// Forgets producers whose last batch is older than `cutoff` (Kafka's producer.id.expiration.ms).
     mutating func expire(olderThan cutoff: Int64) {
-        entries = entries.filter { $0.value.lastTimestamp >= cutoff }
+        entries = entries.filter { $0.value.lastTimestamp >= cutoff || $0.value.currentTransactionFirstOffset != nil }
     }
 }

@@ -34,6 +34,8 @@ final class LogSegment {
 
     /// The three files of a segment, by suffix.
     static let fileSuffixes = [".log", ".index", ".timeindex"]
+    /// With the aborted-transaction index, which only some segments have.
+    static let allFileSuffixes = fileSuffixes + [TransactionIndex.suffix]
 
     /// Opens (or creates) the segment's files. Call `recover()` or `loadAfterCleanShutdown()` next.
     /// - Parameter stage: appended to each file name; the cleaner writes a segment as `.cleaned` files
@@ -203,8 +205,19 @@ final class LogSegment {
 
     // MARK: - Truncation, flushing, deletion
 
-    /// The segment's three files, to fsync outside the partition's lock.
-    var files: [FileDescriptor] { [log, offsetIndex.file, timeIndex.file] }
+    /// The segment's files, to fsync outside the partition's lock: its aborted-transaction index too
+    /// once it has one.
+    var files: [FileDescriptor] {
+        let core = [log, offsetIndex.file, timeIndex.file]
+        let transactions = TransactionIndex.path(directory: directory, baseOffset: baseOffset)
+        guard hasTransactionIndex, let index = try? FileDescriptor(opening: transactions, create: false) else {
+            return core
+        }
+        return core + [index]
+    }
+
+    /// Whether `<base>.txnindex` exists (set when an abort marker's entry is first written to it).
+    var hasTransactionIndex = false
 
     func sync() throws {
         for file in files { try file.sync() }
@@ -213,7 +226,7 @@ final class LogSegment {
     /// Removes a segment's files. Open descriptors (readers in flight) keep the data readable until
     /// they are released.
     static func deleteFiles(directory: String, baseOffset: Int64) {
-        for suffix in fileSuffixes {
+        for suffix in allFileSuffixes {
             _ = unlinkFile(directory + "/" + fileName(baseOffset: baseOffset, suffix: suffix))
         }
     }

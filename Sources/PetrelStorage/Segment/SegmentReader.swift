@@ -17,6 +17,8 @@ struct SegmentReader: Sendable {
         /// The segment's size and next offset when the bounds were taken.
         var limit: Int
         var segmentEnd: Int64
+        /// No batch at or past this offset is read (the last stable offset of a read_committed read).
+        var endOffset: Int64 = .max
     }
 
     /// The 61-byte header of the batch at `position`, or nil if fewer bytes than that remain.
@@ -59,21 +61,25 @@ struct SegmentReader: Sendable {
             position += header.totalSize
         }
         // None: only if segments are not contiguous (a damaged folder); serve nothing rather than guess.
-        guard let first, minOneBatch || first.totalSize <= maxBytes else { return nil }
+        guard let first, first.baseOffset < bounds.endOffset, minOneBatch || first.totalSize <= maxBytes else {
+            return nil
+        }
         let target = position + max(maxBytes, first.totalSize)
         var stop = bounds.limit
         var sliceEnd = bounds.segmentEnd
-        if target < bounds.limit {
+        if target < bounds.limit || bounds.endOffset < bounds.segmentEnd {
             var cursor = position + first.totalSize
             sliceEnd = first.nextOffset
-            if let entry = bounds.skipAhead, Int(entry.position) > cursor, Int(entry.position) <= target {
+            if let entry = bounds.skipAhead, Int(entry.position) > cursor, Int(entry.position) <= target,
+                baseOffset + Int64(entry.relativeOffset) <= bounds.endOffset
+            {
                 // The batches before the indexed one are whole and end where it begins.
                 cursor = Int(entry.position)
                 sliceEnd = baseOffset + Int64(entry.relativeOffset)
             }
             stop = cursor
             while cursor < bounds.limit, let header = try readHeader(at: cursor) {
-                if cursor + header.totalSize > target { break }
+                if cursor + header.totalSize > target || header.baseOffset >= bounds.endOffset { break }
                 cursor += header.totalSize
                 stop = cursor
                 sliceEnd = header.nextOffset

@@ -10,6 +10,10 @@ protocol VersionedSample {
 }
 
 let allSampledMessageTypes: [any (KafkaVersionedData & VersionedSample).Type] = [
+    AddOffsetsToTxnRequest.self,
+    AddOffsetsToTxnResponse.self,
+    AddPartitionsToTxnRequest.self,
+    AddPartitionsToTxnResponse.self,
     AlterConfigsRequest.self,
     AlterConfigsResponse.self,
     ApiVersionsRequest.self,
@@ -36,6 +40,10 @@ let allSampledMessageTypes: [any (KafkaVersionedData & VersionedSample).Type] = 
     DescribeLogDirsResponse.self,
     DescribeProducersRequest.self,
     DescribeProducersResponse.self,
+    DescribeTransactionsRequest.self,
+    DescribeTransactionsResponse.self,
+    EndTxnRequest.self,
+    EndTxnResponse.self,
     FetchRequest.self,
     FetchResponse.self,
     FindCoordinatorRequest.self,
@@ -54,6 +62,8 @@ let allSampledMessageTypes: [any (KafkaVersionedData & VersionedSample).Type] = 
     ListGroupsResponse.self,
     ListOffsetsRequest.self,
     ListOffsetsResponse.self,
+    ListTransactionsRequest.self,
+    ListTransactionsResponse.self,
     MetadataRequest.self,
     MetadataResponse.self,
     OffsetCommitRequest.self,
@@ -72,7 +82,127 @@ let allSampledMessageTypes: [any (KafkaVersionedData & VersionedSample).Type] = 
     SaslHandshakeResponse.self,
     SyncGroupRequest.self,
     SyncGroupResponse.self,
+    TxnOffsetCommitRequest.self,
+    TxnOffsetCommitResponse.self,
 ]
+
+extension AddOffsetsToTxnRequest: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.transactionalId = "TransactionalId-1"
+        value.producerId = 2
+        value.producerEpoch = 3
+        value.groupId = "GroupId-4"
+        return value
+    }
+}
+
+extension AddOffsetsToTxnResponse: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.throttleTimeMs = 1
+        value.errorCode = ErrorCode(rawValue: 2)
+        return value
+    }
+}
+
+extension AddPartitionsToTxnRequest: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        if version >= 4 { value.transactions = [AddPartitionsToTxnTransaction.sample(version: version), AddPartitionsToTxnTransaction.sample(version: version)] }
+        if version <= 3 { value.v3AndBelowTransactionalId = "V3AndBelowTransactionalId-4" }
+        if version <= 3 { value.v3AndBelowProducerId = 5 }
+        if version <= 3 { value.v3AndBelowProducerEpoch = 6 }
+        if version <= 3 { value.v3AndBelowTopics = [AddPartitionsToTxnTopic.sample(version: version), AddPartitionsToTxnTopic.sample(version: version)] }
+        return value
+    }
+}
+
+extension AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        if version >= 4 { value.transactionalId = "TransactionalId-10" }
+        if version >= 4 { value.producerId = 11 }
+        if version >= 4 { value.producerEpoch = 12 }
+        if version >= 4 { value.verifyOnly = true }
+        if version >= 4 { value.topics = [AddPartitionsToTxnTopic.sample(version: version), AddPartitionsToTxnTopic.sample(version: version)] }
+        return value
+    }
+}
+
+extension AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction.AddPartitionsToTxnTopic: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.name = "Name-17"
+        value.partitions = [19, 20]
+        return value
+    }
+}
+
+extension AddPartitionsToTxnRequest.AddPartitionsToTxnTopic: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.name = "Name-21"
+        value.partitions = [23, 24]
+        return value
+    }
+}
+
+extension AddPartitionsToTxnResponse: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.throttleTimeMs = 1
+        if version >= 4 { value.errorCode = ErrorCode(rawValue: 2) }
+        if version >= 4 { value.resultsByTransaction = [AddPartitionsToTxnResult.sample(version: version), AddPartitionsToTxnResult.sample(version: version)] }
+        if version <= 3 { value.resultsByTopicV3AndBelow = [AddPartitionsToTxnTopicResult.sample(version: version), AddPartitionsToTxnTopicResult.sample(version: version)] }
+        return value
+    }
+}
+
+extension AddPartitionsToTxnResponse.AddPartitionsToTxnResult: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        if version >= 4 { value.transactionalId = "TransactionalId-9" }
+        if version >= 4 { value.topicResults = [AddPartitionsToTxnTopicResult.sample(version: version), AddPartitionsToTxnTopicResult.sample(version: version)] }
+        return value
+    }
+}
+
+extension AddPartitionsToTxnResponse.AddPartitionsToTxnResult.AddPartitionsToTxnTopicResult: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.name = "Name-13"
+        value.resultsByPartition = [AddPartitionsToTxnPartitionResult.sample(version: version), AddPartitionsToTxnPartitionResult.sample(version: version)]
+        return value
+    }
+}
+
+extension AddPartitionsToTxnResponse.AddPartitionsToTxnResult.AddPartitionsToTxnTopicResult.AddPartitionsToTxnPartitionResult: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.partitionIndex = 17
+        value.partitionErrorCode = ErrorCode(rawValue: 18)
+        return value
+    }
+}
+
+extension AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.name = "Name-19"
+        value.resultsByPartition = [AddPartitionsToTxnPartitionResult.sample(version: version), AddPartitionsToTxnPartitionResult.sample(version: version)]
+        return value
+    }
+}
+
+extension AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult.AddPartitionsToTxnPartitionResult: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.partitionIndex = 23
+        value.partitionErrorCode = ErrorCode(rawValue: 24)
+        return value
+    }
+}
 
 extension AlterConfigsRequest: VersionedSample {
     static func sample(version: Int16) -> Self {
@@ -722,6 +852,69 @@ extension DescribeProducersResponse.TopicResponse.PartitionResponse.ProducerStat
     }
 }
 
+extension DescribeTransactionsRequest: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.transactionalIds = ["TransactionalIds-2", "TransactionalIds-3"]
+        return value
+    }
+}
+
+extension DescribeTransactionsResponse: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.throttleTimeMs = 1
+        value.transactionStates = [TransactionState.sample(version: version), TransactionState.sample(version: version)]
+        return value
+    }
+}
+
+extension DescribeTransactionsResponse.TransactionState: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.errorCode = ErrorCode(rawValue: 5)
+        value.transactionalId = "TransactionalId-6"
+        value.transactionState = "TransactionState-7"
+        value.transactionTimeoutMs = 8
+        value.transactionStartTimeMs = 9
+        value.producerId = 10
+        value.producerEpoch = 11
+        value.topics = [TopicData.sample(version: version), TopicData.sample(version: version)]
+        return value
+    }
+}
+
+extension DescribeTransactionsResponse.TransactionState.TopicData: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.topic = "Topic-15"
+        value.partitions = [17, 18]
+        return value
+    }
+}
+
+extension EndTxnRequest: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.transactionalId = "TransactionalId-1"
+        value.producerId = 2
+        value.producerEpoch = 3
+        value.committed = true
+        return value
+    }
+}
+
+extension EndTxnResponse: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.throttleTimeMs = 1
+        value.errorCode = ErrorCode(rawValue: 2)
+        if version >= 5 { value.producerId = 3 }
+        if version >= 5 { value.producerEpoch = 4 }
+        return value
+    }
+}
+
 extension FetchRequest: VersionedSample {
     static func sample(version: Int16) -> Self {
         var value = Self()
@@ -1177,6 +1370,37 @@ extension ListOffsetsResponse.ListOffsetsTopicResponse.ListOffsetsPartitionRespo
         if version >= 1 { value.timestamp = 14 }
         if version >= 1 { value.offset = 15 }
         if version >= 4 { value.leaderEpoch = 16 }
+        return value
+    }
+}
+
+extension ListTransactionsRequest: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.stateFilters = ["StateFilters-2", "StateFilters-3"]
+        value.producerIdFilters = [5, 6]
+        if version >= 1 { value.durationFilter = 7 }
+        return value
+    }
+}
+
+extension ListTransactionsResponse: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.throttleTimeMs = 1
+        value.errorCode = ErrorCode(rawValue: 2)
+        value.unknownStateFilters = ["UnknownStateFilters-4", "UnknownStateFilters-5"]
+        value.transactionStates = [TransactionState.sample(version: version), TransactionState.sample(version: version)]
+        return value
+    }
+}
+
+extension ListTransactionsResponse.TransactionState: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.transactionalId = "TransactionalId-9"
+        value.producerId = 10
+        value.transactionState = "TransactionState-11"
         return value
     }
 }
@@ -1686,6 +1910,68 @@ extension SyncGroupResponse: VersionedSample {
         if version >= 5 { value.protocolType = "ProtocolType-3" }
         if version >= 5 { value.protocolName = "ProtocolName-4" }
         value.assignment = ByteBuffer(bytes: [5, 1, 2, 3])
+        return value
+    }
+}
+
+extension TxnOffsetCommitRequest: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.transactionalId = "TransactionalId-1"
+        value.groupId = "GroupId-2"
+        value.producerId = 3
+        value.producerEpoch = 4
+        if version >= 3 { value.generationId = 5 }
+        if version >= 3 { value.memberId = "MemberId-6" }
+        if version >= 3 { value.groupInstanceId = "GroupInstanceId-7" }
+        value.topics = [TxnOffsetCommitRequestTopic.sample(version: version), TxnOffsetCommitRequestTopic.sample(version: version)]
+        return value
+    }
+}
+
+extension TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.name = "Name-11"
+        value.partitions = [TxnOffsetCommitRequestPartition.sample(version: version), TxnOffsetCommitRequestPartition.sample(version: version)]
+        return value
+    }
+}
+
+extension TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic.TxnOffsetCommitRequestPartition: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.partitionIndex = 15
+        value.committedOffset = 16
+        if version >= 2 { value.committedLeaderEpoch = 17 }
+        value.committedMetadata = "CommittedMetadata-18"
+        return value
+    }
+}
+
+extension TxnOffsetCommitResponse: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.throttleTimeMs = 1
+        value.topics = [TxnOffsetCommitResponseTopic.sample(version: version), TxnOffsetCommitResponseTopic.sample(version: version)]
+        return value
+    }
+}
+
+extension TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.name = "Name-5"
+        value.partitions = [TxnOffsetCommitResponsePartition.sample(version: version), TxnOffsetCommitResponsePartition.sample(version: version)]
+        return value
+    }
+}
+
+extension TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic.TxnOffsetCommitResponsePartition: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.partitionIndex = 9
+        value.errorCode = ErrorCode(rawValue: 10)
         return value
     }
 }

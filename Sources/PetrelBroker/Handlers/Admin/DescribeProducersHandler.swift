@@ -2,7 +2,7 @@ import PetrelProtocol
 import PetrelStorage
 
 /// DescribeProducers (61), v0: per partition, the idempotent producers it remembers (id, epoch, last
-/// sequence, last timestamp). Without transactions there is no coordinator epoch or open transaction.
+/// sequence, last timestamp) and the first offset of its open transaction. The coordinator epoch is -1.
 struct DescribeProducersHandler: RequestHandler {
     let versions: ClosedRange<Int16> = 0...0
     let broker: BrokerState
@@ -34,7 +34,7 @@ struct DescribeProducersHandler: RequestHandler {
                                     lastSequence: $0.lastSequence,
                                     lastTimestamp: $0.lastTimestamp,
                                     coordinatorEpoch: -1,
-                                    currentTxnStartOffset: -1
+                                    currentTxnStartOffset: $0.currentTransactionStartOffset
                                 )
                             }
                         )
