@@ -50,7 +50,12 @@ public final class Broker: Service, Sendable {
         self.users =
             configuration.security.securityProtocol.usesSASL
             ? UserStore(path: configuration.security.usersFilePath(dataDirectory: configuration.dataDirectory)) : nil
-        self.sampler = StateMetricsSampler(factory: factory, logs: state.logs, groups: state.groups)
+        self.sampler = StateMetricsSampler(
+            factory: factory,
+            logs: state.logs,
+            groups: state.groups,
+            transactions: state.transactions
+        )
         self.eventLoopGroup =
             configuration.eventLoopThreads > 0
             ? MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoopThreads)

@@ -74,6 +74,7 @@ final class BrokerState: Sendable {
             producerIDs: producerIDs,
             maxTimeoutMs: configuration.transactionMaxTimeoutMs,
             logger: logger,
+            metrics: TransactionMetrics(factory: metricsFactory),
             clock: wallClockMillis
         )
         self.advertisedAddress = Mutex(

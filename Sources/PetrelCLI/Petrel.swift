@@ -15,7 +15,7 @@ struct Petrel: AsyncParsableCommand {
             """,
         subcommands: [
             BrokerCommand.self, ProduceCommand.self, ConsumeCommand.self, TopicsCommand.self, GroupsCommand.self,
-            ConfigsCommand.self, UsersCommand.self,
+            ConfigsCommand.self, TransactionsCommand.self, UsersCommand.self,
             PerfCommand.self,
         ]
     )

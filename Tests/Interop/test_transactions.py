@@ -221,3 +221,43 @@ def test_the_broker_killed_mid_transaction_keeps_committed_ones_and_never_shows_
             assert read(broker.bootstrap, "journal", "read_committed") == [f"committed-{i}" for i in range(50)]
         finally:
             assert broker.stop() == 0, broker.log_tail()
+
+
+def test_a_hung_transaction_is_found_with_the_cli_and_the_metrics():
+    import urllib.request
+    from conftest import petrel, free_port
+    with tempfile.TemporaryDirectory(prefix="petrel-txn-") as tmp:
+        metrics_port = free_port()
+        broker = BrokerProcess(os.path.join(tmp, "data"),
+                               TRANSACTION_ARGS + ["--metrics", f"127.0.0.1:{metrics_port}"]).start()
+        try:
+            bootstrap = broker.bootstrap
+            create(bootstrap, "stalled")
+            hung = transactional_producer(bootstrap, "stuck-writer")
+            hung.begin_transaction()
+            for i in range(5):
+                hung.produce("stalled", value=f"pending-{i}")
+            hung.flush(30)
+
+            listed = petrel("transactions", "list", "--bootstrap", bootstrap)
+            assert "stuck-writer" in listed and "Ongoing" in listed
+            described = petrel("transactions", "describe", "stuck-writer", "--bootstrap", bootstrap)
+            assert "STATE Ongoing" in described and "OPEN FOR" in described and "stalled-0" in described
+            assert "no transactional ids" not in petrel("transactions", "list", "--state", "Ongoing",
+                                                        "--bootstrap", bootstrap)
+
+            def metrics():
+                with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as response:
+                    return response.read().decode()
+            text = metrics()
+            assert "petrel_transactions_open 1" in text
+            assert 'petrel_last_stable_offset_lag{topic="stalled",partition="0"} 5' in text
+
+            hung.abort_transaction(30)
+            text = metrics()
+            assert "petrel_transactions_open 0" in text
+            assert 'petrel_last_stable_offset_lag{topic="stalled",partition="0"} 0' in text
+            assert 'petrel_transactions_ended_total{result="abort"} 1' in text
+            assert "STATE CompleteAbort" in petrel("transactions", "describe", "stuck-writer", "--bootstrap", bootstrap)
+        finally:
+            assert broker.stop() == 0, broker.log_tail()

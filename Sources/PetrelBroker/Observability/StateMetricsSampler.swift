@@ -3,9 +3,10 @@ import PetrelProtocol
 import PetrelStorage
 import Synchronization
 
-/// Gauges that describe state rather than traffic: each partition's log start offset, log end offset
-/// and size, and each consumer group's members, committed offsets and lag. They are read from the logs
-/// and the coordinator on every `sample()` (on a timer and before each scrape), so a series is never
+/// Gauges that describe state rather than traffic: each partition's log start offset, log end offset,
+/// size, distance to its last stable offset and (compacted ones) dirty ratio, the open transactions, and
+/// each consumer group's members, committed offsets and lag. They are read from the logs and the
+/// coordinators on every `sample()` (on a timer and before each scrape), so a series is never
 /// older than one sampling interval. Series of deleted topics and groups are removed.
 final class StateMetricsSampler: Sendable {
     /// One time series: a metric name and its label values, in a fixed label order per name.
@@ -19,6 +20,8 @@ final class StateMetricsSampler: Sendable {
         "petrel_log_end_offset": ["topic", "partition"],
         "petrel_log_size_bytes": ["topic", "partition"],
         "petrel_log_cleaner_dirty_ratio": ["topic", "partition"],
+        "petrel_last_stable_offset_lag": ["topic", "partition"],
+        "petrel_transactions_open": [],
         "petrel_consumer_group_members": ["group"],
         "petrel_consumer_group_committed_offset": ["group", "topic", "partition"],
         "petrel_consumer_group_lag": ["group", "topic", "partition"],
@@ -27,12 +30,15 @@ final class StateMetricsSampler: Sendable {
     private let factory: any MetricsFactory
     private let logs: LogManager
     private let groups: GroupCoordinator
+    private let transactions: TransactionCoordinator
     private let gauges = Mutex<[Series: Meter]>([:])
 
-    init(factory: any MetricsFactory, logs: LogManager, groups: GroupCoordinator) {
+    init(factory: any MetricsFactory, logs: LogManager, groups: GroupCoordinator, transactions: TransactionCoordinator)
+    {
         self.factory = factory
         self.logs = logs
         self.groups = groups
+        self.transactions = transactions
     }
 
     func sample() {
@@ -46,10 +52,15 @@ final class StateMetricsSampler: Sendable {
             values[Series(name: "petrel_log_start_offset", labels: labels)] = Double(log.logStartOffset)
             values[Series(name: "petrel_log_end_offset", labels: labels)] = Double(end)
             values[Series(name: "petrel_log_size_bytes", labels: labels)] = Double(log.sizeInBytes)
+            // Records read_committed consumers cannot see yet: an open transaction holds them back.
+            values[Series(name: "petrel_last_stable_offset_lag", labels: labels)] = Double(end - log.lastStableOffset)
             if let section = log.cleanableSection(now: now) {
                 values[Series(name: "petrel_log_cleaner_dirty_ratio", labels: labels)] = section.dirtyRatio
             }
         }
+        values[Series(name: "petrel_transactions_open", labels: [])] = Double(
+            transactions.allTransactions.filter { $0.state == .ongoing }.count
+        )
         for (group, members) in groups.memberCounts() {
             values[Series(name: "petrel_consumer_group_members", labels: [group])] = Double(members)
         }

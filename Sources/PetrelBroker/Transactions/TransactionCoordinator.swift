@@ -15,6 +15,7 @@ final class TransactionCoordinator: Sendable {
     private let appendNotifier: AppendNotifier
     private let producerIDs: ProducerIDAllocator
     private let logger: Logger
+    private let metrics: TransactionMetrics
     private let clock: @Sendable () -> Int64
 
     init(
@@ -25,8 +26,10 @@ final class TransactionCoordinator: Sendable {
         producerIDs: ProducerIDAllocator,
         maxTimeoutMs: Int32,
         logger: Logger,
+        metrics: TransactionMetrics = .disabled,
         clock: @escaping @Sendable () -> Int64
     ) throws {
+        self.metrics = metrics
         self.log = log
         self.logs = logs
         self.offsets = offsets
@@ -237,5 +240,10 @@ final class TransactionCoordinator: Sendable {
         }
         try await log.write(end.completed)
         states.withLock { $0.stored(end.completed) }
+        switch end.cause {
+        case .requested, .resumed: (end.commit ? metrics.committed : metrics.aborted).increment()
+        case .timedOut: metrics.timedOut.increment()
+        case .fenced: metrics.fenced.increment()
+        }
     }
 }

@@ -20,8 +20,20 @@ struct TransactionStates: Sendable {
 
     /// One transaction's end, from its prepared state to its completed one.
     struct TransactionEnd: Hashable, Sendable {
+        enum Cause: Hashable, Sendable {
+            /// EndTxn.
+            case requested
+            /// The transaction outlived its timeout.
+            case timedOut
+            /// A new producer for the transactional id.
+            case fenced
+            /// An end a crash or a failed write interrupted, finished again.
+            case resumed
+        }
+
         var prepared: TransactionMetadata
         var completed: TransactionMetadata
+        var cause: Cause
         var commit: Bool { prepared.state == .prepareCommit }
     }
 
@@ -75,7 +87,7 @@ struct TransactionStates: Sendable {
             return .respond(.concurrentTransactions)
         case .ongoing:
             inFlight.insert(id)
-            return .end(Self.end(metadata, commit: false, bumpEpoch: true, now: now), then: .concurrentTransactions)
+            return .end(Self.end(metadata, commit: false, cause: .fenced, now: now), then: .concurrentTransactions)
         case .empty, .completeCommit, .completeAbort, .dead:
             if metadata.producerEpoch >= Int16.max - 1 {
                 metadata.producerID = try newProducerID()
@@ -170,7 +182,7 @@ struct TransactionStates: Sendable {
             switch metadata.state {
             case .ongoing:
                 inFlight.insert(id)
-                return .end(Self.end(metadata, commit: commit, bumpEpoch: false, now: now), then: .none)
+                return .end(Self.end(metadata, commit: commit, cause: .requested, now: now), then: .none)
             case .completeCommit: return .respond(commit ? .none : .invalidTransactionState)
             case .completeAbort: return .respond(commit ? .invalidTransactionState : .none)
             case .prepareCommit, .prepareAbort, .prepareEpochFence: return .respond(.concurrentTransactions)
@@ -190,7 +202,7 @@ struct TransactionStates: Sendable {
         }
         return late.sorted { $0.transactionalID < $1.transactionalID }.map { metadata in
             inFlight.insert(metadata.transactionalID)
-            return Self.end(metadata, commit: false, bumpEpoch: false, now: now, fence: true)
+            return Self.end(metadata, commit: false, cause: .timedOut, now: now)
         }
     }
 
@@ -199,7 +211,7 @@ struct TransactionStates: Sendable {
         let stuck = transactions.values.filter { $0.state.isEnding && !inFlight.contains($0.transactionalID) }
         return stuck.sorted { $0.transactionalID < $1.transactionalID }.map { prepared in
             inFlight.insert(prepared.transactionalID)
-            return TransactionEnd(prepared: prepared, completed: Self.completed(prepared, now: now))
+            return TransactionEnd(prepared: prepared, completed: Self.completed(prepared, now: now), cause: .resumed)
         }
     }
 
@@ -275,23 +287,22 @@ struct TransactionStates: Sendable {
         return opened
     }
 
-    /// The end of `metadata`'s open transaction. With `fence` (a timeout, or a new producer for the id)
-    /// the epoch is bumped, and the markers carry the new epoch.
+    /// The end of `metadata`'s open transaction. When the coordinator ends it (a timeout, a new producer
+    /// for the id) the epoch is bumped, and the markers carry the new epoch: the old producer is fenced.
     private static func end(
         _ metadata: TransactionMetadata,
         commit: Bool,
-        bumpEpoch: Bool,
-        now: Int64,
-        fence: Bool = false
+        cause: TransactionEnd.Cause,
+        now: Int64
     ) -> TransactionEnd {
         var prepared = metadata
         prepared.state = commit ? .prepareCommit : .prepareAbort
         prepared.lastUpdateTimestamp = now
-        if (bumpEpoch || fence) && metadata.producerEpoch < Int16.max - 1 {
+        if cause != .requested && metadata.producerEpoch < Int16.max - 1 {
             prepared.lastProducerEpoch = metadata.producerEpoch
             prepared.producerEpoch = metadata.producerEpoch + 1
         }
-        return TransactionEnd(prepared: prepared, completed: completed(prepared, now: now))
+        return TransactionEnd(prepared: prepared, completed: completed(prepared, now: now), cause: cause)
     }
 
     private static func completed(_ prepared: TransactionMetadata, now: Int64) -> TransactionMetadata {

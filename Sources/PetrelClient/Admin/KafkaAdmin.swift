@@ -115,8 +115,12 @@ public final class KafkaAdmin: Sendable {
 
     // MARK: - Helpers
 
-    func coordinatorConnection(for groupID: String) async throws -> KafkaConnection {
-        let response = try await cluster.any().send(FindCoordinatorRequest(key: groupID, keyType: 0), maximumVersion: 3)
+    /// The coordinator of a group (key type 0) or of a transactional id (key type 1).
+    func coordinatorConnection(for key: String, keyType: Int8 = 0) async throws -> KafkaConnection {
+        let response = try await cluster.any().send(
+            FindCoordinatorRequest(key: key, keyType: keyType),
+            maximumVersion: 3
+        )
         try check(response.errorCode, "FindCoordinator", message: response.errorMessage)
         cluster.remember(nodeID: response.nodeId, address: BrokerAddress(host: response.host, port: Int(response.port)))
         return try await cluster.node(response.nodeId)
@@ -160,7 +164,7 @@ public final class KafkaAdmin: Sendable {
         return results
     }
 
-    private func check(_ code: ErrorCode, _ what: String, message: String? = nil) throws {
+    func check(_ code: ErrorCode, _ what: String, message: String? = nil) throws {
         guard code != ErrorCode.none else { return }
         throw KafkaClientError.broker(code, message: message ?? "\(what) failed")
     }

@@ -43,7 +43,7 @@ extension PartitionLog {
                     producerID: producerID,
                     firstOffset: first,
                     lastOffset: header.baseOffset,
-                    lastStableOffset: state.producers.firstUnstableOffset ?? state.logEndOffset
+                    lastStableOffset: Self.lastStableOffset(state)
                 )
                 try TransactionIndex.append([entry], directory: directory, baseOffset: active.baseOffset)
                 active.hasTransactionIndex = true
@@ -58,7 +58,8 @@ extension PartitionLog {
     public var lastStableOffset: Int64 { state.withLock { Self.lastStableOffset($0) } }
 
     static func lastStableOffset(_ state: State) -> Int64 {
-        state.producers.firstUnstableOffset ?? state.logEndOffset
+        // Records DeleteRecords or retention removed are gone whatever their transaction: never below the start.
+        max(state.producers.firstUnstableOffset ?? state.logEndOffset, state.logStartOffset)
     }
 
     /// The aborted transactions with data in `[from, to)`: those whose marker is at or after `from` and
