@@ -25,12 +25,22 @@ public struct KafkaConsumerConfiguration: Sendable {
         case latest
     }
 
+    /// What a consumer reads of transactional records (Kafka's isolation.level).
+    public enum IsolationLevel: Int8, Sendable, Hashable {
+        /// Every record, aborted transactions' too, up to the log end.
+        case readUncommitted = 0
+        /// Only records of committed transactions (and non-transactional ones), up to the last stable
+        /// offset: an open transaction holds the reader back until it ends.
+        case readCommitted = 1
+    }
+
     public var bootstrap: [BrokerAddress]
     public var source: Source
     public var clientID: String = "petrel-consumer"
     /// TLS and SASL for secured listeners (Kafka's security.protocol and sasl.* settings).
     public var security: KafkaClientSecurity = .plaintext
     public var offsetReset: OffsetReset = .latest
+    public var isolationLevel: IsolationLevel = .readUncommitted
     /// Commit the offsets of records handed out every `autoCommitInterval`, at rebalances and at close
     /// (Kafka's enable.auto.commit and auto.commit.interval.ms).
     public var autoCommit: Bool = true

@@ -45,7 +45,7 @@ extension KafkaConsumer {
             maxWaitMs: Int32(clamping: configuration.fetchMaxWait.inMilliseconds),
             minBytes: configuration.fetchMinBytes,
             maxBytes: configuration.fetchMaxBytes,
-            isolationLevel: 0,
+            isolationLevel: configuration.isolationLevel.rawValue,
             sessionId: 0,
             sessionEpoch: -1,
             topics: byTopic.keys.sorted().map { topic in
@@ -91,7 +91,14 @@ extension KafkaConsumer {
                 guard let from = requested[partition] else { continue }
                 switch data.errorCode {
                 case .none:
-                    if !(await accept(data.records ?? ByteBuffer(), of: partition, from: from, epoch: epoch)) {
+                    let aborted = (data.abortedTransactions ?? []).map { ($0.producerId, $0.firstOffset) }
+                    if !(await accept(
+                        data.records ?? ByteBuffer(),
+                        of: partition,
+                        from: from,
+                        aborted: aborted,
+                        epoch: epoch
+                    )) {
                         healthy = false
                     }
                 case .offsetOutOfRange:
@@ -106,8 +113,15 @@ extension KafkaConsumer {
         return healthy
     }
 
-    /// Hands a partition's records to the buffer and moves its position past them.
-    private func accept(_ bytes: ByteBuffer, of partition: TopicPartition, from: Int64, epoch: UInt64) async -> Bool {
+    /// Hands a partition's records to the buffer (without control records, and for read_committed
+    /// without aborted transactions' records) and moves its position past them.
+    private func accept(
+        _ bytes: ByteBuffer,
+        of partition: TopicPartition,
+        from: Int64,
+        aborted: [(Int64, Int64)],
+        epoch: UInt64
+    ) async -> Bool {
         guard bytes.readableBytes > 0 else { return true }
         let batches: [RecordBatch]
         do {
@@ -117,7 +131,8 @@ extension KafkaConsumer {
             return false
         }
         guard let last = batches.last else { return true }
-        let records = batches.filter { !$0.header.attributes.isControl }.flatMap { batch in
+        var filter = AbortedTransactionFilter(aborted.map { (producerID: $0.0, firstOffset: $0.1) })
+        let records = batches.filter { filter.keeps($0) }.flatMap { batch in
             batch.records.lazy.filter { $0.offset >= from }.map { record in
                 ConsumerRecord(
                     topic: partition.topic,

@@ -28,6 +28,7 @@ extension KafkaConsumer {
             let byTopic = Dictionary(grouping: partitions, by: \.topic)
             let request = ListOffsetsRequest(
                 replicaId: -1,
+                isolationLevel: configuration.isolationLevel.rawValue,
                 topics: byTopic.map { topic, parts in
                     .init(
                         name: topic,

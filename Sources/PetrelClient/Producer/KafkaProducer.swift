@@ -16,8 +16,9 @@ public final class KafkaProducer: Service, Sendable {
     public let configuration: KafkaProducerConfiguration
     let cluster: ClusterConnections
     let logger: Logger
-    /// Everything that changes, behind one lock: records, flushes, room and the sender's wake-ups.
-    private let machine: LockedStateMachine<ProducerStateMachine>
+    /// Everything that changes, behind one lock: records, flushes, room, the sender's wake-ups and the
+    /// transaction.
+    let machine: LockedStateMachine<ProducerStateMachine>
     private let reports: AsyncStream<[DeliveryReport]>.Continuation
     /// The outcome of every record given to `send(_:)`, in the order they complete.
     public let deliveryReports: DeliveryReports
@@ -58,6 +59,7 @@ public final class KafkaProducer: Service, Sendable {
     @discardableResult
     public func send(_ record: ProducerRecord) async throws -> UInt64 {
         let partition = try await partition(for: record)
+        try await joinTransaction(TopicPartition(record.topic, partition))
         let id = machine.withLock { $0.takeReportID() }
         append(record, partition: partition, waiter: .report(id))
         return id
@@ -67,6 +69,7 @@ public final class KafkaProducer: Service, Sendable {
     /// task stops waiting (CancellationError); the record, already queued, is still delivered.
     public func sendAndWait(_ record: ProducerRecord) async throws -> RecordMetadata {
         let partition = try await partition(for: record)
+        try await joinTransaction(TopicPartition(record.topic, partition))
         let ticket = machine.withLock { $0.deliveries.reserve() }
         append(record, partition: partition, waiter: .awaiting(ticket))
         switch await machine.wait(for: ticket, in: \.deliveries) {
@@ -174,7 +177,8 @@ public final class KafkaProducer: Service, Sendable {
     }
 
     private func sendUntilClosed(group: inout DiscardingTaskGroup) async {
-        if configuration.idempotence { await initProducerID() }
+        // A transactional producer gets its id from its coordinator, in initTransactions().
+        if configuration.idempotence && configuration.transactionalID == nil { await initProducerID() }
         while true {
             if Task.isCancelled {
                 failEverything(KafkaClientError.connectionClosed)
@@ -338,6 +342,7 @@ public final class KafkaProducer: Service, Sendable {
 
     /// Resumes or reports each record as failed with `error`.
     private func fail(_ records: [PendingRecord], _ error: KafkaClientError) {
+        if configuration.transactionalID != nil && !records.isEmpty { transactionFailed(error) }
         var reports = DeliveryReportBatch(capacity: records.count)
         for record in records { reports.resolve(record.waiter, .failure(error)) }
         reports.send(to: self.reports, machine: machine)

@@ -43,6 +43,13 @@ public struct KafkaProducerConfiguration: Sendable {
     public var autoCreateTopics: Bool = true
     /// Records (bytes of keys and values) that may wait unsent before `send` waits for room.
     public var bufferBytes: Int = 32 * 1024 * 1024
+    /// Makes the producer transactional (Kafka's transactional.id): records are sent inside
+    /// transactions (`withTransaction`, or `beginTransaction` / `commitTransaction`) that commit or
+    /// abort atomically, with consumer offsets if `sendOffsets` adds them. Needs idempotence and
+    /// acks=all. A second producer with the same id fences this one.
+    public var transactionalID: String?
+    /// How long a transaction may stay open before the broker aborts it (transaction.timeout.ms).
+    public var transactionTimeout: Duration = .seconds(60)
 
     public init(bootstrap: [BrokerAddress]) {
         self.bootstrap = bootstrap

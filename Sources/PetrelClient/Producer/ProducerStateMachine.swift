@@ -5,6 +5,8 @@
 /// `KafkaProducer` holds it in a `LockedStateMachine`.
 struct ProducerStateMachine {
     var accumulator: RecordAccumulator
+    /// For a transactional producer, its transaction's state.
+    var transaction: ProducerTransaction?
     let bufferBytes: Int
     private(set) var isClosing = false
     private(set) var nextReportID: UInt64 = 1
@@ -22,6 +24,7 @@ struct ProducerStateMachine {
     init(configuration: KafkaProducerConfiguration) {
         accumulator = RecordAccumulator(configuration: configuration)
         bufferBytes = configuration.bufferBytes
+        transaction = configuration.transactionalID.map(ProducerTransaction.init(transactionalID:))
     }
 
     var hasRoom: Bool { accumulator.bufferedBytes < bufferBytes }

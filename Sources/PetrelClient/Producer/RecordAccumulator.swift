@@ -56,6 +56,8 @@ struct RecordAccumulator {
     var sticky: [String: Int32] = [:]
     var producerID: Int64 = -1
     var producerEpoch: Int16 = -1
+    /// Batches belong to the producer's open transaction (a transactional producer's are all).
+    var isTransactional = false
     var bufferedBytes = 0
     var undelivered = 0
 
@@ -119,6 +121,7 @@ struct RecordAccumulator {
         let configuration = self.configuration
         let (producerID, producerEpoch) = (self.producerID, self.producerEpoch)
         let idempotent = configuration.idempotence && producerID >= 0
+        let isTransactional = self.isTransactional
         for key in Array(queues.keys) {
             try modifyQueue(key) { queue in
                 guard !queue.inFlight else { return }
@@ -144,6 +147,7 @@ struct RecordAccumulator {
                     batch.builder.producerID = producerID
                     batch.builder.producerEpoch = producerEpoch
                     batch.builder.baseSequence = queue.nextSequence
+                    batch.builder.isTransactional = isTransactional
                     let next = Int64(queue.nextSequence) + Int64(batch.builder.recordCount)
                     queue.nextSequence = Int32(truncatingIfNeeded: next % (Int64(Int32.max) + 1))
                 }
