@@ -17,4 +17,4 @@ for _ in $(seq 1 100); do
 done
 echo "client tests against tansu $("$tansu" --version | cut -d' ' -f2) on 127.0.0.1:$port"
 PETREL_CLIENT_TEST_BOOTSTRAP="127.0.0.1:$port" PETREL_CLIENT_TEST_BROKER=tansu \
-  timeout 600 swift test --skip-build --filter ClientIntegrationTests
+  timeout 600 swift test --skip-build --filter "ClientIntegrationTests|ClientTransactionTests"

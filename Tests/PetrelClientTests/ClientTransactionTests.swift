@@ -31,14 +31,14 @@ struct ClientTransactionTests {
                 }
                 struct Abandoned: Error {}
                 await #expect(throws: Abandoned.self) {
-                    try await producer.withTransaction { producer in
+                    _ = try await producer.withTransaction { producer in
                         for index in 0..<10 { try await producer.send(record(topic, "aborted-\(index)", partition: 0)) }
                         try await producer.sendOffsets([TopicPartition(topic, 0): 99], group: group)
-                        try await producer.flush()
+                        await producer.flush()
                         throw Abandoned()
                     }
                 }
-                try await producer.withTransaction { producer in
+                _ = try await producer.withTransaction { producer in
                     try await producer.send(record(topic, "committed-last", partition: 1))
                 }
             }
@@ -73,13 +73,15 @@ struct ClientTransactionTests {
             try await admin.createTopic(topic, partitions: 1, replicationFactor: 1)
             var configuration = TestCluster.producerConfiguration(bootstrap)
             configuration.transactionalID = TestCluster.uniqueTopic("fenced-writer")
+            // Some brokers answer a fenced producer with retriable errors: it gives up after this.
+            configuration.maxBlock = .seconds(5)
             try await KafkaProducer.withProducer(configuration) { first in
                 try await first.initTransactions()
                 try first.beginTransaction()
-                try await first.sendAndWait(record(topic, "first"))
+                _ = try await first.sendAndWait(record(topic, "first"))
                 try await KafkaProducer.withProducer(configuration) { second in
                     try await second.initTransactions()
-                    try await second.withTransaction { try await $0.send(record(topic, "second")) }
+                    _ = try await second.withTransaction { try await $0.send(record(topic, "second")) }
                 }
                 await #expect(throws: KafkaClientError.self) { try await first.commitTransaction() }
                 // Fenced for good: nothing more can be done with it.
