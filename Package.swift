@@ -106,7 +106,8 @@ let package = Package(
             path: "Sources/PetrelCLI",
             swiftSettings: strictness
         ),
-        // The example services (examples/README.md): an order service and two consumer-group workers.
+        // The example services (examples/README.md): an order service, two consumer-group workers and an
+        // order-status service.
         .target(
             name: "OrderEvents",
             dependencies: ["PetrelClient"],
@@ -135,6 +136,16 @@ let package = Package(
                 "OrderEvents", "PetrelClient", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "examples/PaymentWorker",
+            swiftSettings: strictness
+        ),
+        // Each order's latest status on a compacted topic, restored as a table at start-up.
+        .executableTarget(
+            name: "order-status-service",
+            dependencies: [
+                "OrderEvents", "PetrelClient", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "examples/OrderStatus",
             swiftSettings: strictness
         ),
         // Writes Sources/PetrelProtocol/Generated from Kafka's JSON message schemas.

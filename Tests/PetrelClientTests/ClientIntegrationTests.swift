@@ -202,6 +202,40 @@ struct ClientIntegrationTests {
         }
     }
 
+    @Test("the position follows the reader and reaches the end offset once a partition is read to its end")
+    func readToEndOffset() async throws {
+        try await TestCluster.with { bootstrap in
+            let topic = TestCluster.uniqueTopic("client-position")
+            try await KafkaProducer.withProducer(TestCluster.producerConfiguration(bootstrap)) { producer in
+                for index in 0..<25 {
+                    try await producer.send(
+                        ProducerRecord(topic: topic, partition: 0, value: ByteBuffer(string: "\(index)"))
+                    )
+                }
+                await producer.flush()
+            }
+            let partition = TopicPartition(topic, 0)
+            let admin = KafkaAdmin(bootstrap: [bootstrap])
+            let end = try await admin.endOffsets([partition])[partition]
+            await admin.close()
+            #expect(end == 25)
+            try await KafkaConsumer.withConsumer(
+                TestCluster.consumerConfiguration(bootstrap, .partitions([partition: .offset(5)]))
+            ) { consumer in
+                var offsets: [Int64] = []
+                let deadline = ContinuousClock.now + .seconds(30)
+                while (consumer.position(of: partition) ?? -1) < 25 && ContinuousClock.now < deadline {
+                    guard let record = try await consumer.nextRecord(timeout: .milliseconds(100)) else { continue }
+                    offsets.append(record.offset)
+                    #expect((consumer.position(of: partition) ?? -1) > record.offset)
+                }
+                #expect(offsets == Array(5..<25))
+                #expect(consumer.position(of: partition) == 25)
+                #expect(consumer.position(of: TopicPartition(topic, 1)) == nil, "not assigned")
+            }
+        }
+    }
+
     @Test("admin: topics, groups, committed offsets and lag")
     func admin() async throws {
         try await TestCluster.with { bootstrap in

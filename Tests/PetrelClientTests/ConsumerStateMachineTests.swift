@@ -67,6 +67,37 @@ struct ConsumerStateMachineTests {
         #expect(machine.positions[orders0] == 100)
     }
 
+    @Test("the position is the next record the reader gets: the first buffered, or past gaps where the fetch goes on")
+    func position() {
+        var machine = ConsumerStateMachine(capacity: 100)
+        #expect(machine.position(of: orders0) == nil, "not assigned")
+        machine.install([orders0: 0, orders1: 4]).resume()
+        #expect(machine.position(of: orders0) == 0 && machine.position(of: orders1) == 4)
+        let epoch = machine.fetchable.epoch
+        // A compacted log: offsets 0 and 1 were cleaned away, and so were 5 to 7 after the batch that
+        // ends at 8 (its last record is gone too).
+        guard case .accepted = machine.push(records(orders0, 2..<5), of: orders0, from: 0, next: 8, epoch: epoch)
+        else {
+            Issue.record("expected the push to be accepted")
+            return
+        }
+        #expect(machine.positions[orders0] == 8, "the fetch goes on after the batch")
+        #expect(machine.position(of: orders0) == 2, "the reader has not had offset 2 yet")
+        #expect(machine.position(of: orders1) == 4, "other partitions' records do not count")
+        #expect(take(&machine)?.offset == 2)
+        #expect(machine.position(of: orders0) == 3)
+        #expect(take(&machine)?.offset == 3 && take(&machine)?.offset == 4)
+        #expect(machine.position(of: orders0) == 8, "everything below 8 was handed out or is not in the log")
+        // A fetch that found only an empty batch (or control records) moves the position too.
+        guard case .accepted = machine.push([], of: orders0, from: 8, next: 10, epoch: epoch) else {
+            Issue.record("expected the empty push to be accepted")
+            return
+        }
+        #expect(machine.position(of: orders0) == 10)
+        machine.seek(orders0, to: 1).resume()
+        #expect(machine.position(of: orders0) == 1)
+    }
+
     @Test("a full buffer makes the fetcher wait; a read frees room and wakes it")
     func backpressure() async throws {
         let machine = LockedStateMachine(ConsumerStateMachine(capacity: 2))

@@ -60,6 +60,25 @@ func exampleAdmin(bootstrap: BrokerAddress) async throws {
     await admin.close()
 }
 
+func exampleReadToTheEnd(bootstrap: BrokerAddress) async throws -> [String: String] {
+    let partition = TopicPartition("order-status", 0)
+    let admin = KafkaAdmin(bootstrap: [bootstrap])
+    let end = try await admin.endOffsets([partition])[partition] ?? 0
+    await admin.close()
+    var table: [String: String] = [:]
+    let configuration = KafkaConsumerConfiguration(bootstrap: [bootstrap], source: .partitions([partition: .beginning]))
+    try await KafkaConsumer.withConsumer(configuration) { consumer in
+        // The position also passes offsets that compaction emptied, up to the end.
+        while (consumer.position(of: partition) ?? -1) < end {
+            guard let record = try await consumer.nextRecord(timeout: .milliseconds(200)) else { continue }
+            if let key = record.keyString, record.offset < end {
+                table[key] = record.valueString  // a tombstone (no value) removes the key
+            }
+        }
+    }
+    return table
+}
+
 /// Compiled only: it needs a CA file and a secured broker (SecurityTests runs the same calls).
 func exampleSecurity(bootstrap: BrokerAddress, password: String) throws -> (KafkaProducerConfiguration, KafkaAdmin) {
     var tls = TLSConfiguration.makeClientConfiguration()
@@ -85,7 +104,22 @@ struct DocumentationExamplesTests {
             try await exampleAdmin(bootstrap: bootstrap)
             let admin = KafkaAdmin(bootstrap: [bootstrap])
             #expect(try await admin.committedOffsets(group: "notification-workers").values.reduce(0, +) == 100)
+            // A compacted topic (on Petrel; tansu reads a plain one the same way) with updates and a delete.
+            try await admin.createTopic(
+                "order-status",
+                partitions: 1,
+                configs: TestCluster.isTansu ? [:] : ["cleanup.policy": "compact"]
+            )
             await admin.close()
+            try await KafkaProducer.withProducer(TestCluster.producerConfiguration(bootstrap)) { producer in
+                for (key, value) in [("order-1", "paid"), ("order-2", "created"), ("order-1", "shipped")] {
+                    _ = try await producer.sendAndWait(ProducerRecord(topic: "order-status", key: key, value: value))
+                }
+                _ = try await producer.sendAndWait(
+                    ProducerRecord(topic: "order-status", key: ByteBuffer(string: "order-2"), value: nil)
+                )
+            }
+            #expect(try await exampleReadToTheEnd(bootstrap: bootstrap) == ["order-1": "shipped"])
         }
     }
 

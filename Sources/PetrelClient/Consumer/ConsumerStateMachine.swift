@@ -147,6 +147,14 @@ struct ConsumerStateMachine {
         return (nil, Wakeups())
     }
 
+    /// Kafka's position: the offset of the next record the reader gets from `partition` (the first one
+    /// buffered, or else where its next fetch starts). Every record before it was handed out or is not in
+    /// the log (compacted away, a control record). Nil if the partition is not assigned.
+    func position(of partition: TopicPartition) -> Int64? {
+        guard let fetchPosition = positions[partition] else { return nil }
+        return records.first { $0.topicPartition == partition }?.offset ?? fetchPosition
+    }
+
     /// For the reader's park: whether there is something to take.
     var hasRecordOrEnd: Bool { !records.isEmpty || isFinished }
 

@@ -52,6 +52,15 @@ public final class KafkaConsumer: Service, Sendable {
     /// The partitions currently assigned to this consumer.
     public var assignment: [TopicPartition] { machine.withLock { $0.positions.keys.sorted() } }
 
+    /// The offset of the next record `messages` hands out from `partition` (Kafka's position); nil while
+    /// the partition is not assigned. Every record before it was handed out or is not in the log: records
+    /// compacted away, control records. Reading until it reaches the partition's end offset
+    /// (`KafkaAdmin.endOffsets`) reads the partition to its end, also a compacted one whose last offsets
+    /// hold no record any more.
+    public func position(of partition: TopicPartition) -> Int64? {
+        machine.withLock { $0.position(of: partition) }
+    }
+
     var groupID: String? {
         if case .group(let id, _) = configuration.source { return id }
         return nil
