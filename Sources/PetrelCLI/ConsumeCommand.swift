@@ -13,6 +13,11 @@ struct ConsumeCommand: AsyncParsableCommand {
             "Without --group, reads every partition of the topic. Stops after --max-messages records, or on Ctrl-C."
     )
 
+    enum Isolation: String, ExpressibleByArgument, CaseIterable {
+        case readUncommitted = "read_uncommitted"
+        case readCommitted = "read_committed"
+    }
+
     enum Format: String, ExpressibleByArgument, CaseIterable, Sendable {
         /// The value only, as Kafka's console consumer prints it.
         case text
@@ -46,11 +51,21 @@ struct ConsumeCommand: AsyncParsableCommand {
     @Option(help: "Stop after this many records.")
     var maxMessages: Int?
 
+    @Option(help: "Stop once no record has arrived for this many milliseconds (counted once partitions are assigned).")
+    var timeoutMs: Int?
+
     @Option(help: "Output format: text (values) or json.")
     var format: Format = .text
 
+    @Option(
+        help:
+            "read_uncommitted (every record) or read_committed (only committed transactions' records, up to the last stable offset)."
+    )
+    var isolationLevel: Isolation = .readUncommitted
+
     func validate() throws {
         if let maxMessages, maxMessages <= 0 { throw ValidationError("--max-messages must be at least 1.") }
+        if let timeoutMs, timeoutMs <= 0 { throw ValidationError("--timeout-ms must be at least 1.") }
         if group != nil && (partition != nil || offset != nil || fromTimestamp != nil) {
             throw ValidationError("--partition, --offset and --from-timestamp read without a group; drop --group.")
         }
@@ -87,6 +102,7 @@ struct ConsumeCommand: AsyncParsableCommand {
         var configuration = KafkaConsumerConfiguration(bootstrap: bootstrap, source: source)
         configuration.security = try connection.security()
         configuration.offsetReset = fromBeginning ? .earliest : .latest
+        configuration.isolationLevel = isolationLevel == .readCommitted ? .readCommitted : .readUncommitted
         configuration.sessionTimeout = .seconds(10)
         configuration.autoCommit = !noCommit
         configuration.onWaitingForCluster = { failure in
@@ -109,7 +125,8 @@ struct ConsumeCommand: AsyncParsableCommand {
                 try await ServiceGroup(configuration: configuration).run()
             }
             var output = ""
-            for try await record in consumer.messages {
+            var records = consumer.messages.makeAsyncIterator()
+            while let record = try await next(from: consumer, &records) {
                 output += Self.render(record, format: format)
                 count += 1
                 if count % 100_000 == 0 { writeToStandardError("... \(count) records\n") }
@@ -120,7 +137,7 @@ struct ConsumeCommand: AsyncParsableCommand {
                 if let limit, count >= limit { break }
             }
             print(output, terminator: "")
-            if maxMessages != nil {
+            if maxMessages != nil || timeoutMs != nil {
                 if !noCommit { try? await consumer.commitIfGrouped() }
                 consumer.stop()
             }
@@ -128,6 +145,16 @@ struct ConsumeCommand: AsyncParsableCommand {
         }
         let seconds = PerfCommand.seconds(since: started)
         writeToStandardError("consumed \(count) records from \(topic) in \(String(format: "%.2f", seconds)) s\n")
+    }
+
+    /// The next record; with --timeout-ms nil once that long passes without one.
+    private func next(from consumer: KafkaConsumer, _ records: inout KafkaConsumerMessages.AsyncIterator) async throws
+        -> ConsumerRecord?
+    {
+        guard let timeoutMs else { return try await records.next() }
+        // Joining a group or finding partitions takes a moment that is not idleness.
+        for _ in 0..<600 where consumer.assignment.isEmpty { try await Task.sleep(for: .milliseconds(100)) }
+        return try await consumer.nextRecord(timeout: .milliseconds(timeoutMs))
     }
 
     static func render(_ record: ConsumerRecord, format: Format) -> String {

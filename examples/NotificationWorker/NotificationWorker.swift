@@ -10,7 +10,9 @@ import Glibc
 
 /// A consumer-group worker that "sends" one notification per order event by appending a line to a file,
 /// and commits after processing. With --dedupe it skips events whose id it already notified about, so a
-/// redelivered event causes no second notification.
+/// redelivered event causes no second notification. With --exactly-once TOPIC the notifications are
+/// records on TOPIC instead, produced together with the consumed offsets in one transaction per batch:
+/// read_committed readers of TOPIC see each event's notification exactly once, whatever the crashes.
 @main
 struct NotificationWorker: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -31,6 +33,11 @@ struct NotificationWorker: AsyncParsableCommand {
     @Flag(help: "A malformed event crashes the worker (exit 70) instead of being skipped: a poison record.")
     var strict = false
     @Option(help: "Send malformed events to this topic (a dead-letter topic) and go on.") var deadLetterTopic: String?
+    @Option(
+        help:
+            "Write notifications as records to this topic, with the consumed offsets, one transaction per --commit-every events (exactly once)."
+    )
+    var exactlyOnce: String?
 
     func run() async throws {
         let addresses = bootstrap.split(separator: ",").compactMap { BrokerAddress(String($0)) }
@@ -43,6 +50,10 @@ struct NotificationWorker: AsyncParsableCommand {
         configuration.heartbeatInterval = .milliseconds(500)
         configuration.rebalanceTimeout = .seconds(10)
         configuration.fetchMaxWait = .milliseconds(100)
+        if let exactlyOnce {
+            configuration.isolationLevel = .readCommitted
+            return try await notifyExactlyOnce(to: exactlyOnce, addresses: addresses, consumer: configuration)
+        }
         let file = try AppendOnlyFile(path: out)
         var notified = Set(
             dedupe
@@ -114,6 +125,61 @@ struct NotificationWorker: AsyncParsableCommand {
                 "\(name): notified \(handled) events, skipped \(skipped) already notified, \(deadLettered) to the dead-letter topic\n"
                     .utf8
             )
+        )
+    }
+
+    /// The exactly-once loop: each batch of events becomes one transaction holding their notifications
+    /// and the offsets after them. A crash anywhere aborts the open transaction (at the latest when the
+    /// next worker with the same transactional id starts), so its events are read again and notified
+    /// once, by the transaction that commits.
+    private func notifyExactlyOnce(
+        to outputTopic: String,
+        addresses: [BrokerAddress],
+        consumer configuration: KafkaConsumerConfiguration
+    ) async throws {
+        var producerConfiguration = KafkaProducerConfiguration(bootstrap: addresses)
+        producerConfiguration.transactionalID = "\(group)-\(name)"
+        producerConfiguration.transactionTimeout = .seconds(10)
+        var handled = 0
+        try await KafkaProducer.withProducer(producerConfiguration) { producer in
+            try await producer.initTransactions()
+            try await KafkaConsumer.withConsumer(configuration) { consumer in
+                var positions: [TopicPartition: Int64] = [:]
+                var inTransaction = 0
+                func commit() async throws {
+                    guard inTransaction > 0 else { return }
+                    try await producer.sendOffsets(positions, group: group)
+                    try await producer.commitTransaction()
+                    positions = [:]
+                    inTransaction = 0
+                }
+                while let record = try await consumer.nextRecord(idleSeconds: exitWhenIdle) {
+                    if inTransaction == 0 { try producer.beginTransaction() }
+                    inTransaction += 1
+                    positions[record.topicPartition] = record.offset + 1
+                    guard let value = record.valueString, let event = try? OrderEvent(json: value) else { continue }
+                    if delayMs > 0 { try await Task.sleep(for: .milliseconds(delayMs)) }
+                    try await producer.send(
+                        ProducerRecord(
+                            topic: outputTopic,
+                            key: event.orderID,
+                            value:
+                                "\(name) \(event.eventID) \(event.orderID) \(event.kind.rawValue) \(event.sequence) p\(record.partition)@\(record.offset)"
+                        )
+                    )
+                    handled += 1
+                    if let crashAfter, handled >= crashAfter {
+                        // Notifications written, the transaction not committed: it never becomes visible.
+                        await producer.flush()
+                        kill(getpid(), SIGKILL)
+                    }
+                    if inTransaction >= commitEvery { try await commit() }
+                }
+                try await commit()
+            }
+        }
+        FileHandle.standardError.write(
+            Data("\(name): notified \(handled) events exactly once to \(outputTopic)\n".utf8)
         )
     }
 

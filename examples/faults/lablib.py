@@ -76,8 +76,9 @@ class Lab:
     def path(self, name):
         return os.path.join(self.workdir, name)
 
-    def petrel_cli(self, *args, check=True):
-        result = subprocess.run([self.petrel, *args, "--bootstrap", self.bootstrap], capture_output=True, text=True, timeout=120)
+    def petrel_cli(self, *args, check=True, input_text=None):
+        result = subprocess.run([self.petrel, *args, "--bootstrap", self.bootstrap], capture_output=True, text=True,
+                                timeout=120, input=input_text)
         if check and result.returncode != 0:
             self.fail(f"petrel {' '.join(args)} failed: {result.stderr.strip()}")
         return result.stdout
