@@ -148,7 +148,10 @@ struct ConsumeCommand: AsyncParsableCommand {
     }
 
     /// The next record; with --timeout-ms nil once that long passes without one.
-    private func next(from consumer: KafkaConsumer, _ records: inout KafkaConsumerMessages.AsyncIterator) async throws
+    private func next(
+        from consumer: KafkaConsumer,
+        _ records: inout KafkaConsumerMessages.AsyncIterator
+    ) async throws
         -> ConsumerRecord?
     {
         guard let timeoutMs else { return try await records.next() }
