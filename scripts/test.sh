@@ -4,7 +4,7 @@
 # decoders, then the interop tests with real Kafka clients (kcat, confluent-kafka, kafka-python,
 # aiokafka, sarama) against a broker process, TLS and SASL included, the client tests against tansu,
 # the crash test (kill -9 during produce), simulated power failures, the fault labs, the
-# 1,000-connection soak, and a smoke run of the tansu comparison.
+# 1,000-connection soak, and smoke runs of the tansu comparisons (throughput, transactions).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,4 +38,6 @@ scripts/run-fault-labs.sh
 timeout 300 python3 Tests/Load/soak.py
 # The comparison script end to end, at small counts: checks the script, not the brokers.
 timeout 600 python3 Benchmarks/Drivers/bench-compare.py --quick
+# The same for the transactions benchmark (transactional against idempotent produce, commit latency).
+timeout 300 python3 Benchmarks/Drivers/bench-transactions.py --quick
 echo "all tests passed"
