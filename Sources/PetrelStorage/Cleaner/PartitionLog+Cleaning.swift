@@ -141,11 +141,14 @@ extension PartitionLog {
                 if shouldStop() { throw CleaningStopped() }
                 position += batch.header.totalSize
                 guard batch.header.lastOffset >= firstDirty else { continue }
-                for record in try batch.records() where record.offset >= firstDirty {
-                    guard let key = record.key else { continue }
-                    let fitted = key.withUnsafeReadableBytes { map.put(key: $0, offset: record.offset) }
-                    if !fitted { return record.offset }
+                var full: Int64?
+                let finished = try batch.forEachKey { key, offset in
+                    guard offset >= firstDirty else { return true }
+                    if map.put(key: key, offset: offset) { return true }
+                    full = offset
+                    return false
                 }
+                if !finished, let full { return full }
             }
         }
         return plan.section.firstUncleanableOffset

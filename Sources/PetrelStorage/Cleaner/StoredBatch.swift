@@ -82,6 +82,67 @@ struct StoredBatch {
     }
 }
 
+extension StoredBatch {
+    /// Calls `body` with each keyed record's key and offset, in place: no record values, no copies
+    /// (the key map's pass reads every record of the dirty log). `body` returns false to stop early;
+    /// so does this. A control batch has no keys.
+    func forEachKey(_ body: (UnsafeRawBufferPointer, Int64) -> Bool) throws -> Bool {
+        guard !header.attributes.isControl, header.recordCount > 0 else { return true }
+        guard let codec = header.attributes.compression else {
+            throw StorageError("clean", path: "batch \(header.baseOffset)", reason: "unknown compression codec")
+        }
+        let payload = bytes.getSlice(
+            at: bytes.readerIndex + RecordBatchHeader.size,
+            length: header.totalSize - RecordBatchHeader.size
+        )!
+        let plain = try Compression.decompress(payload, codec: codec)
+        return try plain.withUnsafeReadableBytes { raw in
+            var reader = RawVarintReader(bytes: raw)
+            for _ in 0..<header.recordCount {
+                let length = try reader.varint()
+                let end = reader.position + Int(length)
+                guard length > 0, end <= raw.count else {
+                    throw StorageError("clean", path: "batch \(header.baseOffset)", reason: "a record is cut short")
+                }
+                reader.position += 1  // attributes
+                _ = try reader.varint()  // timestamp delta
+                let offsetDelta = try reader.varint()
+                let keyLength = try reader.varint()
+                if keyLength >= 0 {
+                    guard reader.position + Int(keyLength) <= end else {
+                        throw StorageError("clean", path: "batch \(header.baseOffset)", reason: "a key is cut short")
+                    }
+                    let key = UnsafeRawBufferPointer(
+                        rebasing: raw[reader.position..<(reader.position + Int(keyLength))]
+                    )
+                    if !body(key, header.baseOffset + offsetDelta) { return false }
+                }
+                reader.position = end
+            }
+            return true
+        }
+    }
+}
+
+/// Zigzag varints read straight from memory.
+struct RawVarintReader {
+    let bytes: UnsafeRawBufferPointer
+    var position = 0
+
+    mutating func varint() throws -> Int64 {
+        var value: UInt64 = 0
+        var shift: UInt64 = 0
+        while position < bytes.count, shift < 64 {
+            let byte = bytes[position]
+            position += 1
+            value |= UInt64(byte & 0x7f) << shift
+            if byte & 0x80 == 0 { return Int64(bitPattern: (value >> 1) ^ (0 &- (value & 1))) }
+            shift += 7
+        }
+        throw StorageError("clean", path: "record", reason: "a varint is cut short")
+    }
+}
+
 /// Writes the batches the cleaner keeps in place of stored ones. Offsets never change: a rewritten
 /// batch keeps its base offset and last offset delta (so a producer's sequence range stays whole) and
 /// each kept record its offset delta; only the record count shrinks.
