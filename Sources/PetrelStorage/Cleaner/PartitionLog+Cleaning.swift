@@ -110,7 +110,15 @@ extension PartitionLog {
         var pass = Pass(firstDirtyOffset: end, mapWasFull: mapWasFull)
         do {
             for group in groups {
-                try write(group: group, map: map, plan: plan, now: now, pass: &pass, shouldStop: shouldStop)
+                try write(
+                    group: group,
+                    map: map,
+                    mapEnd: end,
+                    plan: plan,
+                    now: now,
+                    pass: &pass,
+                    shouldStop: shouldStop
+                )
             }
         } catch {
             for group in groups { CleanerFiles.discard(directory: directory, baseOffset: group[0].baseOffset) }
@@ -177,6 +185,7 @@ extension PartitionLog {
     private func write(
         group: [CleanerSegment],
         map: KeyOffsetMap,
+        mapEnd: Int64,
         plan: Plan,
         now: Int64,
         pass: inout Pass,
@@ -202,6 +211,7 @@ extension PartitionLog {
                     let cleaned = try Self.clean(
                         batch,
                         map: map,
+                        mapEnd: mapEnd,
                         now: now,
                         deleteRetentionMs: plan.config.deleteRetentionMs,
                         mustStay: mustStay,
@@ -218,9 +228,13 @@ extension PartitionLog {
 
     /// One batch after cleaning: the same bytes if every record stays, a rebuilt batch if some go or a
     /// tombstone needs its delete horizon, an empty batch if none stay but the batch must, else nil.
+    /// Records at or past `mapEnd` (the map did not cover them: a pass cut short by a full map) all stay
+    /// as they are: what supersedes them, or whether a tombstone among them is the key's last word, is
+    /// for a later pass to know (Kafka's cleaner keeps them too).
     static func clean(
         _ batch: StoredBatch,
         map: KeyOffsetMap,
+        mapEnd: Int64 = .max,
         now: Int64,
         deleteRetentionMs: Int64,
         mustStay: Bool,
@@ -228,12 +242,13 @@ extension PartitionLog {
     ) throws -> ByteBuffer? {
         let header = batch.header
         // Control batches (transaction markers) are not keyed data; they stay as they are.
-        if header.attributes.isControl { return batch.bytes }
+        if header.attributes.isControl || header.baseOffset >= mapEnd { return batch.bytes }
         let records = try batch.records()
         // A batch an earlier cleaning emptied stays only while it still has to.
         if records.isEmpty { return mustStay ? batch.bytes : nil }
         let horizon = header.attributes.hasDeleteHorizon ? header.baseTimestamp : nil
         let kept = records.filter { record in
+            if record.offset >= mapEnd { return true }
             // Keyless records cannot be compacted; Kafka's cleaner drops them too.
             guard let key = record.key else { return false }
             if let latest = key.withUnsafeReadableBytes({ map.offset(of: $0) }), latest > record.offset {
@@ -243,7 +258,7 @@ extension PartitionLog {
             return true
         }
         removed += records.count - kept.count
-        let needsHorizon = horizon == nil && kept.contains { $0.isTombstone }
+        let needsHorizon = horizon == nil && kept.contains { $0.isTombstone && $0.offset < mapEnd }
         if kept.count == records.count && !needsHorizon {
             return batch.bytes
         }
