@@ -124,25 +124,6 @@ extension StoredBatch {
     }
 }
 
-/// Zigzag varints read straight from memory.
-struct RawVarintReader {
-    let bytes: UnsafeRawBufferPointer
-    var position = 0
-
-    mutating func varint() throws -> Int64 {
-        var value: UInt64 = 0
-        var shift: UInt64 = 0
-        while position < bytes.count, shift < 64 {
-            let byte = bytes[position]
-            position += 1
-            value |= UInt64(byte & 0x7f) << shift
-            if byte & 0x80 == 0 { return Int64(bitPattern: (value >> 1) ^ (0 &- (value & 1))) }
-            shift += 7
-        }
-        throw StorageError("clean", path: "record", reason: "a varint is cut short")
-    }
-}
-
 /// Writes the batches the cleaner keeps in place of stored ones. Offsets never change: a rewritten
 /// batch keeps its base offset and last offset delta (so a producer's sequence range stays whole) and
 /// each kept record its offset delta; only the record count shrinks.
