@@ -29,6 +29,8 @@ let package = Package(
     targets: [
         // CRC-32C (Castagnoli) in C: SSE4.2 instruction when the CPU has it, slicing-by-8 otherwise.
         .target(name: "CCRC32C"),
+        // Lowers a thread's CPU priority (the log cleaner's threads): gettid has no Swift binding.
+        .target(name: "CThreadPriority"),
         // Kafka's batch codecs over the system libraries (Debian: zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev).
         .target(
             name: "CCompression",
@@ -55,8 +57,9 @@ let package = Package(
             name: "PetrelStorage",
             dependencies: [
                 "PetrelProtocol",
-                .product(name: "Crypto", package: "swift-crypto"),
+                "CThreadPriority",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
@@ -170,7 +173,11 @@ let package = Package(
         ),
         .testTarget(
             name: "PetrelStorageTests",
-            dependencies: ["PetrelStorage", "PetrelProtocol", "PetrelTestSupport"],
+            dependencies: [
+                "PetrelStorage", "PetrelProtocol", "PetrelTestSupport",
+                // A reference MD5 for the cleaner's own.
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: strictness
         ),
         .testTarget(

@@ -3,8 +3,9 @@
 # unit and integration tests (a mutation fuzzer among them), a minute of libFuzzer on the request
 # decoders, then the interop tests with real Kafka clients (kcat, confluent-kafka, kafka-python,
 # aiokafka, sarama) against a broker process, TLS and SASL included, the client tests against tansu,
-# the crash test (kill -9 during produce), simulated power failures, the fault labs, the
-# 1,000-connection soak, and smoke runs of the tansu comparisons (throughput, transactions).
+# the crash tests (kill -9 during produce, and while the log cleaner works), simulated power
+# failures, the fault labs, the 1,000-connection soak, and smoke runs of the tansu comparisons
+# (throughput, transactions) and of the log cleaner benchmark.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +18,7 @@ swift test
 # Coverage-guided fuzzing of the request decoders (libFuzzer), bounded in time.
 scripts/fuzz.sh 60
 # The interop and fault tests drive the release build, the one scripts/broker.sh runs.
-for product in petrel order-service notification-worker payment-worker; do
+for product in petrel order-service notification-worker payment-worker order-status-service; do
   swift build -c release --product "$product"
 done
 export PETREL_BIN="$PWD/.build/release/petrel"
@@ -28,6 +29,10 @@ scripts/client-tests-against-tansu.sh
 timeout 1200 python3 -m pytest -q Tests/Interop
 # Fault scripts: bounded in cycles and time, loopback only.
 timeout 600 python3 Tests/Crash/crash-test.py --cycles 20
+timeout 600 python3 Tests/Crash/compaction-crash-test.py --cycles 20
+# The same with tombstones that expire at once and a tiny key map (a cleaning of many passes): a
+# deleted key must never come back with an older value.
+timeout 600 python3 Tests/Crash/compaction-crash-test.py --cycles 8 --delete-retention-ms 0 --dedupe-buffer-size 1024
 # Simulated power failures: the simulator's own tests, then the broker through 100 of them under
 # --flush always (and 20 each under interval and never), with the data directory rolled back to what
 # fsync made durable each time.
@@ -40,4 +45,7 @@ timeout 300 python3 Tests/Load/soak.py
 timeout 600 python3 Benchmarks/Drivers/bench-compare.py --quick
 # The same for the transactions benchmark (transactional against idempotent produce, commit latency).
 timeout 300 python3 Benchmarks/Drivers/bench-transactions.py --quick
+# The log cleaner under produce load, at small counts: checks that the script runs and that the
+# cleaner cleans (in passes, too, within a small key map), not the produce-rate target.
+timeout 300 python3 Benchmarks/Drivers/bench-cleaner.py --quick
 echo "all tests passed"

@@ -1,5 +1,6 @@
 // The storage layer alone: appending 16 KiB record batches to a partition log, and reading them back
-// through the fetch path's lookups. Throughput is reported, not asserted.
+// through the fetch path's lookups; and the log cleaner (CleanerBenchmarks.swift). Throughput is
+// reported, not asserted.
 
 import Benchmark
 import Foundation
@@ -89,4 +90,6 @@ let benchmarks: @Sendable () -> Void = {
         }
         benchmark.stopMeasurement()
     }
+
+    cleanerBenchmarks()
 }

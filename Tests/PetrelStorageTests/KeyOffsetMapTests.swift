@@ -1,3 +1,5 @@
+import Crypto
+import Foundation
 import Testing
 
 @testable import PetrelStorage
@@ -36,5 +38,41 @@ struct KeyOffsetMapTests {
         map.clear()
         #expect(map.count == 0 && !map.isFull && offset(map, "key-0") == nil && map.latestOffset == -1)
         #expect(put(&map, "key-99", 7) && offset(map, "key-99") == 7)
+    }
+}
+
+@Suite("The key map's MD5")
+struct MD5Tests {
+    private func hex(_ text: String) -> String {
+        var bytes = Array(text.utf8)
+        let (first, second) = bytes.withUnsafeMutableBytes { MD5.digest(UnsafeRawBufferPointer($0)) }
+        return withUnsafeBytes(of: (first.littleEndian, second.littleEndian)) { raw in
+            raw.map { String(format: "%02x", $0) }.joined()
+        }
+    }
+
+    @Test("RFC 1321's test suite")
+    func rfcVectors() {
+        #expect(hex("") == "d41d8cd98f00b204e9800998ecf8427e")
+        #expect(hex("a") == "0cc175b9c0f1b6a831c399e269772661")
+        #expect(hex("abc") == "900150983cd24fb0d6963f7d28e17f72")
+        #expect(hex("message digest") == "f96b697d7cb7938d525a2f31aaf161d0")
+        #expect(hex("abcdefghijklmnopqrstuvwxyz") == "c3fcd3d76192e4007dfb496cca67e13b")
+        #expect(
+            hex("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") == "d174ab98d277d9f5a5611c2c9f419d9f"
+        )
+        #expect(hex(String(repeating: "1234567890", count: 8)) == "57edf4a22be3c955ac49da2e2107b67a")
+    }
+
+    @Test("the same digest as swift-crypto's for every length around the block boundaries")
+    func matchesReference() {
+        var generator = SystemRandomNumberGenerator()
+        for length in Array(0...200) + [1000, 4097] {
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let reference = Array(Insecure.MD5.hash(data: bytes))
+            let ours = bytes.withUnsafeBytes { MD5.digest($0) }
+            let oursBytes = withUnsafeBytes(of: (ours.0.littleEndian, ours.1.littleEndian)) { Array($0) }
+            #expect(oursBytes == reference, "length \(length)")
+        }
     }
 }

@@ -124,6 +124,25 @@ struct LogCleaningTests {
         #expect(try logs[0].readAll().map(\.offset) == logs[1].readAll().map(\.offset))
     }
 
+    @Test("a delete past the end of a pass's map stays, so the key's older value never comes back")
+    func deletePastTheMap() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let log = try openLog(folder.path, config: compactedConfig(segmentBytes: 4096, deleteRetentionMs: 0))
+        var updates = (0..<40).map { Update(key: "k\($0)", value: "v") }
+        updates.append(Update(key: "x", value: "alive"))
+        updates += (40..<80).map { Update(key: "k\($0)", value: "v") }
+        updates.append(Update(key: "x", value: nil))
+        try log.appendUpdates(updates)
+        try log.appendUntilRolled(Update(key: "filler", value: String(repeating: "f", count: 500)))
+        // A map of 14 keys a pass: "x"'s delete lies past the first passes' maps.
+        for now in [Self.now, Self.now + 1, Self.now + 2] {
+            _ = try log.clean(memoryBytes: 16 * KeyOffsetMap.bytesPerSlot, now: now)
+            let x = try log.readAll().filter { String(buffer: $0.key!) == "x" }
+            #expect(x.allSatisfy { $0.value == nil }, "x must read as deleted, not \(x)")
+        }
+    }
+
     @Test("the active segment and segments younger than min.compaction.lag.ms are not cleaned")
     func cleanableSection() throws {
         let folder = try TemporaryDirectory()

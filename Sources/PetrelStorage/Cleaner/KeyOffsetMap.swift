@@ -1,5 +1,3 @@
-import Crypto
-
 /// The log cleaner's memory: for each record key seen in the dirty part of a log, the offset of its
 /// latest record. Fixed in size (a byte budget, like Kafka's log.cleaner.dedupe.buffer.size): keys are
 /// held as 16-byte MD5 digests with their offset, 24 bytes a slot, in one open-addressing table that is
@@ -85,12 +83,6 @@ struct KeyOffsetMap {
     }
 
     private static func digest(_ key: UnsafeRawBufferPointer) -> (UInt64, UInt64) {
-        let digest = Insecure.MD5.hash(data: key)
-        return digest.withUnsafeBytes { bytes in
-            (
-                bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self),
-                bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
-            )
-        }
+        MD5.digest(key)
     }
 }

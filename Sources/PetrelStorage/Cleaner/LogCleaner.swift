@@ -1,5 +1,6 @@
-import Dispatch
+import CThreadPriority
 import Logging
+import NIOPosix
 import PetrelProtocol
 import Synchronization
 
@@ -18,14 +19,15 @@ public struct LogCleanerConfiguration: Sendable, Hashable {
     public init() {}
 }
 
-/// Background compaction of every topic with cleanup.policy=compact. Cleanings run on their own
-/// Dispatch threads, never on event loops or the Swift concurrency pool; which partition to clean and
-/// when is `CleanerSchedule`'s decision.
+/// Background compaction of every topic with cleanup.policy=compact. Cleanings run on threads of their
+/// own, never on event loops or the Swift concurrency pool, at a lower CPU priority (nice 10) than
+/// everything else in the broker: on a busy machine produce and fetch go first, and the cleaner takes
+/// what is left. Which partition to clean and when is `CleanerSchedule`'s decision.
 public final class LogCleaner: Sendable {
     private let logs: LogManager
     private let configuration: LogCleanerConfiguration
     private let schedule: Mutex<CleanerSchedule>
-    private let queues: [DispatchQueue]
+    private let threads: NIOThreadPool
     private let metrics: CleanerMetrics
     private let logger: Logger
     /// Set when `run` is cancelled: a cleaning under way stops at its next batch.
@@ -42,7 +44,7 @@ public final class LogCleaner: Sendable {
         self.schedule = Mutex(
             CleanerSchedule(threads: configuration.threads, backoffMs: configuration.backoffMs)
         )
-        self.queues = (0..<max(1, configuration.threads)).map { DispatchQueue(label: "petrel.log-cleaner-\($0)") }
+        self.threads = NIOThreadPool(numberOfThreads: max(1, configuration.threads))
         self.metrics = metrics
         self.logger = logger
     }
@@ -51,12 +53,17 @@ public final class LogCleaner: Sendable {
     /// and removes what it wrote, so a shutdown does not wait for it.
     public func run() async {
         guard configuration.isEnabled else { return }
+        threads.start()
         await withTaskCancellationHandler {
             await cleanUntilCancelled()
         } onCancel: {
             stopping.store(true, ordering: .relaxed)
         }
+        try? await threads.shutdownGracefully()
     }
+
+    /// The niceness of cleaner threads: below the event loops', which keep the default 0.
+    static let niceness: Int32 = 10
 
     private func cleanUntilCancelled() async {
         logger.info(
@@ -73,11 +80,10 @@ public final class LogCleaner: Sendable {
             let actions = schedule.withLock { $0.next(candidates: candidates, now: now) }
             var sleepUntil: Int64?
             await withDiscardingTaskGroup { group in
-                for (index, action) in actions.enumerated() {
+                for action in actions {
                     switch action {
                     case .clean(let partition):
-                        let queue = queues[index % queues.count]
-                        group.addTask { await self.clean(partition, on: queue) }
+                        group.addTask { await self.cleanOnCleanerThread(partition) }
                     case .sleep(let until):
                         sleepUntil = until
                     }
@@ -109,12 +115,19 @@ public final class LogCleaner: Sendable {
 
     private var memoryPerCleaning: Int { configuration.dedupeBufferBytes / max(1, configuration.threads) }
 
-    private func clean(_ partition: TopicPartition, on queue: DispatchQueue) async {
-        let outcome = await withCheckedContinuation {
-            (continuation: CheckedContinuation<CleanerSchedule.Outcome, Never>) in
-            queue.async { continuation.resume(returning: self.cleanReportingErrors(partition)) }
-        }
+    private func cleanOnCleanerThread(_ partition: TopicPartition) async {
+        let outcome =
+            (try? await threads.runIfActive {
+                Self.lowerThreadPriority()
+                return self.cleanReportingErrors(partition)
+            }) ?? .nothingDone
         schedule.withLock { $0.finished(partition, outcome: outcome, now: wallClockMillis()) }
+    }
+
+    /// Makes the calling thread (a cleaner thread: they do nothing else) nicer, once; raising it back
+    /// is never needed. On Linux a thread's niceness is its own.
+    private static func lowerThreadPriority() {
+        _ = petrel_lower_thread_priority(niceness)
     }
 
     private func cleanReportingErrors(_ partition: TopicPartition) -> CleanerSchedule.Outcome {

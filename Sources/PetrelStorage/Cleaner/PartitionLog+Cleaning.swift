@@ -125,7 +125,15 @@ extension PartitionLog {
         var pass = Pass(firstDirtyOffset: end, mapWasFull: mapWasFull)
         do {
             for group in groups {
-                try write(group: group, map: map, plan: plan, now: now, pass: &pass, shouldStop: shouldStop)
+                try write(
+                    group: group,
+                    map: map,
+                    mapEnd: end,
+                    plan: plan,
+                    now: now,
+                    pass: &pass,
+                    shouldStop: shouldStop
+                )
             }
         } catch {
             for group in groups { CleanerFiles.discard(directory: directory, baseOffset: group[0].baseOffset) }
@@ -156,11 +164,14 @@ extension PartitionLog {
                 if shouldStop() { throw CleaningStopped() }
                 position += batch.header.totalSize
                 guard batch.header.lastOffset >= firstDirty, !plan.isAborted(batch.header) else { continue }
-                for record in try batch.records() where record.offset >= firstDirty {
-                    guard let key = record.key else { continue }
-                    let fitted = key.withUnsafeReadableBytes { map.put(key: $0, offset: record.offset) }
-                    if !fitted { return record.offset }
+                var full: Int64?
+                let finished = try batch.forEachKey { key, offset in
+                    guard offset >= firstDirty else { return true }
+                    if map.put(key: key, offset: offset) { return true }
+                    full = offset
+                    return false
                 }
+                if !finished, let full { return full }
             }
         }
         return plan.section.firstUncleanableOffset
@@ -189,6 +200,7 @@ extension PartitionLog {
     private func write(
         group: [CleanerSegment],
         map: KeyOffsetMap,
+        mapEnd: Int64,
         plan: Plan,
         now: Int64,
         pass: inout Pass,
@@ -214,6 +226,7 @@ extension PartitionLog {
                     let cleaned = try Self.clean(
                         batch,
                         map: map,
+                        mapEnd: mapEnd,
                         now: now,
                         deleteRetentionMs: plan.config.deleteRetentionMs,
                         mustStay: mustStay,
@@ -240,9 +253,13 @@ extension PartitionLog {
 
     /// One batch after cleaning: the same bytes if every record stays, a rebuilt batch if some go or a
     /// tombstone needs its delete horizon, an empty batch if none stay but the batch must, else nil.
+    /// Records at or past `mapEnd` (the map did not cover them: a pass cut short by a full map) all stay
+    /// as they are: what supersedes them, or whether a tombstone among them is the key's last word, is
+    /// for a later pass to know (Kafka's cleaner keeps them too).
     static func clean(
         _ batch: StoredBatch,
         map: KeyOffsetMap,
+        mapEnd: Int64 = .max,
         now: Int64,
         deleteRetentionMs: Int64,
         mustStay: Bool,
@@ -251,7 +268,7 @@ extension PartitionLog {
     ) throws -> ByteBuffer? {
         let header = batch.header
         // Control batches (transaction markers) are not keyed data; they stay as they are.
-        if header.attributes.isControl { return batch.bytes }
+        if header.attributes.isControl || header.baseOffset >= mapEnd { return batch.bytes }
         let records = try batch.records()
         // A batch an earlier cleaning emptied stays only while it still has to.
         if records.isEmpty { return mustStay ? batch.bytes : nil }
@@ -259,6 +276,7 @@ extension PartitionLog {
         let kept = records.filter { record in
             // An aborted transaction's records were never values.
             if isAborted { return false }
+            if record.offset >= mapEnd { return true }
             // Keyless records cannot be compacted; Kafka's cleaner drops them too.
             guard let key = record.key else { return false }
             if let latest = key.withUnsafeReadableBytes({ map.offset(of: $0) }), latest > record.offset {
@@ -268,7 +286,7 @@ extension PartitionLog {
             return true
         }
         removed += records.count - kept.count
-        let needsHorizon = horizon == nil && kept.contains { $0.isTombstone }
+        let needsHorizon = horizon == nil && kept.contains { $0.isTombstone && $0.offset < mapEnd }
         if kept.count == records.count && !needsHorizon {
             return batch.bytes
         }

@@ -82,65 +82,44 @@ struct StoredBatch {
     }
 }
 
-/// Writes the batches the cleaner keeps in place of stored ones. Offsets never change: a rewritten
-/// batch keeps its base offset and last offset delta (so a producer's sequence range stays whole) and
-/// each kept record its offset delta; only the record count shrinks.
-enum CleanedBatch {
-    /// `original` holding only `kept` (some of its records, in order), compressed with its codec.
-    /// With `deleteHorizon` the batch is stamped (KIP-534): its base timestamp becomes the horizon and the
-    /// records' timestamp deltas are rewritten relative to it, so every record keeps its timestamp.
-    static func build(original: RecordBatchHeader, kept: [StoredRecord], deleteHorizon: Int64?) throws -> ByteBuffer {
-        precondition(!kept.isEmpty)
-        var header = original
-        if let deleteHorizon {
-            header.baseTimestamp = deleteHorizon
-            header.attributes.hasDeleteHorizon = true
+extension StoredBatch {
+    /// Calls `body` with each keyed record's key and offset, in place: no record values, no copies
+    /// (the key map's pass reads every record of the dirty log). `body` returns false to stop early;
+    /// so does this. A control batch has no keys.
+    func forEachKey(_ body: (UnsafeRawBufferPointer, Int64) -> Bool) throws -> Bool {
+        guard !header.attributes.isControl, header.recordCount > 0 else { return true }
+        guard let codec = header.attributes.compression else {
+            throw StorageError("clean", path: "batch \(header.baseOffset)", reason: "unknown compression codec")
         }
-        if original.attributes.timestampType == .createTime {
-            header.maxTimestamp = kept.reduce(Int64.min) { max($0, $1.timestamp) }
+        let payload = bytes.getSlice(
+            at: bytes.readerIndex + RecordBatchHeader.size,
+            length: header.totalSize - RecordBatchHeader.size
+        )!
+        let plain = try Compression.decompress(payload, codec: codec)
+        return try plain.withUnsafeReadableBytes { raw in
+            var reader = RawVarintReader(bytes: raw)
+            for _ in 0..<header.recordCount {
+                let length = try reader.varint()
+                let end = reader.position + Int(length)
+                guard length > 0, end <= raw.count else {
+                    throw StorageError("clean", path: "batch \(header.baseOffset)", reason: "a record is cut short")
+                }
+                reader.position += 1  // attributes
+                _ = try reader.varint()  // timestamp delta
+                let offsetDelta = try reader.varint()
+                let keyLength = try reader.varint()
+                if keyLength >= 0 {
+                    guard reader.position + Int(keyLength) <= end else {
+                        throw StorageError("clean", path: "batch \(header.baseOffset)", reason: "a key is cut short")
+                    }
+                    let key = UnsafeRawBufferPointer(
+                        rebasing: raw[reader.position..<(reader.position + Int(keyLength))]
+                    )
+                    if !body(key, header.baseOffset + offsetDelta) { return false }
+                }
+                reader.position = end
+            }
+            return true
         }
-        header.recordCount = Int32(kept.count)
-        var body = ByteBufferAllocator().buffer(capacity: kept.reduce(0) { $0 + $1.tail.readableBytes + 16 })
-        for record in kept {
-            let timestampDelta = record.timestamp &- header.baseTimestamp
-            let size =
-                1 + Varint.size(of: timestampDelta) + Varint.size(of: record.offsetDelta) + record.tail.readableBytes
-            body.writeVarint(Int32(size))
-            body.writeInteger(record.attributes)
-            body.writeVarlong(timestampDelta)
-            body.writeVarint(record.offsetDelta)
-            body.writeImmutableBuffer(record.tail)
-        }
-        let payload = try Compression.compress(body, codec: original.attributes.compression ?? .none)
-        return finish(header, payload: payload)
-    }
-
-    /// A batch with no records left that must stay for its offsets and producer fields: the last batch
-    /// of an idempotent producer (so deduplication still works after a restart, as Kafka's cleaner keeps
-    /// it) or the last batch of a cleaned segment (so segments stay contiguous). Uncompressed, as Kafka
-    /// writes empty batches: an empty compressed payload is not valid for every codec.
-    static func empty(original: RecordBatchHeader) -> ByteBuffer {
-        var header = original
-        header.attributes = original.attributes.with(compression: .none)
-        header.attributes.hasDeleteHorizon = false
-        header.baseTimestamp = original.maxTimestamp
-        header.recordCount = 0
-        return finish(header, payload: ByteBuffer())
-    }
-
-    private static func finish(_ original: RecordBatchHeader, payload: ByteBuffer) -> ByteBuffer {
-        var header = original
-        header.batchLength = Int32(RecordBatchHeader.size - RecordBatchHeader.lengthPrefixSize + payload.readableBytes)
-        var batch = ByteBufferAllocator().buffer(capacity: RecordBatchHeader.size + payload.readableBytes)
-        header.crc = 0
-        header.write(to: &batch)
-        batch.writeImmutableBuffer(payload)
-        let crc = CRC32C.checksum(
-            batch,
-            at: batch.readerIndex + RecordBatchHeader.crcCoveredOffset,
-            length: batch.readableBytes - RecordBatchHeader.crcCoveredOffset
-        )
-        batch.setInteger(crc, at: batch.readerIndex + RecordBatchHeader.crcOffset)
-        return batch
     }
 }
