@@ -79,6 +79,32 @@ func exampleReadToTheEnd(bootstrap: BrokerAddress) async throws -> [String: Stri
     return table
 }
 
+/// Compiled only: it reads until stopped (ClientTransactionTests runs the same calls).
+func exampleTransactions(brokers: [BrokerAddress]) async throws {
+    var producerConfiguration = KafkaProducerConfiguration(bootstrap: brokers)
+    producerConfiguration.transactionalID = "notifier-1"  // stable per worker instance
+    var consumerConfiguration = KafkaConsumerConfiguration(
+        bootstrap: brokers,
+        source: .group(id: "notifiers", topics: ["orders"])
+    )
+    consumerConfiguration.autoCommit = false  // offsets go with the transactions
+    consumerConfiguration.isolationLevel = .readCommitted  // upstream transactions too
+
+    try await KafkaProducer.withProducer(producerConfiguration) { producer in
+        try await producer.initTransactions()  // fences an older instance, aborts its open transaction
+        try await KafkaConsumer.withConsumer(consumerConfiguration) { consumer in
+            for try await order in consumer.messages {
+                try await producer.withTransaction { producer in
+                    try await producer.send(
+                        ProducerRecord(topic: "notifications", key: order.keyString, value: "notify")
+                    )
+                    try await producer.sendOffsets([order.topicPartition: order.offset + 1], group: "notifiers")
+                }
+            }
+        }
+    }
+}
+
 /// Compiled only: it needs a CA file and a secured broker (SecurityTests runs the same calls).
 func exampleSecurity(bootstrap: BrokerAddress, password: String) throws -> (KafkaProducerConfiguration, KafkaAdmin) {
     var tls = TLSConfiguration.makeClientConfiguration()
