@@ -405,6 +405,8 @@ def main():
     parser.add_argument("--sizes", default="100,1024", help="record sizes of the produce load, bytes (100 and/or 1024)")
     parser.add_argument("--cleaner-nice", type=int, help="experiment: give the cleaner's thread this nice value "
                         "(e.g. 10) while it cleans alongside the produce run")
+    parser.add_argument("--cleaner-max-bytes-per-second", type=int, default=0,
+                        help="the broker's --log-cleaner-io-max-bytes-per-second for the produce cycles (0: no limit)")
     parser.add_argument("--markdown", help="also write the table to this file")
     args = parser.parse_args()
     settings = Settings(args.quick)
@@ -424,7 +426,11 @@ def main():
               f"{settings.value_bytes} B values over {settings.keys:,} keys in {settings.segment_bytes >> 20} MiB segments"
               + (f"; the cleaner's thread at nice {settings.cleaner_nice} while it cleans alongside a produce run"
                  if settings.cleaner_nice is not None else ""), flush=True)
-        broker = start_broker(workdir, "petrel")
+        limit = (["--log-cleaner-io-max-bytes-per-second", str(args.cleaner_max_bytes_per_second)]
+                 if args.cleaner_max_bytes_per_second else [])
+        if limit:
+            print(f"the cleaner limited to {args.cleaner_max_bytes_per_second / 1e6:.0f} MB/s a thread", flush=True)
+        broker = start_broker(workdir, "petrel", *limit)
         brokers.append(broker)
         rows = {size: [] for size in sizes}
         for attempt in range(settings.repeat):

@@ -61,6 +61,7 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: help("log-cleaner-threads")) var logCleanerThreads: String?
     @Option(help: help("log-cleaner-backoff-ms")) var logCleanerBackoffMs: String?
     @Option(help: help("log-cleaner-dedupe-buffer-size")) var logCleanerDedupeBufferSize: String?
+    @Option(help: help("log-cleaner-io-max-bytes-per-second")) var logCleanerIoMaxBytesPerSecond: String?
     @Option(help: help("transaction-max-timeout-ms")) var transactionMaxTimeoutMs: String?
     @Option(help: help("transaction-timeout-check-interval-ms")) var transactionTimeoutCheckIntervalMs: String?
     @Option(help: help("max-message-bytes")) var maxMessageBytes: String?
@@ -96,6 +97,7 @@ struct BrokerCommand: AsyncParsableCommand {
             ("log-cleaner-enable", logCleanerEnable), ("log-cleaner-threads", logCleanerThreads),
             ("log-cleaner-backoff-ms", logCleanerBackoffMs),
             ("log-cleaner-dedupe-buffer-size", logCleanerDedupeBufferSize),
+            ("log-cleaner-io-max-bytes-per-second", logCleanerIoMaxBytesPerSecond),
             ("transaction-max-timeout-ms", transactionMaxTimeoutMs),
             ("transaction-timeout-check-interval-ms", transactionTimeoutCheckIntervalMs),
             ("group-initial-rebalance-delay-ms", groupInitialRebalanceDelayMs),

@@ -203,8 +203,8 @@ struct LogCleaningTests {
         let before = try log.readAll()
         let asked = Mutex(0)
         #expect(throws: PartitionLog.CleaningStopped.self) {
-            try log.clean(memoryBytes: 1 << 20, now: Self.now) {
-                asked.withLock {
+            try log.clean(memoryBytes: 1 << 20, now: Self.now) { _ in
+                !asked.withLock {
                     $0 += 1
                     return $0 > 40
                 }

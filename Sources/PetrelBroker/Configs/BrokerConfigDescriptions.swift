@@ -53,6 +53,11 @@ enum BrokerConfigDescriptions {
             ("log.cleaner.threads", "\(cleaner.threads)", .int, "--log-cleaner-threads."),
             ("log.cleaner.backoff.ms", "\(cleaner.backoffMs)", .long, "--log-cleaner-backoff-ms."),
             (
+                "log.cleaner.io.max.bytes.per.second",
+                cleaner.maxBytesPerSecond > 0 ? "\(cleaner.maxBytesPerSecond)" : "1.7976931348623157E308", .double,
+                "--log-cleaner-io-max-bytes-per-second (0 there: no limit)."
+            ),
+            (
                 "log.cleaner.dedupe.buffer.size", "\(cleaner.dedupeBufferBytes)", .long,
                 "--log-cleaner-dedupe-buffer-size."
             ),

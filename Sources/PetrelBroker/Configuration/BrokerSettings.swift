@@ -159,6 +159,13 @@ public enum BrokerSettings {
             $0.broker.logCleaner.dedupeBufferBytes = try integer($1, 1024...Int(Int32.max) * 8)
         },
         setting(
+            "log-cleaner-io-max-bytes-per-second",
+            "0",
+            "The most each cleaner thread reads per second, in bytes, leaving the rest of the machine to produce and fetch (0: no limit)."
+        ) {
+            $0.broker.logCleaner.maxBytesPerSecond = Double(try integer($1, 0...Int64.max))
+        },
+        setting(
             "transaction-max-timeout-ms",
             "900000",
             "The longest transaction timeout a producer may ask for; longer ones get INVALID_TRANSACTION_TIMEOUT."

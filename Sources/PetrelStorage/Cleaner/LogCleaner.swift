@@ -1,8 +1,13 @@
 import CThreadPriority
+import Dispatch
 import Logging
 import NIOPosix
 import PetrelProtocol
 import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The log cleaner's settings (Kafka's log.cleaner.*).
 public struct LogCleanerConfiguration: Sendable, Hashable {
@@ -15,6 +20,9 @@ public struct LogCleanerConfiguration: Sendable, Hashable {
     /// Memory for key → offset maps across all cleaner threads (log.cleaner.dedupe.buffer.size); each
     /// cleaning takes its share, and no more than its log needs.
     public var dedupeBufferBytes = 128 * 1024 * 1024
+    /// The most each cleaner thread reads per second, bytes (log.cleaner.io.max.bytes.per.second);
+    /// 0 sets no limit, as in Kafka.
+    public var maxBytesPerSecond: Double = 0
 
     public init() {}
 }
@@ -100,11 +108,20 @@ public final class LogCleaner: Sendable {
     public func cleanNow(_ partition: TopicPartition) throws -> CleaningResult? {
         guard let log = logs.partition(topic: partition.topic, partition: partition.partition) else { return nil }
         let started = ContinuousClock.now
+        var throttle = CleanerThrottle(bytesPerSecond: configuration.maxBytesPerSecond)
         guard
             let result = try log.clean(
                 memoryBytes: memoryPerCleaning,
                 now: wallClockMillis(),
-                shouldStop: { self.stopping.load(ordering: .relaxed) }
+                pace: { bytes in
+                    let sleep = throttle.delay(afterReading: bytes, now: DispatchTime.now().uptimeNanoseconds)
+                    if sleep > 0 {
+                        // A cleaner thread, never an event loop: it may sleep.
+                        var pause = timespec(tv_sec: Int(sleep / 1_000_000_000), tv_nsec: Int(sleep % 1_000_000_000))
+                        nanosleep(&pause, nil)
+                    }
+                    return !self.stopping.load(ordering: .relaxed)
+                }
             )
         else { return nil }
         let ended = wallClockMillis()

@@ -24,12 +24,13 @@ extension PartitionLog {
 
     /// Compacts the partition up to its first uncleanable offset, in as many passes as a map of at most
     /// `memoryBytes` needs. Nil if there was nothing to clean (or the log changed under the cleaner, which
-    /// then gives up and tries again later). `shouldStop` is asked between batches; once it says yes the
+    /// then gives up and tries again later). `pace` is told the bytes of each batch read (it may sleep, to
+    /// keep the cleaner's rate) and asked whether to go on; once it says no the
     /// cleaning throws `CleaningStopped`, leaving the log as it was (or as an earlier pass left it).
     public func clean(
         memoryBytes: Int,
         now: Int64,
-        shouldStop: @Sendable () -> Bool = { false }
+        pace: (Int) -> Bool = { _ in true }
     ) throws -> CleaningResult? {
         guard let section = cleanableSection(now: now),
             section.firstDirtyOffset < section.firstUncleanableOffset
@@ -41,7 +42,7 @@ extension PartitionLog {
             )
         )
         var result = CleaningResult(mapBytes: map.capacity * KeyOffsetMap.bytesPerSlot)
-        while let pass = try cleanOnePass(map: &map, now: now, shouldStop: shouldStop) {
+        while let pass = try cleanOnePass(map: &map, now: now, pace: pace) {
             result.passes += 1
             result.bytesRead += pass.bytesRead
             result.bytesWritten += pass.bytesWritten
@@ -88,7 +89,7 @@ extension PartitionLog {
         var mapWasFull: Bool
     }
 
-    private func cleanOnePass(map: inout KeyOffsetMap, now: Int64, shouldStop: () -> Bool) throws -> Pass? {
+    private func cleanOnePass(map: inout KeyOffsetMap, now: Int64, pace: (Int) -> Bool) throws -> Pass? {
         let plan = state.withLock { state -> Plan? in
             guard let section = Self.cleanableSection(of: state, now: now),
                 section.firstDirtyOffset < section.firstUncleanableOffset
@@ -116,7 +117,7 @@ extension PartitionLog {
             )
         }
         guard let plan else { return nil }
-        let end = try buildMap(&map, plan: plan, shouldStop: shouldStop)
+        let end = try buildMap(&map, plan: plan, pace: pace)
         let mapWasFull = end < plan.section.firstUncleanableOffset
         let groups = Self.groups(
             of: plan.segments.filter { $0.baseOffset < end },
@@ -132,7 +133,7 @@ extension PartitionLog {
                     plan: plan,
                     now: now,
                     pass: &pass,
-                    shouldStop: shouldStop
+                    pace: pace
                 )
             }
         } catch {
@@ -156,12 +157,12 @@ extension PartitionLog {
 
     /// Puts each key of the dirty part in the map with its latest offset. Returns the offset the map
     /// covers up to: the first uncleanable offset, or the first record that no longer fit.
-    private func buildMap(_ map: inout KeyOffsetMap, plan: Plan, shouldStop: () -> Bool) throws -> Int64 {
+    private func buildMap(_ map: inout KeyOffsetMap, plan: Plan, pace: (Int) -> Bool) throws -> Int64 {
         let firstDirty = plan.section.firstDirtyOffset
         for segment in plan.segments where segment.nextOffset > firstDirty {
             var position = 0
             while let batch = try StoredBatch.read(from: segment.reader, at: position, limit: segment.size) {
-                if shouldStop() { throw CleaningStopped() }
+                if !pace(batch.header.totalSize) { throw CleaningStopped() }
                 position += batch.header.totalSize
                 guard batch.header.lastOffset >= firstDirty, !plan.isAborted(batch.header) else { continue }
                 var full: Int64?
@@ -204,7 +205,7 @@ extension PartitionLog {
         plan: Plan,
         now: Int64,
         pass: inout Pass,
-        shouldStop: () -> Bool
+        pace: (Int) -> Bool
     ) throws {
         let base = group[0].baseOffset
         CleanerFiles.discard(directory: directory, baseOffset: base)
@@ -217,7 +218,7 @@ extension PartitionLog {
         for (index, segment) in group.enumerated() {
             var position = 0
             while let batch = try StoredBatch.read(from: segment.reader, at: position, limit: segment.size) {
-                if shouldStop() { throw CleaningStopped() }
+                if !pace(batch.header.totalSize) { throw CleaningStopped() }
                 position += batch.header.totalSize
                 pass.bytesRead += batch.header.totalSize
                 let isLastOfGroup = index == group.count - 1 && position >= segment.size
