@@ -36,8 +36,10 @@ struct SampleEmitter {
         lines.append("    }")
         lines.append("}")
         lines.append("")
+        // Two fields of one common struct's type share one declaration, and so one sample.
+        var declared = Set<String>()
         for field in present {
-            if let nested = field.structFields, let name = structName(field.type) {
+            if let nested = field.structFields, let name = structName(field.type), declared.insert(name).inserted {
                 emit(typePath: "\(typePath).\(name)", fields: nested)
             }
         }

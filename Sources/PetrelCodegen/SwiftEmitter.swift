@@ -86,8 +86,12 @@ struct SwiftEmitter {
             }
             if !present.isEmpty { e.line("") }
             e.emitInitialiser(present)
+            // Two fields of one common struct's type share one declaration.
+            var declared = Set<String>()
             for field in present {
-                if let nested = field.structFields, let typeName = e.declaredTypeName(field.type) {
+                if let nested = field.structFields, let typeName = e.declaredTypeName(field.type),
+                    declared.insert(typeName).inserted
+                {
                     e.line("")
                     e.emitStruct(name: typeName, fields: nested, about: nil)
                 }
@@ -313,7 +317,10 @@ struct SwiftEmitter {
                 ? "try \(buffer).readKafkaNullableBytes(flexible: flexible)"
                 : "try \(buffer).readKafkaBytes(flexible: flexible)"
         case .structure(let name):
-            return "try \(name)(from: &\(buffer), version: version)"
+            // A nullable struct is preceded by an int8: -1 for null, 1 for present.
+            return nullable
+                ? "try \(buffer).readKafkaInteger(as: Int8.self) < 0 ? nil : try \(name)(from: &\(buffer), version: version)"
+                : "try \(name)(from: &\(buffer), version: version)"
         case .array(let element):
             let inner = "element\(depth)"
             let method = nullable ? "readKafkaNullableArray" : "readKafkaArray"
@@ -356,7 +363,9 @@ struct SwiftEmitter {
                 ? "\(buffer).writeKafkaNullableBytes(\(value), flexible: flexible)"
                 : "\(buffer).writeKafkaBytes(\(value), flexible: flexible)"
         case .structure:
-            return "\(value).write(to: &\(buffer), version: version)"
+            return nullable
+                ? "if let present = \(value) { \(buffer).writeInteger(Int8(1)); present.write(to: &\(buffer), version: version) } else { \(buffer).writeInteger(Int8(-1)) }"
+                : "\(value).write(to: &\(buffer), version: version)"
         case .array(let element):
             let inner = "element\(depth)"
             let out = "out\(depth)"

@@ -39,6 +39,8 @@ extension APIKey {
     public static let describeProducers = APIKey(rawValue: 61)
     public static let describeTransactions = APIKey(rawValue: 65)
     public static let listTransactions = APIKey(rawValue: 66)
+    public static let consumerGroupHeartbeat = APIKey(rawValue: 68)
+    public static let consumerGroupDescribe = APIKey(rawValue: 69)
 
     /// The API's name as Kafka spells it, or nil for a key without a generated message.
     public var name: String? {
@@ -79,6 +81,8 @@ extension APIKey {
         case 61: "DescribeProducers"
         case 65: "DescribeTransactions"
         case 66: "ListTransactions"
+        case 68: "ConsumerGroupHeartbeat"
+        case 69: "ConsumerGroupDescribe"
         default: nil
         }
     }
@@ -122,6 +126,8 @@ extension APIKey {
         case 61: DescribeProducersRequest.self
         case 65: DescribeTransactionsRequest.self
         case 66: ListTransactionsRequest.self
+        case 68: ConsumerGroupHeartbeatRequest.self
+        case 69: ConsumerGroupDescribeRequest.self
         default: nil
         }
     }

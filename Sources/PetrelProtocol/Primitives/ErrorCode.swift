@@ -74,6 +74,10 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let producerFenced = ErrorCode(rawValue: 90)
     public static let unknownTopicID = ErrorCode(rawValue: 100)
     public static let transactionalIDNotFound = ErrorCode(rawValue: 105)
+    public static let fencedMemberEpoch = ErrorCode(rawValue: 110)
+    public static let unreleasedInstanceID = ErrorCode(rawValue: 111)
+    public static let unsupportedAssignor = ErrorCode(rawValue: 112)
+    public static let staleMemberEpoch = ErrorCode(rawValue: 113)
     public static let unsupportedEndpointType = ErrorCode(rawValue: 115)
 
     /// Kafka's name for the code, e.g. "OFFSET_OUT_OF_RANGE".
@@ -147,6 +151,10 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case 90: "PRODUCER_FENCED"
         case 100: "UNKNOWN_TOPIC_ID"
         case 105: "TRANSACTIONAL_ID_NOT_FOUND"
+        case 110: "FENCED_MEMBER_EPOCH"
+        case 111: "UNRELEASED_INSTANCE_ID"
+        case 112: "UNSUPPORTED_ASSIGNOR"
+        case 113: "STALE_MEMBER_EPOCH"
         case 115: "UNSUPPORTED_ENDPOINT_TYPE"
         default: "ERROR_\(rawValue)"
         }

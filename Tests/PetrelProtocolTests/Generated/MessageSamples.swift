@@ -18,6 +18,10 @@ let allSampledMessageTypes: [any (KafkaVersionedData & VersionedSample).Type] = 
     AlterConfigsResponse.self,
     ApiVersionsRequest.self,
     ApiVersionsResponse.self,
+    ConsumerGroupDescribeRequest.self,
+    ConsumerGroupDescribeResponse.self,
+    ConsumerGroupHeartbeatRequest.self,
+    ConsumerGroupHeartbeatResponse.self,
     ConsumerProtocolAssignment.self,
     ConsumerProtocolSubscription.self,
     CreatePartitionsRequest.self,
@@ -301,6 +305,132 @@ extension ApiVersionsResponse.FinalizedFeatureKey: VersionedSample {
         if version >= 3 { value.name = "Name-20" }
         if version >= 3 { value.maxVersionLevel = 21 }
         if version >= 3 { value.minVersionLevel = 22 }
+        return value
+    }
+}
+
+extension ConsumerGroupDescribeRequest: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.groupIds = ["GroupIds-2", "GroupIds-3"]
+        value.includeAuthorizedOperations = true
+        return value
+    }
+}
+
+extension ConsumerGroupDescribeResponse: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.throttleTimeMs = 1
+        value.groups = [DescribedGroup.sample(version: version), DescribedGroup.sample(version: version)]
+        return value
+    }
+}
+
+extension ConsumerGroupDescribeResponse.DescribedGroup: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.errorCode = ErrorCode(rawValue: 5)
+        value.errorMessage = "ErrorMessage-6"
+        value.groupId = "GroupId-7"
+        value.groupState = "GroupState-8"
+        value.groupEpoch = 9
+        value.assignmentEpoch = 10
+        value.assignorName = "AssignorName-11"
+        value.members = [Member.sample(version: version), Member.sample(version: version)]
+        value.authorizedOperations = 15
+        return value
+    }
+}
+
+extension ConsumerGroupDescribeResponse.DescribedGroup.Member: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.memberId = "MemberId-16"
+        value.instanceId = "InstanceId-17"
+        value.rackId = "RackId-18"
+        value.memberEpoch = 19
+        value.clientId = "ClientId-20"
+        value.clientHost = "ClientHost-21"
+        value.subscribedTopicNames = ["SubscribedTopicNames-23", "SubscribedTopicNames-24"]
+        value.subscribedTopicRegex = "SubscribedTopicRegex-25"
+        value.assignment = Assignment.sample(version: version)
+        value.targetAssignment = Assignment.sample(version: version)
+        return value
+    }
+}
+
+extension ConsumerGroupDescribeResponse.DescribedGroup.Member.Assignment: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.topicPartitions = [TopicPartitions.sample(version: version), TopicPartitions.sample(version: version)]
+        return value
+    }
+}
+
+extension ConsumerGroupDescribeResponse.DescribedGroup.Member.Assignment.TopicPartitions: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.topicId = KafkaUUID(high: 0x0102_0304_0506_0708, low: 31)
+        value.topicName = "TopicName-32"
+        value.partitions = [34, 35]
+        return value
+    }
+}
+
+extension ConsumerGroupHeartbeatRequest: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.groupId = "GroupId-1"
+        value.memberId = "MemberId-2"
+        value.memberEpoch = 3
+        value.instanceId = "InstanceId-4"
+        value.rackId = "RackId-5"
+        value.rebalanceTimeoutMs = 6
+        value.subscribedTopicNames = ["SubscribedTopicNames-8", "SubscribedTopicNames-9"]
+        if version >= 1 { value.subscribedTopicRegex = "SubscribedTopicRegex-10" }
+        value.serverAssignor = "ServerAssignor-11"
+        value.topicPartitions = [TopicPartitions.sample(version: version), TopicPartitions.sample(version: version)]
+        return value
+    }
+}
+
+extension ConsumerGroupHeartbeatRequest.TopicPartitions: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.topicId = KafkaUUID(high: 0x0102_0304_0506_0708, low: 15)
+        value.partitions = [17, 18]
+        return value
+    }
+}
+
+extension ConsumerGroupHeartbeatResponse: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.throttleTimeMs = 1
+        value.errorCode = ErrorCode(rawValue: 2)
+        value.errorMessage = "ErrorMessage-3"
+        value.memberId = "MemberId-4"
+        value.memberEpoch = 5
+        value.heartbeatIntervalMs = 6
+        value.assignment = Assignment.sample(version: version)
+        return value
+    }
+}
+
+extension ConsumerGroupHeartbeatResponse.Assignment: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.topicPartitions = [TopicPartitions.sample(version: version), TopicPartitions.sample(version: version)]
+        return value
+    }
+}
+
+extension ConsumerGroupHeartbeatResponse.Assignment.TopicPartitions: VersionedSample {
+    static func sample(version: Int16) -> Self {
+        var value = Self()
+        value.topicId = KafkaUUID(high: 0x0102_0304_0506_0708, low: 11)
+        value.partitions = [13, 14]
         return value
     }
 }
