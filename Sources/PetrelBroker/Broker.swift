@@ -136,6 +136,8 @@ public final class Broker: Service, Sendable {
         router.register(ListGroupsHandler(coordinator: groups))
         router.register(DeleteGroupsHandler(coordinator: groups))
         router.register(OffsetDeleteHandler(coordinator: groups))
+        router.register(ConsumerGroupHeartbeatHandler(broker: state, coordinator: groups))
+        router.register(ConsumerGroupDescribeHandler(broker: state, coordinator: groups))
         router.register(SaslHandshakeHandler())
         router.register(SaslAuthenticateHandler(broker: state))
         let apiVersions = ApiVersionsHandler(advertised: [])

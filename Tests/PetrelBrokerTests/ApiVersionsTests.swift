@@ -19,6 +19,7 @@ struct ApiVersionsTests {
         .describeLogDirs: 0...4, .offsetDelete: 0...0, .describeProducers: 0...0,
         .deleteRecords: 0...2, .addPartitionsToTxn: 0...3, .addOffsetsToTxn: 0...3, .endTxn: 0...3,
         .txnOffsetCommit: 0...3, .describeTransactions: 0...0, .listTransactions: 0...1,
+        .consumerGroupHeartbeat: 0...1, .consumerGroupDescribe: 0...0,
     ]
 
     @Test("the broker advertises exactly the APIs it serves, in every ApiVersions version")

@@ -14,6 +14,8 @@ final class GroupCoordinator: Sendable {
 
     private struct State {
         var groups: [String: ClassicGroup] = [:]
+        /// Groups of the consumer protocol (KIP-848). A group id is in one map or the other.
+        var consumerGroups: [String: ConsumerGroup] = [:]
         var parkedJoins: [WaiterID: CheckedContinuation<JoinGroupResponse, Never>] = [:]
         var parkedSyncs: [WaiterID: CheckedContinuation<SyncGroupResponse, Never>] = [:]
         var nextWaiter: WaiterID = 1
@@ -35,6 +37,12 @@ final class GroupCoordinator: Sendable {
 
     func join(groupID: String, _ input: ClassicGroup.JoinInput) async -> JoinGroupResponse {
         guard !groupID.isEmpty else { return ClassicGroup.joinError(.invalidGroupID, memberID: input.memberID) }
+        // A consumer-protocol group with members is not migrated to the classic protocol; an empty one is.
+        let consumerGroupIsLive = state.withLock { state in
+            if state.consumerGroups[groupID]?.isEmpty == true { state.consumerGroups[groupID] = nil }
+            return state.consumerGroups[groupID] != nil
+        }
+        if consumerGroupIsLive { return ClassicGroup.joinError(.inconsistentGroupProtocol, memberID: input.memberID) }
         let waiter = state.withLock { $0.newWaiter() }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<JoinGroupResponse, Never>) in
@@ -129,6 +137,54 @@ final class GroupCoordinator: Sendable {
         }
     }
 
+    // MARK: - The consumer protocol (KIP-848)
+
+    /// One ConsumerGroupHeartbeat. A non-empty classic group of that id refuses it
+    /// (INCONSISTENT_GROUP_PROTOCOL: live groups are not migrated); an empty one is taken over.
+    func consumerHeartbeat(
+        groupID: String,
+        _ input: ConsumerGroup.Heartbeat,
+        topics: [String: Int32]
+    )
+        -> ConsumerGroup.Answer
+    {
+        guard !groupID.isEmpty else { return ConsumerGroup.Answer(errorCode: .invalidGroupID) }
+        let (answer, summary) = state.withLock { state -> (ConsumerGroup.Answer, String?) in
+            if let classic = state.groups[groupID] {
+                guard classic.isEmpty else {
+                    return (
+                        ConsumerGroup.Answer(
+                            errorCode: .inconsistentGroupProtocol,
+                            errorMessage: "group \(groupID) is a classic group with members"
+                        ), nil
+                    )
+                }
+                state.groups[groupID] = nil
+            }
+            var group = state.consumerGroups[groupID] ?? ConsumerGroup(groupID: groupID, config: config.consumerGroup)
+            let epochBefore = group.groupEpoch
+            let answer = group.heartbeat(input, topics: topics, now: clock())
+            state.consumerGroups[groupID] = group
+            let summary =
+                group.groupEpoch != epochBefore
+                ? "epoch \(group.groupEpoch), \(group.members.count) members" : nil
+            return (answer, summary)
+        }
+        if let summary {
+            logger.info("consumer group changed", metadata: ["group": "\(groupID)", "now": "\(summary)"])
+        }
+        return answer
+    }
+
+    func describeConsumerGroup(_ groupID: String) -> ConsumerGroup? {
+        state.withLock { $0.consumerGroups[groupID] }
+    }
+
+    /// Whether `groupID` is a consumer-protocol group with members (a classic JoinGroup is refused).
+    func isLiveConsumerGroup(_ groupID: String) -> Bool {
+        state.withLock { $0.consumerGroups[groupID]?.isEmpty == false }
+    }
+
     // MARK: - Heartbeat and leave
 
     func heartbeat(groupID: String, memberID: String, instanceID: String?, generation: Int32) -> ErrorCode {
@@ -173,6 +229,15 @@ final class GroupCoordinator: Sendable {
                 state.groups[id]!.tick(now: now, effects: &effects)
                 released.append((id, effects))
             }
+            for id in Array(state.consumerGroups.keys) {
+                let removed = state.consumerGroups[id]!.expire(now: now)
+                if !removed.isEmpty {
+                    logger.info(
+                        "consumer group members timed out",
+                        metadata: ["group": "\(id)", "members": "\(removed.joined(separator: ","))"]
+                    )
+                }
+            }
             return released
         }
         for (group, effects) in released { deliver(effects, group: group) }
@@ -194,6 +259,8 @@ final class GroupCoordinator: Sendable {
             state.groups = state.groups.filter { id, group in
                 !(group.state == .empty && group.pendingMembers.isEmpty && !withOffsets.contains(id))
             }
+            state.consumerGroups = state.consumerGroups.filter { id, group in !group.isEmpty || withOffsets.contains(id)
+            }
         }
     }
 
@@ -203,6 +270,13 @@ final class GroupCoordinator: Sendable {
     func commitCheck(groupID: String, memberID: String, instanceID: String?, generation: Int32) -> ErrorCode? {
         guard !groupID.isEmpty else { return .invalidGroupID }
         return state.withLock { state in
+            if let consumer = state.consumerGroups[groupID], !consumer.isEmpty || !memberID.isEmpty {
+                // A consumer-protocol member commits at its current member epoch.
+                guard let member = consumer.members[memberID] else {
+                    return memberID.isEmpty && generation < 0 && consumer.isEmpty ? nil : .unknownMemberID
+                }
+                return generation == member.memberEpoch ? nil : .staleMemberEpoch
+            }
             guard var group = state.groups[groupID] else {
                 // No live group: only commits from outside a group (generation -1) make sense.
                 return generation < 0 ? nil : (memberID.isEmpty ? .illegalGeneration : .unknownMemberID)
@@ -219,26 +293,34 @@ final class GroupCoordinator: Sendable {
     struct GroupSummary: Sendable {
         var groupID: String
         var protocolType: String
-        var state: GroupState
+        /// Kafka's state name.
+        var state: String
+        /// "classic" or "consumer".
+        var type: String = "classic"
     }
 
     /// Every group with members or committed offsets.
     func listGroups() -> [GroupSummary] {
         let live = state.withLock { state in
             state.groups.values.map {
-                GroupSummary(groupID: $0.groupID, protocolType: $0.protocolType ?? "", state: $0.state)
+                GroupSummary(groupID: $0.groupID, protocolType: $0.protocolType ?? "", state: $0.state.rawValue)
             }
+                + state.consumerGroups.values.map {
+                    GroupSummary(groupID: $0.groupID, protocolType: "consumer", state: $0.stateName, type: "consumer")
+                }
         }
         let known = Set(live.map(\.groupID))
         let offsetsOnly = offsets.groups.filter { !known.contains($0) }.map {
-            GroupSummary(groupID: $0, protocolType: "", state: .empty)
+            GroupSummary(groupID: $0, protocolType: "", state: GroupState.empty.rawValue)
         }
         return (live + offsetsOnly).sorted { $0.groupID < $1.groupID }
     }
 
     /// Live members per group, for every group the coordinator holds in memory.
     func memberCounts() -> [String: Int] {
-        state.withLock { state in state.groups.mapValues(\.members.count) }
+        state.withLock { state in
+            state.groups.mapValues(\.members.count).merging(state.consumerGroups.mapValues(\.members.count)) { $1 }
+        }
     }
 
     func describe(groupID: String) -> ClassicGroup? {

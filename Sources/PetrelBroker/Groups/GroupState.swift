@@ -19,6 +19,19 @@ public struct GroupCoordinatorConfig: Sendable, Hashable {
     public var maxSessionTimeoutMs: Int32 = 1_800_000
     /// group.max.size; 0 means no limit.
     public var maxGroupSize: Int = 0
+    /// group.consumer.session.timeout.ms: a consumer-protocol member silent this long is removed.
+    public var consumerSessionTimeoutMs: Int64 = 45_000
+    /// group.consumer.heartbeat.interval.ms: how often consumer-protocol members heartbeat.
+    public var consumerHeartbeatIntervalMs: Int32 = 5_000
+
+    /// The consumer protocol's settings, as its groups take them.
+    var consumerGroup: ConsumerGroup.Config {
+        var config = ConsumerGroup.Config()
+        config.sessionTimeoutMs = consumerSessionTimeoutMs
+        config.heartbeatIntervalMs = consumerHeartbeatIntervalMs
+        if maxGroupSize > 0 { config.maxSize = maxGroupSize }
+        return config
+    }
 
     public init() {}
 }

@@ -9,8 +9,8 @@ struct ListGroupsHandler: RequestHandler {
         let states = Set(request.statesFilter.map { $0.lowercased() })
         let types = Set(request.typesFilter.map { $0.lowercased() })
         let groups = coordinator.listGroups().filter { summary in
-            (states.isEmpty || states.contains(summary.state.rawValue.lowercased()))
-                && (types.isEmpty || types.contains("classic"))
+            (states.isEmpty || states.contains(summary.state.lowercased()))
+                && (types.isEmpty || types.contains(summary.type))
         }
         return ListGroupsResponse(
             throttleTimeMs: 0,
@@ -19,8 +19,8 @@ struct ListGroupsHandler: RequestHandler {
                 .init(
                     groupId: $0.groupID,
                     protocolType: $0.protocolType,
-                    groupState: $0.state.rawValue,
-                    groupType: "classic"
+                    groupState: $0.state,
+                    groupType: $0.type
                 )
             }
         )
