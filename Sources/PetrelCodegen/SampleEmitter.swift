@@ -14,6 +14,9 @@ struct SampleEmitter {
 
     mutating func render() -> [String] {
         emit(typePath: schema.name, fields: schema.fields)
+        for common in schema.commonStructs {
+            emit(typePath: "\(schema.name).\(common.name)", fields: common.fields)
+        }
         return lines
     }
 
@@ -36,10 +39,8 @@ struct SampleEmitter {
         lines.append("    }")
         lines.append("}")
         lines.append("")
-        // Two fields of one common struct's type share one declaration, and so one sample.
-        var declared = Set<String>()
         for field in present {
-            if let nested = field.structFields, let name = structName(field.type), declared.insert(name).inserted {
+            if let nested = field.structFields, let name = structName(field.type) {
                 emit(typePath: "\(typePath).\(name)", fields: nested)
             }
         }
@@ -68,7 +69,11 @@ struct SampleEmitter {
         case .string: return "\"\(field.name)-\(seed)\""
         case .bytes, .records: return "ByteBuffer(bytes: [\(seed % 256), 1, 2, 3])"
         case .uuid: return "KafkaUUID(high: 0x0102_0304_0506_0708, low: \(seed))"
-        case .structure(let name): return "\(name).sample(version: version)"
+        case .structure(let name):
+            // A common struct is declared in the message's type, which an extension of a nested one
+            // does not see: name it in full.
+            let isCommon = schema.commonStructs.contains { $0.name == name }
+            return "\(isCommon ? "\(schema.name)." : "")\(name).sample(version: version)"
         case .array(let element):
             let first = sampleExpression(element, field: field)
             let second = sampleExpression(element, field: field)

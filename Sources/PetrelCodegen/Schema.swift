@@ -170,26 +170,6 @@ struct Field {
     }
 
     var isNullableAnywhere: Bool { !nullableVersions.isEmpty }
-
-    /// The struct type this field declares or refers to, if any ("[]Topic" → "Topic").
-    var structTypeName: String? {
-        switch type {
-        case .structure(let name): name
-        case .array(.structure(let name)): name
-        default: nil
-        }
-    }
-
-    /// The field with references to the schema's common structs declared inline, at any depth: each
-    /// use gets its own nested type.
-    func resolving(_ common: [String: [Field]]) -> Field {
-        var field = self
-        if field.structFields == nil, let name = structTypeName, let shared = common[name] {
-            field.structFields = shared
-        }
-        field.structFields = field.structFields?.map { $0.resolving(common) }
-        return field
-    }
 }
 
 /// A whole schema file: a request, response, header or data type.
@@ -200,6 +180,7 @@ struct MessageSchema {
     var validVersions: VersionRange
     var flexibleVersions: VersionRange
     var fields: [Field]
+    var commonStructs: [(name: String, fields: [Field])]
 
     init(contentsOf url: URL) throws {
         // Kafka's schema files carry whole-line // comments, which JSON does not allow.
@@ -218,14 +199,14 @@ struct MessageSchema {
         self.apiKey = json["apiKey"] as? Int
         self.validVersions = try VersionRange(parsing: valid)
         self.flexibleVersions = try VersionRange(parsing: json["flexibleVersions"] as? String ?? "none")
-        // Structs a schema shares between fields ("commonStructs") are declared where they are used.
-        var common: [String: [Field]] = [:]
-        for shared in json["commonStructs"] as? [[String: Any]] ?? [] {
+        // Structs a schema shares between fields ("commonStructs"): declared once, in the message's type,
+        // where every field of that type finds them.
+        self.commonStructs = try (json["commonStructs"] as? [[String: Any]] ?? []).map { shared in
             guard let name = shared["name"] as? String, let fields = shared["fields"] as? [[String: Any]] else {
                 throw SchemaError("\(url.lastPathComponent) has a common struct without name or fields")
             }
-            common[name] = try fields.map(Field.init(json:))
+            return (name, try fields.map(Field.init(json:)))
         }
-        self.fields = try fields.map { try Field(json: $0).resolving(common) }
+        self.fields = try fields.map(Field.init(json:))
     }
 }

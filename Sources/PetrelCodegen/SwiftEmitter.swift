@@ -86,14 +86,16 @@ struct SwiftEmitter {
             }
             if !present.isEmpty { e.line("") }
             e.emitInitialiser(present)
-            // Two fields of one common struct's type share one declaration.
-            var declared = Set<String>()
             for field in present {
-                if let nested = field.structFields, let typeName = e.declaredTypeName(field.type),
-                    declared.insert(typeName).inserted
-                {
+                if let nested = field.structFields, let typeName = e.declaredTypeName(field.type) {
                     e.line("")
                     e.emitStruct(name: typeName, fields: nested, about: nil)
+                }
+            }
+            if name == e.schema.name {
+                for common in e.schema.commonStructs {
+                    e.line("")
+                    e.emitStruct(name: common.name, fields: common.fields, about: nil)
                 }
             }
             e.line("")

@@ -117,13 +117,7 @@ public final class KafkaAdmin: Sendable {
 
     /// The coordinator of a group (key type 0) or of a transactional id (key type 1).
     func coordinatorConnection(for key: String, keyType: Int8 = 0) async throws -> KafkaConnection {
-        let response = try await cluster.any().send(
-            FindCoordinatorRequest(key: key, keyType: keyType),
-            maximumVersion: 3
-        )
-        try check(response.errorCode, "FindCoordinator", message: response.errorMessage)
-        cluster.remember(nodeID: response.nodeId, address: BrokerAddress(host: response.host, port: Int(response.port)))
-        return try await cluster.node(response.nodeId)
+        try await cluster.node(try await cluster.findCoordinator(key: key, keyType: keyType))
     }
 
     func listOffsets(_ partitions: [TopicPartition], timestamp: Int64) async throws -> [TopicPartition: Int64] {

@@ -84,6 +84,17 @@ final class ClusterConnections: Sendable {
         return connection
     }
 
+    /// The coordinator of a group (key type 0) or of a transactional id (key type 1): its node id,
+    /// with its address remembered for `node(_:)`.
+    func findCoordinator(key: String, keyType: Int8) async throws -> Int32 {
+        let response = try await any().send(FindCoordinatorRequest(key: key, keyType: keyType), maximumVersion: 3)
+        guard response.errorCode == ErrorCode.none else {
+            throw KafkaClientError.broker(response.errorCode, message: response.errorMessage ?? "FindCoordinator")
+        }
+        remember(nodeID: response.nodeId, address: BrokerAddress(host: response.host, port: Int(response.port)))
+        return response.nodeId
+    }
+
     /// Learns broker addresses from a FindCoordinator or Metadata answer.
     func remember(nodeID: Int32, address: BrokerAddress) {
         state.withLock { $0.addresses[nodeID] = address }

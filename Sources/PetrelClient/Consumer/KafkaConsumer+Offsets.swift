@@ -114,13 +114,9 @@ extension KafkaConsumer {
     /// The group's coordinator, remembered until it fails.
     func coordinator(for group: String) async throws -> (node: Int32, connection: KafkaConnection) {
         if let node = machine.withLock({ $0.coordinator }) { return (node, try await cluster.node(node)) }
-        let response = try await cluster.any().send(FindCoordinatorRequest(key: group, keyType: 0), maximumVersion: 3)
-        guard response.errorCode == ErrorCode.none else {
-            throw KafkaClientError.broker(response.errorCode, message: response.errorMessage ?? "FindCoordinator")
-        }
-        cluster.remember(nodeID: response.nodeId, address: BrokerAddress(host: response.host, port: Int(response.port)))
-        machine.withLock { $0.coordinator = response.nodeId }
-        return (response.nodeId, try await cluster.node(response.nodeId))
+        let node = try await cluster.findCoordinator(key: group, keyType: 0)
+        machine.withLock { $0.coordinator = node }
+        return (node, try await cluster.node(node))
     }
 
     /// Commits what was read, every `autoCommitInterval`, until cancelled.

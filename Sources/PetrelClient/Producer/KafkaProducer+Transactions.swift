@@ -82,7 +82,8 @@ extension KafkaProducer {
                 )
             }
         )
-        let response = try await groupCoordinatorRequest(group, request)
+        let response = try await cluster.node(try await cluster.findCoordinator(key: group, keyType: 0))
+            .send(request, maximumVersion: 3)
         if let failed = response.topics.flatMap(\.partitions).first(where: { $0.errorCode != .none }) {
             let error = KafkaClientError.broker(failed.errorCode, message: "TxnOffsetCommit")
             machine.withLock { $0.transaction?.failed(error) }
@@ -191,16 +192,8 @@ extension KafkaProducer {
         while true {
             let failure: KafkaClientError
             do {
-                let lookup = try await cluster.any().send(
-                    FindCoordinatorRequest(key: id, keyType: 1),
-                    maximumVersion: 3
-                )
-                guard lookup.errorCode == .none else { throw KafkaClientError.broker(lookup.errorCode) }
-                cluster.remember(
-                    nodeID: lookup.nodeId,
-                    address: BrokerAddress(host: lookup.host, port: Int(lookup.port))
-                )
-                let response = try await cluster.node(lookup.nodeId).send(makeRequest(), maximumVersion: 3)
+                let coordinator = try await cluster.findCoordinator(key: id, keyType: 1)
+                let response = try await cluster.node(coordinator).send(makeRequest(), maximumVersion: 3)
                 let answer = code(response)
                 if answer == .none { return response }
                 failure = .broker(answer, message: what)
@@ -216,16 +209,4 @@ extension KafkaProducer {
         }
     }
 
-    /// TxnOffsetCommit goes to the group's coordinator.
-    private func groupCoordinatorRequest(
-        _ group: String,
-        _ request: TxnOffsetCommitRequest
-    ) async throws
-        -> TxnOffsetCommitResponse
-    {
-        let lookup = try await cluster.any().send(FindCoordinatorRequest(key: group, keyType: 0), maximumVersion: 3)
-        guard lookup.errorCode == .none else { throw KafkaClientError.broker(lookup.errorCode) }
-        cluster.remember(nodeID: lookup.nodeId, address: BrokerAddress(host: lookup.host, port: Int(lookup.port)))
-        return try await cluster.node(lookup.nodeId).send(request, maximumVersion: 3)
-    }
 }

@@ -56,40 +56,6 @@ public struct AddPartitionsToTxnRequest: Sendable, Hashable {
             self.topics = topics
         }
 
-        public struct AddPartitionsToTxnTopic: Sendable, Hashable {
-            /// The name of the topic.
-            public var name: String
-            /// The partition indexes to add to the transaction
-            public var partitions: [Int32]
-
-            public init(
-                name: String = "",
-                partitions: [Int32] = []
-            ) {
-                self.name = name
-                self.partitions = partitions
-            }
-
-            public init(from buffer: inout ByteBuffer, version: Int16) throws {
-                self.init()
-                let flexible = version >= 3
-                self.name = try buffer.readKafkaString(flexible: flexible)
-                self.partitions = try buffer.readKafkaArray(flexible: flexible) { element0 in try element0.readKafkaInteger(as: Int32.self) }
-                if flexible {
-                    try buffer.skipKafkaTaggedFields()
-                }
-            }
-
-            public func write(to buffer: inout ByteBuffer, version: Int16) {
-                let flexible = version >= 3
-                buffer.writeKafkaString(self.name, flexible: flexible)
-                buffer.writeKafkaArray(self.partitions, flexible: flexible) { out0, element0 in out0.writeInteger(element0) }
-                if flexible {
-                    buffer.writeEmptyKafkaTaggedFields()
-                }
-            }
-        }
-
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
             let flexible = version >= 3

@@ -40,82 +40,6 @@ public struct AddPartitionsToTxnResponse: Sendable, Hashable {
             self.topicResults = topicResults
         }
 
-        public struct AddPartitionsToTxnTopicResult: Sendable, Hashable {
-            /// The topic name.
-            public var name: String
-            /// The results for each partition
-            public var resultsByPartition: [AddPartitionsToTxnPartitionResult]
-
-            public init(
-                name: String = "",
-                resultsByPartition: [AddPartitionsToTxnPartitionResult] = []
-            ) {
-                self.name = name
-                self.resultsByPartition = resultsByPartition
-            }
-
-            public struct AddPartitionsToTxnPartitionResult: Sendable, Hashable {
-                /// The partition indexes.
-                public var partitionIndex: Int32
-                /// The response error code.
-                public var partitionErrorCode: ErrorCode
-
-                public init(
-                    partitionIndex: Int32 = 0,
-                    partitionErrorCode: ErrorCode = .none
-                ) {
-                    self.partitionIndex = partitionIndex
-                    self.partitionErrorCode = partitionErrorCode
-                }
-
-                public init(from buffer: inout ByteBuffer, version: Int16) throws {
-                    self.init()
-                    let flexible = version >= 3
-                    self.partitionIndex = try buffer.readKafkaInteger(as: Int32.self)
-                    self.partitionErrorCode = ErrorCode(rawValue: try buffer.readKafkaInteger(as: Int16.self))
-                    if flexible {
-                        try buffer.skipKafkaTaggedFields()
-                    }
-                }
-
-                public func write(to buffer: inout ByteBuffer, version: Int16) {
-                    let flexible = version >= 3
-                    buffer.writeInteger(self.partitionIndex)
-                    buffer.writeInteger(self.partitionErrorCode.rawValue)
-                    if flexible {
-                        buffer.writeEmptyKafkaTaggedFields()
-                    }
-                }
-
-                public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
-                    body(self.partitionErrorCode)
-                }
-            }
-
-            public init(from buffer: inout ByteBuffer, version: Int16) throws {
-                self.init()
-                let flexible = version >= 3
-                self.name = try buffer.readKafkaString(flexible: flexible)
-                self.resultsByPartition = try buffer.readKafkaArray(flexible: flexible) { element0 in try AddPartitionsToTxnPartitionResult(from: &element0, version: version) }
-                if flexible {
-                    try buffer.skipKafkaTaggedFields()
-                }
-            }
-
-            public func write(to buffer: inout ByteBuffer, version: Int16) {
-                let flexible = version >= 3
-                buffer.writeKafkaString(self.name, flexible: flexible)
-                buffer.writeKafkaArray(self.resultsByPartition, flexible: flexible) { out0, element0 in element0.write(to: &out0, version: version) }
-                if flexible {
-                    buffer.writeEmptyKafkaTaggedFields()
-                }
-            }
-
-            public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
-                for element in self.resultsByPartition { element.forEachErrorCode(body) }
-            }
-        }
-
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
             let flexible = version >= 3
@@ -158,44 +82,6 @@ public struct AddPartitionsToTxnResponse: Sendable, Hashable {
             self.resultsByPartition = resultsByPartition
         }
 
-        public struct AddPartitionsToTxnPartitionResult: Sendable, Hashable {
-            /// The partition indexes.
-            public var partitionIndex: Int32
-            /// The response error code.
-            public var partitionErrorCode: ErrorCode
-
-            public init(
-                partitionIndex: Int32 = 0,
-                partitionErrorCode: ErrorCode = .none
-            ) {
-                self.partitionIndex = partitionIndex
-                self.partitionErrorCode = partitionErrorCode
-            }
-
-            public init(from buffer: inout ByteBuffer, version: Int16) throws {
-                self.init()
-                let flexible = version >= 3
-                self.partitionIndex = try buffer.readKafkaInteger(as: Int32.self)
-                self.partitionErrorCode = ErrorCode(rawValue: try buffer.readKafkaInteger(as: Int16.self))
-                if flexible {
-                    try buffer.skipKafkaTaggedFields()
-                }
-            }
-
-            public func write(to buffer: inout ByteBuffer, version: Int16) {
-                let flexible = version >= 3
-                buffer.writeInteger(self.partitionIndex)
-                buffer.writeInteger(self.partitionErrorCode.rawValue)
-                if flexible {
-                    buffer.writeEmptyKafkaTaggedFields()
-                }
-            }
-
-            public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
-                body(self.partitionErrorCode)
-            }
-        }
-
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
             let flexible = version >= 3
@@ -217,6 +103,44 @@ public struct AddPartitionsToTxnResponse: Sendable, Hashable {
 
         public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
             for element in self.resultsByPartition { element.forEachErrorCode(body) }
+        }
+    }
+
+    public struct AddPartitionsToTxnPartitionResult: Sendable, Hashable {
+        /// The partition indexes.
+        public var partitionIndex: Int32
+        /// The response error code.
+        public var partitionErrorCode: ErrorCode
+
+        public init(
+            partitionIndex: Int32 = 0,
+            partitionErrorCode: ErrorCode = .none
+        ) {
+            self.partitionIndex = partitionIndex
+            self.partitionErrorCode = partitionErrorCode
+        }
+
+        public init(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.init()
+            let flexible = version >= 3
+            self.partitionIndex = try buffer.readKafkaInteger(as: Int32.self)
+            self.partitionErrorCode = ErrorCode(rawValue: try buffer.readKafkaInteger(as: Int16.self))
+            if flexible {
+                try buffer.skipKafkaTaggedFields()
+            }
+        }
+
+        public func write(to buffer: inout ByteBuffer, version: Int16) {
+            let flexible = version >= 3
+            buffer.writeInteger(self.partitionIndex)
+            buffer.writeInteger(self.partitionErrorCode.rawValue)
+            if flexible {
+                buffer.writeEmptyKafkaTaggedFields()
+            }
+        }
+
+        public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
+            body(self.partitionErrorCode)
         }
     }
 

@@ -106,82 +106,6 @@ public struct ConsumerGroupDescribeResponse: Sendable, Hashable {
                 self.targetAssignment = targetAssignment
             }
 
-            public struct Assignment: Sendable, Hashable {
-                /// The assigned topic-partitions to the member.
-                public var topicPartitions: [TopicPartitions]
-
-                public init(
-                    topicPartitions: [TopicPartitions] = []
-                ) {
-                    self.topicPartitions = topicPartitions
-                }
-
-                public struct TopicPartitions: Sendable, Hashable {
-                    /// The topic ID.
-                    public var topicId: KafkaUUID
-                    /// The topic name.
-                    public var topicName: String
-                    /// The partitions.
-                    public var partitions: [Int32]
-
-                    public init(
-                        topicId: KafkaUUID = .zero,
-                        topicName: String = "",
-                        partitions: [Int32] = []
-                    ) {
-                        self.topicId = topicId
-                        self.topicName = topicName
-                        self.partitions = partitions
-                    }
-
-                    public init(from buffer: inout ByteBuffer, version: Int16) throws {
-                        self.init()
-                        let flexible = true
-                        self.topicId = try buffer.readKafkaUUID()
-                        self.topicName = try buffer.readKafkaString(flexible: flexible)
-                        self.partitions = try buffer.readKafkaArray(flexible: flexible) { element0 in try element0.readKafkaInteger(as: Int32.self) }
-                        if flexible {
-                            try buffer.skipKafkaTaggedFields()
-                        }
-                    }
-
-                    public func write(to buffer: inout ByteBuffer, version: Int16) {
-                        let flexible = true
-                        buffer.writeKafkaUUID(self.topicId)
-                        buffer.writeKafkaString(self.topicName, flexible: flexible)
-                        buffer.writeKafkaArray(self.partitions, flexible: flexible) { out0, element0 in out0.writeInteger(element0) }
-                        if flexible {
-                            buffer.writeEmptyKafkaTaggedFields()
-                        }
-                    }
-
-                    public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
-                        _ = body
-                    }
-                }
-
-                public init(from buffer: inout ByteBuffer, version: Int16) throws {
-                    self.init()
-                    let flexible = true
-                    self.topicPartitions = try buffer.readKafkaArray(flexible: flexible) { element0 in try TopicPartitions(from: &element0, version: version) }
-                    if flexible {
-                        try buffer.skipKafkaTaggedFields()
-                    }
-                }
-
-                public func write(to buffer: inout ByteBuffer, version: Int16) {
-                    let flexible = true
-                    buffer.writeKafkaArray(self.topicPartitions, flexible: flexible) { out0, element0 in element0.write(to: &out0, version: version) }
-                    if flexible {
-                        buffer.writeEmptyKafkaTaggedFields()
-                    }
-                }
-
-                public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
-                    for element in self.topicPartitions { element.forEachErrorCode(body) }
-                }
-            }
-
             public init(from buffer: inout ByteBuffer, version: Int16) throws {
                 self.init()
                 let flexible = true
@@ -259,6 +183,82 @@ public struct ConsumerGroupDescribeResponse: Sendable, Hashable {
         public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
             body(self.errorCode)
             for element in self.members { element.forEachErrorCode(body) }
+        }
+    }
+
+    public struct TopicPartitions: Sendable, Hashable {
+        /// The topic ID.
+        public var topicId: KafkaUUID
+        /// The topic name.
+        public var topicName: String
+        /// The partitions.
+        public var partitions: [Int32]
+
+        public init(
+            topicId: KafkaUUID = .zero,
+            topicName: String = "",
+            partitions: [Int32] = []
+        ) {
+            self.topicId = topicId
+            self.topicName = topicName
+            self.partitions = partitions
+        }
+
+        public init(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.init()
+            let flexible = true
+            self.topicId = try buffer.readKafkaUUID()
+            self.topicName = try buffer.readKafkaString(flexible: flexible)
+            self.partitions = try buffer.readKafkaArray(flexible: flexible) { element0 in try element0.readKafkaInteger(as: Int32.self) }
+            if flexible {
+                try buffer.skipKafkaTaggedFields()
+            }
+        }
+
+        public func write(to buffer: inout ByteBuffer, version: Int16) {
+            let flexible = true
+            buffer.writeKafkaUUID(self.topicId)
+            buffer.writeKafkaString(self.topicName, flexible: flexible)
+            buffer.writeKafkaArray(self.partitions, flexible: flexible) { out0, element0 in out0.writeInteger(element0) }
+            if flexible {
+                buffer.writeEmptyKafkaTaggedFields()
+            }
+        }
+
+        public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
+            _ = body
+        }
+    }
+
+    public struct Assignment: Sendable, Hashable {
+        /// The assigned topic-partitions to the member.
+        public var topicPartitions: [TopicPartitions]
+
+        public init(
+            topicPartitions: [TopicPartitions] = []
+        ) {
+            self.topicPartitions = topicPartitions
+        }
+
+        public init(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.init()
+            let flexible = true
+            self.topicPartitions = try buffer.readKafkaArray(flexible: flexible) { element0 in try TopicPartitions(from: &element0, version: version) }
+            if flexible {
+                try buffer.skipKafkaTaggedFields()
+            }
+        }
+
+        public func write(to buffer: inout ByteBuffer, version: Int16) {
+            let flexible = true
+            buffer.writeKafkaArray(self.topicPartitions, flexible: flexible) { out0, element0 in element0.write(to: &out0, version: version) }
+            if flexible {
+                buffer.writeEmptyKafkaTaggedFields()
+            }
+        }
+
+        public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
+            for element in self.topicPartitions { element.forEachErrorCode(body) }
         }
     }
 

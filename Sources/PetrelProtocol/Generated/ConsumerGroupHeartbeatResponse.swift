@@ -48,44 +48,6 @@ public struct ConsumerGroupHeartbeatResponse: Sendable, Hashable {
             self.topicPartitions = topicPartitions
         }
 
-        public struct TopicPartitions: Sendable, Hashable {
-            /// The topic ID.
-            public var topicId: KafkaUUID
-            /// The partitions.
-            public var partitions: [Int32]
-
-            public init(
-                topicId: KafkaUUID = .zero,
-                partitions: [Int32] = []
-            ) {
-                self.topicId = topicId
-                self.partitions = partitions
-            }
-
-            public init(from buffer: inout ByteBuffer, version: Int16) throws {
-                self.init()
-                let flexible = true
-                self.topicId = try buffer.readKafkaUUID()
-                self.partitions = try buffer.readKafkaArray(flexible: flexible) { element0 in try element0.readKafkaInteger(as: Int32.self) }
-                if flexible {
-                    try buffer.skipKafkaTaggedFields()
-                }
-            }
-
-            public func write(to buffer: inout ByteBuffer, version: Int16) {
-                let flexible = true
-                buffer.writeKafkaUUID(self.topicId)
-                buffer.writeKafkaArray(self.partitions, flexible: flexible) { out0, element0 in out0.writeInteger(element0) }
-                if flexible {
-                    buffer.writeEmptyKafkaTaggedFields()
-                }
-            }
-
-            public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
-                _ = body
-            }
-        }
-
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
             let flexible = true
@@ -105,6 +67,44 @@ public struct ConsumerGroupHeartbeatResponse: Sendable, Hashable {
 
         public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
             for element in self.topicPartitions { element.forEachErrorCode(body) }
+        }
+    }
+
+    public struct TopicPartitions: Sendable, Hashable {
+        /// The topic ID.
+        public var topicId: KafkaUUID
+        /// The partitions.
+        public var partitions: [Int32]
+
+        public init(
+            topicId: KafkaUUID = .zero,
+            partitions: [Int32] = []
+        ) {
+            self.topicId = topicId
+            self.partitions = partitions
+        }
+
+        public init(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.init()
+            let flexible = true
+            self.topicId = try buffer.readKafkaUUID()
+            self.partitions = try buffer.readKafkaArray(flexible: flexible) { element0 in try element0.readKafkaInteger(as: Int32.self) }
+            if flexible {
+                try buffer.skipKafkaTaggedFields()
+            }
+        }
+
+        public func write(to buffer: inout ByteBuffer, version: Int16) {
+            let flexible = true
+            buffer.writeKafkaUUID(self.topicId)
+            buffer.writeKafkaArray(self.partitions, flexible: flexible) { out0, element0 in out0.writeInteger(element0) }
+            if flexible {
+                buffer.writeEmptyKafkaTaggedFields()
+            }
+        }
+
+        public func forEachErrorCode(_ body: (ErrorCode) -> Void) {
+            _ = body
         }
     }
 

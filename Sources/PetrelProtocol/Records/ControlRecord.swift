@@ -40,8 +40,7 @@ public struct ControlRecord: Hashable, Sendable {
         var body = ByteBuffer()
         body.writeVarint(Int32(record.readableBytes))
         body.writeImmutableBuffer(record)
-        var header = RecordBatchHeader(
-            batchLength: Int32(RecordBatchHeader.size - RecordBatchHeader.lengthPrefixSize + body.readableBytes),
+        let header = RecordBatchHeader(
             partitionLeaderEpoch: -1,
             attributes: Self.batchAttributes,
             lastOffsetDelta: 0,
@@ -52,16 +51,7 @@ public struct ControlRecord: Hashable, Sendable {
             baseSequence: -1,
             recordCount: 1
         )
-        var batch = ByteBuffer()
-        header.write(to: &batch)
-        batch.writeImmutableBuffer(body)
-        header.crc = CRC32C.checksum(
-            batch,
-            at: batch.readerIndex + RecordBatchHeader.crcCoveredOffset,
-            length: batch.readableBytes - RecordBatchHeader.crcCoveredOffset
-        )
-        batch.setInteger(header.crc, at: batch.readerIndex + RecordBatchHeader.crcOffset)
-        return batch
+        return header.sealing(body)
     }
 
     /// The marker a control batch carries (`body` is everything after its 61-byte header), or nil if it

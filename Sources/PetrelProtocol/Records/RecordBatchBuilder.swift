@@ -70,8 +70,7 @@ public struct RecordBatchBuilder: Sendable {
     /// The finished batch with base offset 0 (the broker assigns the real one) and a valid CRC.
     public func build() throws -> ByteBuffer {
         let payload = try Compression.compress(body, codec: compression)
-        var header = RecordBatchHeader(
-            batchLength: Int32(RecordBatchHeader.size - RecordBatchHeader.lengthPrefixSize + payload.readableBytes),
+        let header = RecordBatchHeader(
             partitionLeaderEpoch: -1,
             attributes: RecordBatchAttributes(
                 rawValue: RecordBatchAttributes(compression: compression).rawValue | (isTransactional ? 0x10 : 0)
@@ -84,16 +83,7 @@ public struct RecordBatchBuilder: Sendable {
             baseSequence: baseSequence,
             recordCount: count
         )
-        var batch = ByteBufferAllocator().buffer(capacity: RecordBatchHeader.size + payload.readableBytes)
-        header.write(to: &batch)
-        batch.writeImmutableBuffer(payload)
-        header.crc = CRC32C.checksum(
-            batch,
-            at: batch.readerIndex + RecordBatchHeader.crcCoveredOffset,
-            length: batch.readableBytes - RecordBatchHeader.crcCoveredOffset
-        )
-        batch.setInteger(header.crc, at: batch.readerIndex + RecordBatchHeader.crcOffset)
-        return batch
+        return header.sealing(payload)
     }
 
     private static func bytesFieldSize(_ bytes: ByteBuffer?) -> Int {

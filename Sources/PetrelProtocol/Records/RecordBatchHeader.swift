@@ -124,6 +124,24 @@ public struct RecordBatchHeader: Hashable, Sendable {
         buffer.writeInteger(recordCount)
     }
 
+    /// A whole batch: this header (its batch length set for `payload`, its CRC computed) and `payload`
+    /// (the records, compressed if the attributes say so).
+    public func sealing(_ payload: ByteBuffer) -> ByteBuffer {
+        var header = self
+        header.batchLength = Int32(Self.size - Self.lengthPrefixSize + payload.readableBytes)
+        header.crc = 0
+        var batch = ByteBufferAllocator().buffer(capacity: Self.size + payload.readableBytes)
+        header.write(to: &batch)
+        batch.writeImmutableBuffer(payload)
+        let crc = CRC32C.checksum(
+            batch,
+            at: batch.readerIndex + Self.crcCoveredOffset,
+            length: batch.readableBytes - Self.crcCoveredOffset
+        )
+        batch.setInteger(crc, at: batch.readerIndex + Self.crcOffset)
+        return batch
+    }
+
     /// Bytes the whole batch occupies.
     public var totalSize: Int { Int(batchLength) + Self.lengthPrefixSize }
     public var lastOffset: Int64 { baseOffset + Int64(lastOffsetDelta) }

@@ -31,7 +31,7 @@ enum CleanedBatch {
             body.writeImmutableBuffer(record.tail)
         }
         let payload = try Compression.compress(body, codec: original.attributes.compression ?? .none)
-        return finish(header, payload: payload)
+        return header.sealing(payload)
     }
 
     /// A batch with no records left that must stay for its offsets and producer fields: the last batch
@@ -44,22 +44,6 @@ enum CleanedBatch {
         header.attributes.hasDeleteHorizon = false
         header.baseTimestamp = original.maxTimestamp
         header.recordCount = 0
-        return finish(header, payload: ByteBuffer())
-    }
-
-    private static func finish(_ original: RecordBatchHeader, payload: ByteBuffer) -> ByteBuffer {
-        var header = original
-        header.batchLength = Int32(RecordBatchHeader.size - RecordBatchHeader.lengthPrefixSize + payload.readableBytes)
-        var batch = ByteBufferAllocator().buffer(capacity: RecordBatchHeader.size + payload.readableBytes)
-        header.crc = 0
-        header.write(to: &batch)
-        batch.writeImmutableBuffer(payload)
-        let crc = CRC32C.checksum(
-            batch,
-            at: batch.readerIndex + RecordBatchHeader.crcCoveredOffset,
-            length: batch.readableBytes - RecordBatchHeader.crcCoveredOffset
-        )
-        batch.setInteger(crc, at: batch.readerIndex + RecordBatchHeader.crcOffset)
-        return batch
+        return header.sealing(ByteBuffer())
     }
 }

@@ -402,27 +402,30 @@ public final class LogManager: Sendable {
     /// Writes the log cleaner's checkpoint: each compacted partition's first dirty offset. A cleaning
     /// that is not in it is done again after a restart, which is only work.
     public func checkpointCleanerOffsets() throws {
-        try writtenCleanerOffsets.withLock { written in
-            let points = Dictionary(
-                uniqueKeysWithValues: allPartitions.filter { $0.config.compacts }.map {
-                    (TopicPartition($0.topic, $0.partition), $0.firstDirtyOffset)
-                }
-            )
-            guard points != written else { return }
-            try OffsetCheckpoint.cleanerOffsets.write(points, directory: directory)
-            written = points
+        try checkpoint(OffsetCheckpoint.cleanerOffsets, writtenLast: writtenCleanerOffsets) {
+            $0.filter { $0.config.compacts }.map { (TopicPartition($0.topic, $0.partition), $0.firstDirtyOffset) }
         }
     }
 
     /// Writes every partition's log start offset, if any moved since the last write.
     func checkpointLogStartOffsets() throws {
-        try writtenLogStartOffsets.withLock { written in
-            let points = Dictionary(
-                uniqueKeysWithValues: allPartitions.map { (TopicPartition($0.topic, $0.partition), $0.logStartOffset) }
-            )
-            guard points != written else { return }
-            try OffsetCheckpoint.logStartOffsets.write(points, directory: directory)
-            written = points
+        try checkpoint(OffsetCheckpoint.logStartOffsets, writtenLast: writtenLogStartOffsets) {
+            $0.map { (TopicPartition($0.topic, $0.partition), $0.logStartOffset) }
+        }
+    }
+
+    /// Writes `file` with the offsets `points` picks from the partitions, unless they are what was
+    /// written last; the lock keeps two writers apart.
+    private func checkpoint(
+        _ file: OffsetCheckpoint,
+        writtenLast: borrowing Mutex<[TopicPartition: Int64]>,
+        _ points: ([PartitionLog]) -> [(TopicPartition, Int64)]
+    ) throws {
+        try writtenLast.withLock { written in
+            let current = Dictionary(uniqueKeysWithValues: points(allPartitions))
+            guard current != written else { return }
+            try file.write(current, directory: directory)
+            written = current
         }
     }
 

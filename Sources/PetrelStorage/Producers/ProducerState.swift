@@ -129,8 +129,9 @@ struct ProducerStates: Sendable {
     }
 
     /// The first offset of the earliest open transaction, if any.
+    /// Asked by every fetch (the last stable offset), so it walks the producers without allocating.
     var firstUnstableOffset: Int64? {
-        entries.values.compactMap(\.currentTransactionFirstOffset).min()
+        entries.values.lazy.compactMap(\.currentTransactionFirstOffset).min()
     }
 
     /// Forgets producers whose last batch is older than `cutoff` (Kafka's producer.id.expiration.ms).

@@ -117,7 +117,7 @@ extension AddPartitionsToTxnRequest: VersionedSample {
         if version <= 3 { value.v3AndBelowTransactionalId = "V3AndBelowTransactionalId-4" }
         if version <= 3 { value.v3AndBelowProducerId = 5 }
         if version <= 3 { value.v3AndBelowProducerEpoch = 6 }
-        if version <= 3 { value.v3AndBelowTopics = [AddPartitionsToTxnTopic.sample(version: version), AddPartitionsToTxnTopic.sample(version: version)] }
+        if version <= 3 { value.v3AndBelowTopics = [AddPartitionsToTxnRequest.AddPartitionsToTxnTopic.sample(version: version), AddPartitionsToTxnRequest.AddPartitionsToTxnTopic.sample(version: version)] }
         return value
     }
 }
@@ -129,16 +129,7 @@ extension AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction: VersionedSamp
         if version >= 4 { value.producerId = 11 }
         if version >= 4 { value.producerEpoch = 12 }
         if version >= 4 { value.verifyOnly = true }
-        if version >= 4 { value.topics = [AddPartitionsToTxnTopic.sample(version: version), AddPartitionsToTxnTopic.sample(version: version)] }
-        return value
-    }
-}
-
-extension AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction.AddPartitionsToTxnTopic: VersionedSample {
-    static func sample(version: Int16) -> Self {
-        var value = Self()
-        value.name = "Name-17"
-        value.partitions = [19, 20]
+        if version >= 4 { value.topics = [AddPartitionsToTxnRequest.AddPartitionsToTxnTopic.sample(version: version), AddPartitionsToTxnRequest.AddPartitionsToTxnTopic.sample(version: version)] }
         return value
     }
 }
@@ -146,8 +137,8 @@ extension AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction.AddPartitionsT
 extension AddPartitionsToTxnRequest.AddPartitionsToTxnTopic: VersionedSample {
     static func sample(version: Int16) -> Self {
         var value = Self()
-        value.name = "Name-21"
-        value.partitions = [23, 24]
+        value.name = "Name-17"
+        value.partitions = [19, 20]
         return value
     }
 }
@@ -158,7 +149,7 @@ extension AddPartitionsToTxnResponse: VersionedSample {
         value.throttleTimeMs = 1
         if version >= 4 { value.errorCode = ErrorCode(rawValue: 2) }
         if version >= 4 { value.resultsByTransaction = [AddPartitionsToTxnResult.sample(version: version), AddPartitionsToTxnResult.sample(version: version)] }
-        if version <= 3 { value.resultsByTopicV3AndBelow = [AddPartitionsToTxnTopicResult.sample(version: version), AddPartitionsToTxnTopicResult.sample(version: version)] }
+        if version <= 3 { value.resultsByTopicV3AndBelow = [AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult.sample(version: version), AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult.sample(version: version)] }
         return value
     }
 }
@@ -167,25 +158,7 @@ extension AddPartitionsToTxnResponse.AddPartitionsToTxnResult: VersionedSample {
     static func sample(version: Int16) -> Self {
         var value = Self()
         if version >= 4 { value.transactionalId = "TransactionalId-9" }
-        if version >= 4 { value.topicResults = [AddPartitionsToTxnTopicResult.sample(version: version), AddPartitionsToTxnTopicResult.sample(version: version)] }
-        return value
-    }
-}
-
-extension AddPartitionsToTxnResponse.AddPartitionsToTxnResult.AddPartitionsToTxnTopicResult: VersionedSample {
-    static func sample(version: Int16) -> Self {
-        var value = Self()
-        value.name = "Name-13"
-        value.resultsByPartition = [AddPartitionsToTxnPartitionResult.sample(version: version), AddPartitionsToTxnPartitionResult.sample(version: version)]
-        return value
-    }
-}
-
-extension AddPartitionsToTxnResponse.AddPartitionsToTxnResult.AddPartitionsToTxnTopicResult.AddPartitionsToTxnPartitionResult: VersionedSample {
-    static func sample(version: Int16) -> Self {
-        var value = Self()
-        value.partitionIndex = 17
-        value.partitionErrorCode = ErrorCode(rawValue: 18)
+        if version >= 4 { value.topicResults = [AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult.sample(version: version), AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult.sample(version: version)] }
         return value
     }
 }
@@ -193,17 +166,17 @@ extension AddPartitionsToTxnResponse.AddPartitionsToTxnResult.AddPartitionsToTxn
 extension AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult: VersionedSample {
     static func sample(version: Int16) -> Self {
         var value = Self()
-        value.name = "Name-19"
-        value.resultsByPartition = [AddPartitionsToTxnPartitionResult.sample(version: version), AddPartitionsToTxnPartitionResult.sample(version: version)]
+        value.name = "Name-13"
+        value.resultsByPartition = [AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult.sample(version: version), AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult.sample(version: version)]
         return value
     }
 }
 
-extension AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult.AddPartitionsToTxnPartitionResult: VersionedSample {
+extension AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult: VersionedSample {
     static func sample(version: Int16) -> Self {
         var value = Self()
-        value.partitionIndex = 23
-        value.partitionErrorCode = ErrorCode(rawValue: 24)
+        value.partitionIndex = 17
+        value.partitionErrorCode = ErrorCode(rawValue: 18)
         return value
     }
 }
@@ -354,26 +327,26 @@ extension ConsumerGroupDescribeResponse.DescribedGroup.Member: VersionedSample {
         value.clientHost = "ClientHost-21"
         value.subscribedTopicNames = ["SubscribedTopicNames-23", "SubscribedTopicNames-24"]
         value.subscribedTopicRegex = "SubscribedTopicRegex-25"
-        value.assignment = Assignment.sample(version: version)
-        value.targetAssignment = Assignment.sample(version: version)
+        value.assignment = ConsumerGroupDescribeResponse.Assignment.sample(version: version)
+        value.targetAssignment = ConsumerGroupDescribeResponse.Assignment.sample(version: version)
         return value
     }
 }
 
-extension ConsumerGroupDescribeResponse.DescribedGroup.Member.Assignment: VersionedSample {
+extension ConsumerGroupDescribeResponse.TopicPartitions: VersionedSample {
     static func sample(version: Int16) -> Self {
         var value = Self()
-        value.topicPartitions = [TopicPartitions.sample(version: version), TopicPartitions.sample(version: version)]
+        value.topicId = KafkaUUID(high: 0x0102_0304_0506_0708, low: 28)
+        value.topicName = "TopicName-29"
+        value.partitions = [31, 32]
         return value
     }
 }
 
-extension ConsumerGroupDescribeResponse.DescribedGroup.Member.Assignment.TopicPartitions: VersionedSample {
+extension ConsumerGroupDescribeResponse.Assignment: VersionedSample {
     static func sample(version: Int16) -> Self {
         var value = Self()
-        value.topicId = KafkaUUID(high: 0x0102_0304_0506_0708, low: 31)
-        value.topicName = "TopicName-32"
-        value.partitions = [34, 35]
+        value.topicPartitions = [ConsumerGroupDescribeResponse.TopicPartitions.sample(version: version), ConsumerGroupDescribeResponse.TopicPartitions.sample(version: version)]
         return value
     }
 }
@@ -421,12 +394,12 @@ extension ConsumerGroupHeartbeatResponse: VersionedSample {
 extension ConsumerGroupHeartbeatResponse.Assignment: VersionedSample {
     static func sample(version: Int16) -> Self {
         var value = Self()
-        value.topicPartitions = [TopicPartitions.sample(version: version), TopicPartitions.sample(version: version)]
+        value.topicPartitions = [ConsumerGroupHeartbeatResponse.TopicPartitions.sample(version: version), ConsumerGroupHeartbeatResponse.TopicPartitions.sample(version: version)]
         return value
     }
 }
 
-extension ConsumerGroupHeartbeatResponse.Assignment.TopicPartitions: VersionedSample {
+extension ConsumerGroupHeartbeatResponse.TopicPartitions: VersionedSample {
     static func sample(version: Int16) -> Self {
         var value = Self()
         value.topicId = KafkaUUID(high: 0x0102_0304_0506_0708, low: 11)

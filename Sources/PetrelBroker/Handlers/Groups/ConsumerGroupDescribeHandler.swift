@@ -17,7 +17,7 @@ struct ConsumerGroupDescribeHandler: RequestHandler {
         -> ConsumerGroupDescribeResponse?
     {
         let ids = Dictionary(uniqueKeysWithValues: broker.logs.allTopics.map { ($0.name, $0.id) })
-        func assignment(_ partitions: Set<TopicPartition>) -> Described.Member.Assignment {
+        func assignment(_ partitions: Set<TopicPartition>) -> ConsumerGroupDescribeResponse.Assignment {
             let byTopic = Dictionary(grouping: Array(partitions), by: { $0.topic })
             return .init(
                 topicPartitions: byTopic.keys.sorted().compactMap { name in

@@ -57,7 +57,7 @@ struct ConsumerGroupHeartbeatHandler: RequestHandler {
             heartbeatIntervalMs: answer.heartbeatIntervalMs,
             assignment: answer.assignment.map { assignment in
                 let byTopic = Dictionary(grouping: Array(assignment), by: { $0.topic })
-                let lists: [ConsumerGroupHeartbeatResponse.Assignment.TopicPartitions] = byTopic.keys.sorted()
+                let lists: [ConsumerGroupHeartbeatResponse.TopicPartitions] = byTopic.keys.sorted()
                     .compactMap { name in
                         guard let id = idsByName[name] else { return nil }
                         return .init(topicId: id, partitions: byTopic[name]!.map(\.partition).sorted())
