@@ -59,6 +59,7 @@ final class BrokerState: Sendable {
             config: configuration.groups,
             offsets: offsets,
             logger: logger,
+            metrics: GroupMetrics(factory: metricsFactory),
             clock: wallClockMillis
         )
         self.transactions = try TransactionCoordinator(

@@ -68,6 +68,9 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: help("group-initial-rebalance-delay-ms")) var groupInitialRebalanceDelayMs: String?
     @Option(help: help("group-min-session-timeout-ms")) var groupMinSessionTimeoutMs: String?
     @Option(help: help("group-max-session-timeout-ms")) var groupMaxSessionTimeoutMs: String?
+    @Option(help: help("group-consumer-session-timeout-ms")) var groupConsumerSessionTimeoutMs: String?
+    @Option(help: help("group-consumer-heartbeat-interval-ms")) var groupConsumerHeartbeatIntervalMs: String?
+    @Option(help: help("group-consumer-assignors")) var groupConsumerAssignors: String?
     @Option(help: help("metrics")) var metrics: String?
     @Option(help: help("metrics-sample-interval-ms")) var metricsSampleIntervalMs: String?
     @Option(help: help("shutdown-timeout-ms")) var shutdownTimeoutMs: String?
@@ -102,7 +105,10 @@ struct BrokerCommand: AsyncParsableCommand {
             ("transaction-timeout-check-interval-ms", transactionTimeoutCheckIntervalMs),
             ("group-initial-rebalance-delay-ms", groupInitialRebalanceDelayMs),
             ("group-min-session-timeout-ms", groupMinSessionTimeoutMs),
-            ("group-max-session-timeout-ms", groupMaxSessionTimeoutMs), ("metrics", metrics),
+            ("group-max-session-timeout-ms", groupMaxSessionTimeoutMs),
+            ("group-consumer-session-timeout-ms", groupConsumerSessionTimeoutMs),
+            ("group-consumer-heartbeat-interval-ms", groupConsumerHeartbeatIntervalMs),
+            ("group-consumer-assignors", groupConsumerAssignors), ("metrics", metrics),
             ("metrics-sample-interval-ms", metricsSampleIntervalMs), ("shutdown-timeout-ms", shutdownTimeoutMs),
             ("event-loop-threads", eventLoopThreads), ("log-level", logLevel), ("log-format", logFormat),
         ]

@@ -49,12 +49,26 @@ struct GroupsCommand: AsyncParsableCommand {
                 throw fail("group \(group) does not exist")
             }
             let protocolName = description.protocolName.isEmpty ? "-" : description.protocolName
-            print(
-                "GROUP \(description.groupID)  STATE \(description.state)  PROTOCOL \(protocolName)  MEMBERS \(description.members.count)"
-            )
+            var heading =
+                "GROUP \(description.groupID)  TYPE \(description.groupProtocol)  STATE \(description.state)"
+                + "  PROTOCOL \(protocolName)  MEMBERS \(description.members.count)"
+            if let epoch = description.groupEpoch, let assignmentEpoch = description.assignmentEpoch {
+                heading += "  GROUP-EPOCH \(epoch)  ASSIGNMENT-EPOCH \(assignmentEpoch)"
+            }
+            print(heading)
             print("")
             if description.members.isEmpty {
                 print("(no active members)")
+            } else if description.groupProtocol == "consumer" {
+                var members = Table("MEMBER", "INSTANCE", "CLIENT-ID", "HOST", "EPOCH", "ASSIGNMENT", "TARGET")
+                for member in description.members {
+                    members.add([
+                        member.memberID, member.instanceID ?? "-", member.clientID, member.host,
+                        member.memberEpoch.map(String.init) ?? "-", Self.summary(member.assignment),
+                        Self.summary(member.targetAssignment ?? []),
+                    ])
+                }
+                print(members.rendered)
             } else {
                 var members = Table("MEMBER", "CLIENT-ID", "HOST", "ASSIGNMENT")
                 for member in description.members {

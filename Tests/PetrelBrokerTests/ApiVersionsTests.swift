@@ -12,8 +12,8 @@ struct ApiVersionsTests {
     static let expected: [APIKey: ClosedRange<Int16>] = [
         .produce: 0...9, .fetch: 4...12, .listOffsets: 0...7, .metadata: 0...12, .apiVersions: 0...4,
         .createTopics: 0...7, .deleteTopics: 0...6, .initProducerId: 0...4, .findCoordinator: 0...3,
-        .joinGroup: 0...7, .syncGroup: 0...5, .heartbeat: 0...4, .leaveGroup: 0...5, .offsetCommit: 0...8,
-        .offsetFetch: 0...7, .describeGroups: 0...5, .listGroups: 0...5, .deleteGroups: 0...2,
+        .joinGroup: 0...7, .syncGroup: 0...5, .heartbeat: 0...4, .leaveGroup: 0...5, .offsetCommit: 0...9,
+        .offsetFetch: 0...9, .describeGroups: 0...5, .listGroups: 0...5, .deleteGroups: 0...2,
         .saslHandshake: 0...1, .saslAuthenticate: 0...2, .describeConfigs: 0...4,
         .alterConfigs: 0...2, .incrementalAlterConfigs: 0...1, .createPartitions: 0...3, .describeCluster: 0...1,
         .describeLogDirs: 0...4, .offsetDelete: 0...0, .describeProducers: 0...0,

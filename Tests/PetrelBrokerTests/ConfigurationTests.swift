@@ -116,6 +116,26 @@ struct ConfigurationTests {
                 )
             }.contains("must be at most group-max-session-timeout-ms")
         )
+        #expect(
+            message {
+                _ = try BrokerSettings.resolve(
+                    flags: [
+                        "group-consumer-session-timeout-ms": "3000", "group-consumer-heartbeat-interval-ms": "3000",
+                    ],
+                    environment: [:]
+                )
+            }.contains("must be below group-consumer-session-timeout-ms")
+        )
+        #expect(
+            message {
+                _ = try BrokerSettings.resolve(flags: ["group-consumer-assignors": "range,sticky"], environment: [:])
+            }.contains("must be uniform, range or both")
+        )
+        let chosen = try? BrokerSettings.resolve(
+            flags: ["group-consumer-assignors": "range, uniform"],
+            environment: [:]
+        )
+        #expect(chosen?.broker.groups.consumerAssignorNames == ["range", "uniform"])
     }
 
     @Test("docs/configuration.md lists every setting with its variable, default and meaning")

@@ -143,4 +143,75 @@ struct ConsumerGroupTests {
         #expect(range["a"] == Set((0..<3).map { TopicPartition("orders", $0) }))
         #expect(range["c"] == Set((5..<7).map { TopicPartition("orders", $0) }))
     }
+
+    @Test("commits and offset fetches are checked against the member epoch, as Kafka checks them")
+    mutating func offsetChecks() {
+        #expect(group.commitCheck(memberID: "", memberEpoch: -1, apiVersion: 9) == nil, "empty group: admin commit")
+        _ = join("a")
+        #expect(group.commitCheck(memberID: "a", memberEpoch: 1, apiVersion: 9) == nil)
+        #expect(group.commitCheck(memberID: "a", memberEpoch: 0, apiVersion: 9) == .staleMemberEpoch)
+        #expect(group.commitCheck(memberID: "a", memberEpoch: 2, apiVersion: 9) == .fencedMemberEpoch)
+        #expect(group.commitCheck(memberID: "a", memberEpoch: 1, apiVersion: 8) == .unsupportedVersion)
+        #expect(group.commitCheck(memberID: "a", memberEpoch: 1, apiVersion: nil) == nil, "TxnOffsetCommit")
+        #expect(group.commitCheck(memberID: "z", memberEpoch: 1, apiVersion: 9) == .unknownMemberID)
+        #expect(group.commitCheck(memberID: "", memberEpoch: -1, apiVersion: 9) == .unknownMemberID, "live group")
+        #expect(group.fetchCheck(memberID: nil, memberEpoch: -1) == nil, "admin fetch")
+        #expect(group.fetchCheck(memberID: "a", memberEpoch: 1) == nil)
+        _ = join("b")
+        _ = beat("a", epoch: 1, owned: beat("a", epoch: 1).assignment)
+        #expect(group.members["a"]?.memberEpoch == 2)
+        #expect(group.fetchCheck(memberID: "a", memberEpoch: 1) == .staleMemberEpoch)
+        #expect(group.fetchCheck(memberID: "z", memberEpoch: 1) == .unknownMemberID)
+    }
+
+    @Test("the assignor most members ask for is used; none asked, the broker's first")
+    mutating func assignorChoice() {
+        #expect(group.assignorInUse == .uniform)
+        for (id, assignor) in [("a", "range"), ("b", "range"), ("c", "uniform")] {
+            _ = group.heartbeat(
+                .init(memberID: id, memberEpoch: 0, subscribedTopics: ["orders"], serverAssignor: assignor),
+                topics: topics,
+                now: 0
+            )
+        }
+        #expect(group.assignorInUse == .range)
+        let refused = group.heartbeat(
+            .init(memberID: "d", memberEpoch: 0, subscribedTopics: ["orders"], serverAssignor: "sticky"),
+            topics: topics,
+            now: 0
+        )
+        #expect(refused.errorCode == .unsupportedAssignor)
+    }
+
+    @Test("heartbeats repeating an unchanged subscription (an empty regex is none) do not bump the epoch")
+    mutating func unchangedSubscription() {
+        _ = join("a")
+        let epoch = group.groupEpoch
+        for _ in 0..<3 {
+            _ = group.heartbeat(
+                .init(memberID: "a", memberEpoch: 1, subscribedTopics: ["orders"], subscribedRegex: ""),
+                topics: topics,
+                now: 1
+            )
+        }
+        #expect(group.groupEpoch == epoch)
+    }
+
+    @Test("a member rejoining at epoch 0 under its own id is not a new member, even in a full group")
+    mutating func rejoinUnderOwnID() {
+        group = ConsumerGroup(groupID: "workers", config: ConsumerGroup.Config(sessionTimeoutMs: 10_000, maxSize: 2))
+        _ = join("a")
+        _ = join("b")
+        _ = beat("a", epoch: 1, owned: beat("a", epoch: 1).assignment)
+        _ = beat("b", epoch: 2)
+        let epoch = group.groupEpoch
+        let again = group.heartbeat(
+            .init(memberID: "b", memberEpoch: 0, subscribedTopics: ["orders"], ownedPartitions: []),
+            topics: topics,
+            now: 1
+        )
+        #expect(again.errorCode == .none && again.memberID == "b")
+        #expect(group.groupEpoch == epoch && group.members.count == 2)
+        #expect(join("c").errorCode == .groupMaxSizeReached)
+    }
 }

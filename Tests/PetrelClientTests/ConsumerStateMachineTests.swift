@@ -154,4 +154,82 @@ struct ConsumerStateMachineTests {
             return
         }
     }
+
+    // MARK: - The consumer protocol's incremental assignment
+
+    private func member(owning partitions: [TopicPartition: Int64]) -> ConsumerStateMachine {
+        var machine = ConsumerStateMachine(capacity: 100)
+        var membership = ConsumerProtocolMembership(
+            settings: .init(
+                groupID: "workers",
+                topics: ["orders"],
+                rebalanceTimeoutMs: 1_000,
+                retryBackoffMs: 100
+            ),
+            clientMemberID: "m"
+        )
+        _ = membership.heartbeat(version: 1)
+        let assignment = ConsumerGroupHeartbeatResponse.Assignment(topicPartitions: [
+            .init(topicId: KafkaUUID(high: 1, low: 1), partitions: partitions.keys.map(\.partition))
+        ])
+        _ = membership.received(.init(memberEpoch: 4, heartbeatIntervalMs: 1_000, assignment: assignment), now: 0)
+        membership.learn(["orders": KafkaUUID(high: 1, low: 1)])
+        machine.membership = membership
+        machine.assignForMembership(partitions, committed: [:]).wakeups.resume()
+        return machine
+    }
+
+    @Test("revoking keeps the other partitions' buffered records; the commit covers the revoked ones too")
+    func revokeIncrementally() {
+        var machine = member(owning: [orders0: 0, orders1: 0])
+        #expect(machine.commitIdentity.memberID == "m" && machine.commitIdentity.generation == 4)
+        let epoch = machine.fetchable.epoch
+        _ = machine.push(records(orders0, 0..<2), of: orders0, from: 0, next: 2, epoch: epoch)
+        _ = machine.push(records(orders1, 0..<2), of: orders1, from: 0, next: 2, epoch: epoch)
+        #expect(take(&machine)?.topicPartition == orders0)
+        #expect(take(&machine)?.topicPartition == orders0)
+        #expect(take(&machine)?.topicPartition == orders1)
+        machine.revokeForMembership([orders0]).resume()
+        #expect(machine.membership?.owned == [orders1])
+        #expect(machine.positions == [orders1: 2])
+        #expect(machine.uncommitted(including: [orders0]) == [orders0: 2, orders1: 1])
+        #expect(machine.uncommitted() == [orders1: 1], "a plain commit leaves partitions given up alone")
+        #expect(take(&machine)?.offset == 1, "orders1's buffered record is still there")
+        #expect(take(&machine) == nil)
+    }
+
+    @Test("taking partitions adds to what is fetched without dropping what is buffered")
+    func assignIncrementally() {
+        var machine = member(owning: [orders0: 0])
+        let epoch = machine.fetchable.epoch
+        _ = machine.push(records(orders0, 0..<2), of: orders0, from: 0, next: 2, epoch: epoch)
+        var membership = machine.membership!
+        _ = membership.heartbeat(version: 1)
+        let assignment = ConsumerGroupHeartbeatResponse.Assignment(topicPartitions: [
+            .init(topicId: KafkaUUID(high: 1, low: 1), partitions: [0, 1])
+        ])
+        _ = membership.received(.init(memberEpoch: 5, heartbeatIntervalMs: 1_000, assignment: assignment), now: 1)
+        machine.membership = membership
+        let (taken, wakeups) = machine.assignForMembership([orders1: 7], committed: [orders1: 7])
+        wakeups.resume()
+        #expect(taken == [orders1])
+        #expect(machine.positions == [orders0: 2, orders1: 7])
+        #expect(machine.committed[orders1] == 7)
+        #expect(machine.fetchable.epoch == epoch, "fetches in flight for orders0 still count")
+        #expect(take(&machine)?.offset == 0)
+    }
+
+    @Test("a fenced member drops everything and forgets what it read: nothing of it is committed")
+    func loseEverything() {
+        var machine = member(owning: [orders0: 0, orders1: 0])
+        let epoch = machine.fetchable.epoch
+        _ = machine.push(records(orders0, 0..<2), of: orders0, from: 0, next: 2, epoch: epoch)
+        #expect(take(&machine) != nil)
+        let (lost, wakeups) = machine.loseForMembership()
+        wakeups.resume()
+        #expect(lost == [orders0, orders1])
+        #expect(machine.positions.isEmpty && machine.membership?.owned.isEmpty == true)
+        #expect(machine.uncommitted(including: lost).isEmpty)
+        #expect(take(&machine) == nil)
+    }
 }

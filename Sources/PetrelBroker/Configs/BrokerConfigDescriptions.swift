@@ -80,6 +80,19 @@ enum BrokerConfigDescriptions {
                 "group.max.session.timeout.ms", "\(configuration.groups.maxSessionTimeoutMs)", .int,
                 "--group-max-session-timeout-ms."
             ),
+            (
+                "group.consumer.session.timeout.ms", "\(configuration.groups.consumerSessionTimeoutMs)", .int,
+                "--group-consumer-session-timeout-ms."
+            ),
+            (
+                "group.consumer.heartbeat.interval.ms", "\(configuration.groups.consumerHeartbeatIntervalMs)", .int,
+                "--group-consumer-heartbeat-interval-ms."
+            ),
+            (
+                "group.consumer.assignors",
+                configuration.groups.consumerAssignors.map(\.rawValue).joined(separator: ","), .list,
+                "--group-consumer-assignors."
+            ),
         ]
         let fixed: [(String, String, ConfigType, String)] = [
             ("default.replication.factor", "1", .int, "One broker: one replica."),

@@ -193,6 +193,28 @@ public enum BrokerSettings {
         setting("group-max-session-timeout-ms", "1800000", "The largest session timeout a consumer may ask for.") {
             $0.broker.groups.maxSessionTimeoutMs = try integer($1, 1...Int32.max)
         },
+        setting(
+            "group-consumer-session-timeout-ms",
+            "45000",
+            "Milliseconds a member of a consumer-protocol group (KIP-848) may go without a heartbeat before its partitions are reassigned."
+        ) { $0.broker.groups.consumerSessionTimeoutMs = try integer($1, 1...Int64(Int32.max)) },
+        setting(
+            "group-consumer-heartbeat-interval-ms",
+            "5000",
+            "Milliseconds between the heartbeats of consumer-protocol members; below the session timeout."
+        ) { $0.broker.groups.consumerHeartbeatIntervalMs = try integer($1, 1...Int32.max) },
+        setting(
+            "group-consumer-assignors",
+            "uniform,range",
+            "The server-side assignors consumer-protocol groups may pick (group.remote.assignor), comma-separated; the first is the default."
+        ) { settings, value in
+            let names = value.split(separator: ",").map { String($0.filter { !$0.isWhitespace }) }
+            let assignors = names.compactMap(ServerAssignor.init(rawValue:))
+            guard !names.isEmpty, assignors.count == names.count, Set(assignors).count == assignors.count else {
+                throw Reason("must be uniform, range or both, comma-separated")
+            }
+            settings.broker.groups.consumerAssignors = assignors
+        },
         BrokerSetting(
             name: "metrics",
             defaultValue: "127.0.0.1:9464",
@@ -287,6 +309,14 @@ public enum BrokerSettings {
                 setting: "group-min-session-timeout-ms",
                 value: "\(groups.minSessionTimeoutMs)",
                 reason: "must be at most group-max-session-timeout-ms (\(groups.maxSessionTimeoutMs))",
+                source: "settings"
+            )
+        }
+        guard Int64(groups.consumerHeartbeatIntervalMs) < groups.consumerSessionTimeoutMs else {
+            throw BrokerSettingError(
+                setting: "group-consumer-heartbeat-interval-ms",
+                value: "\(groups.consumerHeartbeatIntervalMs)",
+                reason: "must be below group-consumer-session-timeout-ms (\(groups.consumerSessionTimeoutMs))",
                 source: "settings"
             )
         }

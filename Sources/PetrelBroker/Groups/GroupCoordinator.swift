@@ -10,6 +10,7 @@ final class GroupCoordinator: Sendable {
     let offsets: OffsetStore
     private let clock: @Sendable () -> Int64
     private let logger: Logger
+    private let metrics: GroupMetrics
     private let state = Mutex(State())
 
     private struct State {
@@ -26,10 +27,17 @@ final class GroupCoordinator: Sendable {
         }
     }
 
-    init(config: GroupCoordinatorConfig, offsets: OffsetStore, logger: Logger, clock: @escaping @Sendable () -> Int64) {
+    init(
+        config: GroupCoordinatorConfig,
+        offsets: OffsetStore,
+        logger: Logger,
+        metrics: GroupMetrics = .disabled,
+        clock: @escaping @Sendable () -> Int64
+    ) {
         self.config = config
         self.offsets = offsets
         self.logger = logger
+        self.metrics = metrics
         self.clock = clock
     }
 
@@ -128,11 +136,15 @@ final class GroupCoordinator: Sendable {
         for (continuation, response) in joins { continuation.resume(returning: response) }
         for (continuation, response) in syncs { continuation.resume(returning: response) }
         if effects.generationCompleted {
-            let summary = state.withLock { state in
-                state.groups[group].map {
-                    "\($0.state.rawValue) generation \($0.generation) with \($0.members.count) members"
-                }
+            let (summary, members) = state.withLock { state in
+                (
+                    state.groups[group].map {
+                        "\($0.state.rawValue) generation \($0.generation) with \($0.members.count) members"
+                    }, state.groups[group]?.members.count ?? 0
+                )
             }
+            metrics.rebalanced(group: group, protocol: "classic")
+            metrics.assignmentsChanged(group: group, protocol: "classic", by: members)
             logger.info("group rebalanced", metadata: ["group": "\(group)", "now": "\(summary ?? "gone")"])
         }
     }
@@ -163,13 +175,18 @@ final class GroupCoordinator: Sendable {
             }
             var group = state.consumerGroups[groupID] ?? ConsumerGroup(groupID: groupID, config: config.consumerGroup)
             let epochBefore = group.groupEpoch
+            let assignmentEpochBefore = group.targetAssignmentEpoch
             let answer = group.heartbeat(input, topics: topics, now: clock())
             state.consumerGroups[groupID] = group
+            if group.targetAssignmentEpoch != assignmentEpochBefore {
+                metrics.rebalanced(group: groupID, protocol: "consumer")
+            }
             let summary =
                 group.groupEpoch != epochBefore
                 ? "epoch \(group.groupEpoch), \(group.members.count) members" : nil
             return (answer, summary)
         }
+        if answer.assignment != nil { metrics.assignmentsChanged(group: groupID, protocol: "consumer") }
         if let summary {
             logger.info("consumer group changed", metadata: ["group": "\(groupID)", "now": "\(summary)"])
         }
@@ -266,16 +283,19 @@ final class GroupCoordinator: Sendable {
 
     // MARK: - Offsets
 
-    /// Checks a commit against the group's state; nil if it may proceed.
-    func commitCheck(groupID: String, memberID: String, instanceID: String?, generation: Int32) -> ErrorCode? {
+    /// Checks a commit against the group's state; nil if it may proceed. `apiVersion` is OffsetCommit's
+    /// (nil for TxnOffsetCommit).
+    func commitCheck(
+        groupID: String,
+        memberID: String,
+        instanceID: String?,
+        generation: Int32,
+        apiVersion: Int16? = nil
+    ) -> ErrorCode? {
         guard !groupID.isEmpty else { return .invalidGroupID }
         return state.withLock { state in
-            if let consumer = state.consumerGroups[groupID], !consumer.isEmpty || !memberID.isEmpty {
-                // A consumer-protocol member commits at its current member epoch.
-                guard let member = consumer.members[memberID] else {
-                    return memberID.isEmpty && generation < 0 && consumer.isEmpty ? nil : .unknownMemberID
-                }
-                return generation == member.memberEpoch ? nil : .staleMemberEpoch
+            if let consumer = state.consumerGroups[groupID] {
+                return consumer.commitCheck(memberID: memberID, memberEpoch: generation, apiVersion: apiVersion)
             }
             guard var group = state.groups[groupID] else {
                 // No live group: only commits from outside a group (generation -1) make sense.
@@ -285,6 +305,14 @@ final class GroupCoordinator: Sendable {
             if error == nil { group.touch(memberID: memberID, now: clock()) }
             state.groups[groupID] = group
             return error
+        }
+    }
+
+    /// Checks an OffsetFetch's member against a consumer-protocol group (v9); classic groups do not
+    /// check fetches. Nil if it may proceed.
+    func fetchCheck(groupID: String, memberID: String?, memberEpoch: Int32) -> ErrorCode? {
+        state.withLock { state in
+            state.consumerGroups[groupID]?.fetchCheck(memberID: memberID, memberEpoch: memberEpoch)
         }
     }
 
@@ -323,6 +351,15 @@ final class GroupCoordinator: Sendable {
         }
     }
 
+    /// Each group's epoch and protocol: a classic group's generation, a consumer-protocol group's group
+    /// epoch.
+    func epochs() -> [(group: String, protocol: String, epoch: Int32)] {
+        state.withLock { state in
+            state.groups.values.map { ($0.groupID, "classic", $0.generation) }
+                + state.consumerGroups.values.map { ($0.groupID, "consumer", $0.groupEpoch) }
+        }
+    }
+
     func describe(groupID: String) -> ClassicGroup? {
         state.withLock { $0.groups[groupID] }
     }
@@ -336,6 +373,9 @@ final class GroupCoordinator: Sendable {
         partitions: [TopicPartition]
     ) async -> (group: ErrorCode, partitions: [TopicPartition: ErrorCode]) {
         let subscribed: Set<String>?? = state.withLock { state in
+            if let consumer = state.consumerGroups[groupID], !consumer.isEmpty {
+                return .some(consumer.members.values.reduce(into: Set<String>()) { $0.formUnion($1.subscribedTopics) })
+            }
             guard let group = state.groups[groupID], !group.isEmpty, group.state != .dead else {
                 return offsets.hasOffsets(group: groupID) ? .some(Set()) : .none
             }
@@ -371,6 +411,11 @@ final class GroupCoordinator: Sendable {
     /// DeleteGroups: only a group without members can go; its offsets go with it.
     func delete(groupID: String) async -> ErrorCode {
         let verdict = state.withLock { state -> ErrorCode in
+            if let consumer = state.consumerGroups[groupID] {
+                guard consumer.isEmpty else { return .nonEmptyGroup }
+                state.consumerGroups[groupID] = nil
+                return .none
+            }
             if let group = state.groups[groupID] {
                 guard group.isEmpty && group.state != .dead else { return .nonEmptyGroup }
                 state.groups[groupID]?.markDead()

@@ -23,12 +23,16 @@ public struct GroupCoordinatorConfig: Sendable, Hashable {
     public var consumerSessionTimeoutMs: Int64 = 45_000
     /// group.consumer.heartbeat.interval.ms: how often consumer-protocol members heartbeat.
     public var consumerHeartbeatIntervalMs: Int32 = 5_000
+    /// group.consumer.assignors: the server assignors members may ask for; the first is the default.
+    var consumerAssignors: [ServerAssignor] = [.uniform, .range]
+    public var consumerAssignorNames: [String] { consumerAssignors.map(\.rawValue) }
 
     /// The consumer protocol's settings, as its groups take them.
     var consumerGroup: ConsumerGroup.Config {
         var config = ConsumerGroup.Config()
         config.sessionTimeoutMs = consumerSessionTimeoutMs
         config.heartbeatIntervalMs = consumerHeartbeatIntervalMs
+        config.assignors = consumerAssignors
         if maxGroupSize > 0 { config.maxSize = maxGroupSize }
         return config
     }

@@ -23,6 +23,7 @@ final class StateMetricsSampler: Sendable {
         "petrel_last_stable_offset_lag": ["topic", "partition"],
         "petrel_transactions_open": [],
         "petrel_consumer_group_members": ["group"],
+        "petrel_consumer_group_epoch": ["group", "protocol"],
         "petrel_consumer_group_committed_offset": ["group", "topic", "partition"],
         "petrel_consumer_group_lag": ["group", "topic", "partition"],
     ]
@@ -63,6 +64,9 @@ final class StateMetricsSampler: Sendable {
         )
         for (group, members) in groups.memberCounts() {
             values[Series(name: "petrel_consumer_group_members", labels: [group])] = Double(members)
+        }
+        for (group, protocolName, epoch) in groups.epochs() {
+            values[Series(name: "petrel_consumer_group_epoch", labels: [group, protocolName])] = Double(epoch)
         }
         // Lag exists wherever an offset is committed, whether or not the group has live members:
         // a group whose workers all died is exactly the one whose lag matters.

@@ -30,8 +30,21 @@ public final class KafkaAdmin: Sendable {
             .sorted { $0.groupID < $1.groupID }
     }
 
+    /// A group's state and members. A consumer-protocol group (KIP-848) is described with
+    /// ConsumerGroupDescribe, epochs and target assignments included; a classic one (which that request
+    /// answers with GROUP_ID_NOT_FOUND) or any group on a broker without it, with DescribeGroups.
     public func describeGroup(_ groupID: String) async throws -> GroupDescription {
         let coordinator = try await coordinatorConnection(for: groupID)
+        if coordinator.brokerVersions(for: .consumerGroupDescribe) != nil {
+            let response = try await coordinator.send(
+                ConsumerGroupDescribeRequest(groupIds: [groupID]),
+                maximumVersion: 0
+            )
+            if let group = response.groups.first, group.errorCode != .groupIDNotFound {
+                try check(group.errorCode, "ConsumerGroupDescribe", message: group.errorMessage)
+                return Self.description(of: group)
+            }
+        }
         let response = try await coordinator.send(DescribeGroupsRequest(groups: [groupID]), maximumVersion: 5)
         guard let group = response.groups.first else {
             throw KafkaClientError.unexpectedResponse("DescribeGroups answered no group")
@@ -51,6 +64,33 @@ public final class KafkaAdmin: Sendable {
                     assignment: Self.decodeAssignment(member.memberAssignment, protocolType: group.protocolType)
                 )
             }
+        )
+    }
+
+    static func description(of group: ConsumerGroupDescribeResponse.DescribedGroup) -> GroupDescription {
+        func partitions(_ assignment: ConsumerGroupDescribeResponse.Assignment) -> [TopicPartition] {
+            assignment.topicPartitions.flatMap { topic in topic.partitions.map { TopicPartition(topic.topicName, $0) } }
+                .sorted()
+        }
+        return GroupDescription(
+            groupID: group.groupId,
+            state: group.groupState,
+            protocolType: "consumer",
+            protocolName: group.assignorName,
+            members: group.members.map { member in
+                GroupDescription.Member(
+                    memberID: member.memberId,
+                    instanceID: member.instanceId,
+                    clientID: member.clientId,
+                    host: member.clientHost,
+                    assignment: partitions(member.assignment),
+                    memberEpoch: member.memberEpoch,
+                    targetAssignment: partitions(member.targetAssignment)
+                )
+            },
+            groupProtocol: "consumer",
+            groupEpoch: group.groupEpoch,
+            assignmentEpoch: group.assignmentEpoch
         )
     }
 

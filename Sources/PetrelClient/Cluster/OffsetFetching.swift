@@ -11,7 +11,8 @@ enum OffsetFetching {
     ) async throws
         -> [TopicPartition: Int64]
     {
-        let version = try connection.version(for: OffsetFetchRequest.self, maximum: 8)
+        // v9 adds a member id and epoch, which a reader outside the group leaves out (nil, -1).
+        let version = try connection.version(for: OffsetFetchRequest.self, maximum: 9)
         let byTopic = partitions.map { Dictionary(grouping: $0, by: \.topic) }
         let topics = byTopic.map { groups in
             groups.keys.sorted().map {

@@ -34,6 +34,17 @@ public struct KafkaConsumerConfiguration: Sendable {
         case readCommitted = 1
     }
 
+    /// How a group member gets its partitions (Kafka's group.protocol).
+    public enum GroupProtocol: String, Sendable, Hashable {
+        /// JoinGroup and SyncGroup: the group leader assigns with `assignmentStrategies`, and every
+        /// rebalance revokes the whole assignment first.
+        case classic
+        /// The consumer group protocol of KIP-848 (ConsumerGroupHeartbeat): the broker assigns, and
+        /// members give up or take only the partitions that move while reading the rest. Needs a broker
+        /// that serves it (Petrel, Kafka 4.0+).
+        case consumer
+    }
+
     public var bootstrap: [BrokerAddress]
     public var source: Source
     public var clientID: String = "petrel-consumer"
@@ -46,12 +57,19 @@ public struct KafkaConsumerConfiguration: Sendable {
     public var autoCommit: Bool = true
     public var autoCommitInterval: Duration = .seconds(5)
     /// How long the group waits for a heartbeat before it drops the member (Kafka's session.timeout.ms).
+    /// With the consumer protocol the broker sets it (group.consumer.session.timeout.ms).
     public var sessionTimeout: Duration = .seconds(45)
-    /// Kafka's heartbeat.interval.ms.
+    /// Kafka's heartbeat.interval.ms. With the consumer protocol the broker sets it, in every answer.
     public var heartbeatInterval: Duration = .seconds(3)
-    /// How long the group waits for members to rejoin in a rebalance (Kafka's max.poll.interval.ms).
+    /// How long the group waits for members to rejoin in a rebalance, or with the consumer protocol to
+    /// give up revoked partitions (Kafka's max.poll.interval.ms).
     public var rebalanceTimeout: Duration = .seconds(300)
-    /// In order of preference; the group picks the first every member supports.
+    /// Kafka's group.protocol: `.classic` (the default) or `.consumer` (KIP-848).
+    public var groupProtocol: GroupProtocol = .classic
+    /// With the consumer protocol, the broker's assignor to use: "uniform" or "range" (Kafka's
+    /// group.remote.assignor); nil lets the broker choose.
+    public var groupRemoteAssignor: String?
+    /// With the classic protocol, in order of preference; the group picks the first every member supports.
     public var assignmentStrategies: [AssignmentStrategy] = [.range, .roundRobin]
     /// Static membership (KIP-345): a restart within the session timeout keeps the assignment.
     public var groupInstanceID: String?

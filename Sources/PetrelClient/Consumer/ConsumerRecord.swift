@@ -19,9 +19,11 @@ public struct ConsumerRecord: Sendable, Hashable {
 
 /// What happened to the consumer's share of a group.
 public enum KafkaConsumerEvent: Sendable, Hashable {
-    /// The partitions this member reads from now on (generation `generation`).
+    /// The partitions this member reads from now on (generation `generation`). With the consumer group
+    /// protocol, only the partitions added, and `generation` is the member epoch.
     case assigned([TopicPartition], generation: Int32)
     /// The partitions taken away in a rebalance (their consumed offsets were committed first when
-    /// auto-commit is on).
+    /// auto-commit is on). With the consumer group protocol, only those that moved; also the partitions
+    /// of a member the group fenced, which are dropped without a commit.
     case revoked([TopicPartition])
 }

@@ -16,6 +16,8 @@ struct ConsumerStateMachine {
     var memberID = ""
     var generation: Int32 = -1
     var coordinator: Int32?
+    /// With the consumer group protocol (KIP-848): the membership, in place of `memberID` and `generation`.
+    var membership: ConsumerProtocolMembership?
     /// Offsets committed so far (to skip commits that would change nothing).
     var committed: [TopicPartition: Int64] = [:]
     private(set) var isStopping = false
@@ -38,6 +40,8 @@ struct ConsumerStateMachine {
     var fetcher = ParkingLot<Void>()
     /// `run()`, waiting to be told to stop.
     var stopping = ParkingLot<Void>()
+    /// Commits refused for a stale member epoch, waiting for the next heartbeat to bring the current one.
+    var heartbeatAnswers = ParkingLot<Void>()
 
     init(capacity: Int) {
         self.capacity = max(1, capacity)
@@ -58,6 +62,21 @@ struct ConsumerStateMachine {
         return newEpoch { assignment[$0] != nil }
     }
 
+    /// Adds partitions to the assignment (the consumer protocol's incremental reconciliation): what is
+    /// buffered or being fetched for the others stays.
+    mutating func add(_ assignment: [TopicPartition: Int64]) -> Wakeups<Void> {
+        positions.merge(assignment) { _, new in new }
+        return wakeFetcher()
+    }
+
+    /// Takes partitions out of the assignment: their buffered records are dropped, and so is everything
+    /// still being fetched (the others are fetched again from their positions).
+    mutating func remove(_ partitions: Set<TopicPartition>) -> Wakeups<Void> {
+        for partition in partitions { positions[partition] = nil }
+        paused.subtract(partitions)
+        return newEpoch { !partitions.contains($0) }
+    }
+
     /// Moves a partition's position; its buffered records are dropped.
     mutating func seek(_ partition: TopicPartition, to offset: Int64) -> Wakeups<Void> {
         positions[partition] = offset
@@ -72,6 +91,14 @@ struct ConsumerStateMachine {
     mutating func resume(_ partitions: [TopicPartition]) -> Wakeups<Void> {
         paused.subtract(partitions)
         return wakeFetcher()
+    }
+
+    /// What a commit would commit: the reader's offsets not yet committed, of assigned partitions and of
+    /// `givenUp` (partitions just taken away, committed on their way out).
+    func uncommitted(including givenUp: Set<TopicPartition> = []) -> [TopicPartition: Int64] {
+        consumed.filter { partition, offset in
+            (positions[partition] != nil || givenUp.contains(partition)) && committed[partition] != offset
+        }
     }
 
     /// Forgets how far the reader got in partitions given up (they are committed, or not ours now).
@@ -164,6 +191,7 @@ struct ConsumerStateMachine {
     mutating func stop() -> Wakeups<Void> {
         isStopping = true
         var wakeups = stopping.resumeAll()
+        wakeups.append(heartbeatAnswers.resumeAll())
         wakeups.append(wakeFetcher())
         return wakeups
     }

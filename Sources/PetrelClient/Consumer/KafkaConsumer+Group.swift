@@ -201,6 +201,7 @@ extension KafkaConsumer {
 
     /// Leaves the group so the others rebalance at once (static members stay: they are expected back).
     func leaveGroup() async {
+        if configuration.groupProtocol == .consumer { return await leaveConsumerGroup() }
         guard let group = groupID, configuration.groupInstanceID == nil else { return }
         let memberID = machine.withLock { $0.memberID }
         guard !memberID.isEmpty, let connection = try? await coordinator(for: group).connection else { return }

@@ -60,20 +60,44 @@ extension KafkaConsumer {
 
     /// Commits the offsets after the records handed out so far (synchronously: returns once stored).
     public func commit() async throws {
-        let (consumed, assigned, committed) = machine.withLock { ($0.consumed, Set($0.positions.keys), $0.committed) }
-        let pending = consumed.filter { partition, offset in
-            assigned.contains(partition) && committed[partition] != offset
-        }
-        try await commit(pending)
+        try await commit(machine.withLock { $0.uncommitted() })
     }
 
     /// Commits the given offsets (each the offset of the next record to read) for the group.
     public func commit(_ offsets: [TopicPartition: Int64]) async throws {
+        try await commit(offsets, waitingOutStaleEpochs: true)
+    }
+
+    /// With the consumer protocol, a commit refused for a stale member epoch (the epoch moved on a
+    /// heartbeat not yet answered) is tried again after the next heartbeat, a few times, when
+    /// `waitingOutStaleEpochs`; the membership loop itself cannot wait for its own heartbeat.
+    func commit(_ offsets: [TopicPartition: Int64], waitingOutStaleEpochs: Bool) async throws {
+        var attempts = 0
+        while true {
+            let (heartbeats, interval) = machine.withLock {
+                ($0.membership?.heartbeatsCompleted, $0.membership?.heartbeatIntervalMs ?? 0)
+            }
+            do {
+                return try await commitOnce(offsets)
+            } catch let error as KafkaClientError where error.errorCode == .staleMemberEpoch {
+                attempts += 1
+                guard waitingOutStaleEpochs, let heartbeats, attempts < 4 else { throw error }
+                let deadline = ContinuousClock.now + .milliseconds(interval) + configuration.requestTimeout
+                let outcome = await machine.park(\.heartbeatAnswers, until: deadline) { state in
+                    state.isStopping || state.membership?.heartbeatsCompleted != heartbeats ? () : nil
+                }
+                if case .cancelled = outcome { throw CancellationError() }
+                if isStopping { throw error }
+            }
+        }
+    }
+
+    private func commitOnce(_ offsets: [TopicPartition: Int64]) async throws {
         guard !offsets.isEmpty else { return }
         guard let group = groupID else {
             throw KafkaClientError.invalidArgument("a consumer without a group has nowhere to commit")
         }
-        let (member, generation) = machine.withLock { ($0.memberID, $0.generation) }
+        let (member, generation) = machine.withLock { $0.commitIdentity }
         let connection = try await coordinator(for: group).connection
         let byTopic = Dictionary(grouping: offsets, by: \.key.topic)
         let request = OffsetCommitRequest(
@@ -90,7 +114,8 @@ extension KafkaConsumer {
                 )
             }
         )
-        let response = try await connection.send(request, maximumVersion: 8)
+        // v9 is the first Kafka takes from consumer-protocol members; the same fields as v8.
+        let response = try await connection.send(request, maximumVersion: 9)
         for topic in response.topics {
             for partition in topic.partitions where partition.errorCode != ErrorCode.none {
                 throw KafkaClientError.broker(

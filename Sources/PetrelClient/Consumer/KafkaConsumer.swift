@@ -78,7 +78,12 @@ public final class KafkaConsumer: Service, Sendable {
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     switch configuration.source {
                     case .group(let id, let topics):
-                        group.addTask { try await self.runMembership(group: id, topics: topics) }
+                        group.addTask {
+                            switch self.configuration.groupProtocol {
+                            case .classic: try await self.runMembership(group: id, topics: topics)
+                            case .consumer: try await self.runConsumerProtocol(group: id, topics: topics)
+                            }
+                        }
                         if configuration.autoCommit { group.addTask { await self.runAutoCommit() } }
                     case .partitions(let starts):
                         try await assignManually(starts)

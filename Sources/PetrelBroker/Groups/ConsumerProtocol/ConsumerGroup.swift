@@ -125,6 +125,16 @@ struct ConsumerGroup: Sendable {
                     errorMessage: "member epoch \(input.memberEpoch), expected \(member.memberEpoch)"
                 )
             }
+            // A heartbeat at the previous epoch (its answer was lost) is answered only if the member
+            // holds nothing it no longer owns; otherwise it is fenced, as Kafka does.
+            if input.memberEpoch != member.memberEpoch, let owned = input.ownedPartitions,
+                !Set(owned).isSubset(of: member.assigned)
+            {
+                return Answer(
+                    errorCode: .fencedMemberEpoch,
+                    errorMessage: "member epoch \(input.memberEpoch) holds partitions it was not given"
+                )
+            }
             member.sessionDeadline = now + config.sessionTimeoutMs
             if let error = update(&member, with: input) { return error }
             members[member.id] = member
@@ -144,6 +154,10 @@ struct ConsumerGroup: Sendable {
                 )
             }
             replaced = existing
+        } else if !input.memberID.isEmpty, let existing = members[input.memberID] {
+            // A member back at epoch 0 under its own id (after FENCED_MEMBER_EPOCH, say): the same
+            // member, not a new one; what it still owns is in its heartbeat.
+            replaced = existing
         }
         if replaced == nil && members.count >= config.maxSize {
             return Answer(errorCode: .groupMaxSizeReached, errorMessage: "the group has \(members.count) members")
@@ -160,7 +174,8 @@ struct ConsumerGroup: Sendable {
             sessionDeadline: now + config.sessionTimeoutMs
         )
         if let replaced {
-            // A static member back: it takes its predecessor's place and partitions, nothing else moves.
+            // A static member back, or a member rejoining: it takes its predecessor's place and
+            // partitions, nothing else moves.
             members[replaced.id] = nil
             member.assigned = replaced.assigned
             member.memberEpoch = replaced.memberEpoch
@@ -208,7 +223,8 @@ struct ConsumerGroup: Sendable {
             member.subscribedTopics = topics
             if member.memberEpoch != 0 { groupEpoch += 1 }
         }
-        if let regex = input.subscribedRegex, regex != member.subscribedRegex {
+        // An empty regex is no regex: clients send "" to say they subscribe by name only.
+        if let regex = input.subscribedRegex, (regex.isEmpty ? nil : regex) != member.subscribedRegex {
             guard (try? Regex(regex)) != nil else {
                 return Answer(errorCode: .invalidRequest, errorMessage: "invalid subscription regex \(regex)")
             }
@@ -285,12 +301,20 @@ struct ConsumerGroup: Sendable {
             if !members.isEmpty { groupEpoch = max(groupEpoch, targetAssignmentEpoch + 1) }
         }
         guard groupEpoch > targetAssignmentEpoch || targetAssignment.isEmpty && !members.isEmpty else { return }
-        let assignor = members.values.compactMap(\.assignor).min { $0.rawValue < $1.rawValue } ?? config.assignors[0]
+        let assignor = assignorInUse
         let inputs = members.values.map { member in
             ServerAssignor.Member(id: member.id, topics: topicsOf(member, among: topics))
         }
         targetAssignment = assignor.assign(members: inputs, partitionCounts: counts, current: targetAssignment)
         targetAssignmentEpoch = groupEpoch
+    }
+
+    /// The assignor the members ask for most (ties by name), or the broker's default when none asks.
+    var assignorInUse: ServerAssignor {
+        let votes = members.values.compactMap(\.assignor).reduce(into: [ServerAssignor: Int]()) {
+            $0[$1, default: 0] += 1
+        }
+        return votes.max { ($0.value, $1.key.rawValue) < ($1.value, $0.key.rawValue) }?.key ?? config.assignors[0]
     }
 
     private func subscribedTopics(among topics: [String: Int32]) -> Set<String> {
@@ -303,6 +327,33 @@ struct ConsumerGroup: Sendable {
             names.formUnion(topics.keys.filter { (try? regex.wholeMatch(in: $0)) != nil })
         }
         return names
+    }
+
+    // MARK: - Offsets
+
+    /// Whether an OffsetCommit may proceed (nil) or its error. Epoch -1 commits come from outside the
+    /// group (admin tools, manual assignment) and need an empty group; a member commits at its current
+    /// epoch, with OffsetCommit v9 or later (TxnOffsetCommit, `apiVersion` nil, at any version).
+    func commitCheck(memberID: String, memberEpoch: Int32, apiVersion: Int16?) -> ErrorCode? {
+        if memberEpoch < 0 && members.isEmpty { return nil }
+        guard let member = members[memberID] else { return .unknownMemberID }
+        if let apiVersion, apiVersion < 9 { return .unsupportedVersion }
+        return Self.epochCheck(memberEpoch, expected: member.memberEpoch)
+    }
+
+    /// Whether an OffsetFetch (v9) may proceed: one without a member (admin tools) always may; a member
+    /// fetches at its current epoch.
+    func fetchCheck(memberID: String?, memberEpoch: Int32) -> ErrorCode? {
+        guard let memberID, memberEpoch >= 0 || !memberID.isEmpty else { return nil }
+        guard let member = members[memberID] else { return .unknownMemberID }
+        return Self.epochCheck(memberEpoch, expected: member.memberEpoch)
+    }
+
+    /// A member ahead of the group was fenced; one behind has not yet heard of its new epoch and retries.
+    private static func epochCheck(_ received: Int32, expected: Int32) -> ErrorCode? {
+        if received > expected { return .fencedMemberEpoch }
+        if received < expected { return .staleMemberEpoch }
+        return nil
     }
 
     // MARK: - Timers

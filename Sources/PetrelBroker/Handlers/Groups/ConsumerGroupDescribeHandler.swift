@@ -41,7 +41,7 @@ struct ConsumerGroupDescribeHandler: RequestHandler {
                     groupState: group.stateName,
                     groupEpoch: group.groupEpoch,
                     assignmentEpoch: group.targetAssignmentEpoch,
-                    assignorName: group.config.assignors[0].rawValue,
+                    assignorName: group.assignorInUse.rawValue,
                     members: group.members.values.sorted { $0.id < $1.id }.map { member in
                         .init(
                             memberId: member.id,

@@ -1,7 +1,11 @@
+import NIOCore
 import PetrelProtocol
 
 /// DescribeGroups (15), v0–5: state, protocol and members (with their subscription and assignment).
-/// An unknown group is described as Dead with no members, as Kafka does up to v5.
+/// An unknown group is described as Dead with no members, as Kafka does up to v5. A consumer-protocol
+/// group is described in the classic shape, so tools that only know DescribeGroups still see its
+/// members: protocol type "consumer", its assignor as the protocol, each member's subscription and
+/// current assignment in the consumer protocol's encoding (epochs are in ConsumerGroupDescribe).
 struct DescribeGroupsHandler: RequestHandler {
     let versions: ClosedRange<Int16> = 0...5
     let coordinator: GroupCoordinator
@@ -10,6 +14,7 @@ struct DescribeGroupsHandler: RequestHandler {
         DescribeGroupsResponse(
             throttleTimeMs: 0,
             groups: request.groups.map { id in
+                if let group = coordinator.describeConsumerGroup(id) { return Self.described(group) }
                 guard let group = coordinator.describe(groupID: id) else {
                     let state: GroupState = coordinator.offsets.hasOffsets(group: id) ? .empty : .dead
                     return .init(
@@ -43,6 +48,38 @@ struct DescribeGroupsHandler: RequestHandler {
                     authorizedOperations: MetadataHandler.operationsNotProvided
                 )
             }
+        )
+    }
+
+    static func described(_ group: ConsumerGroup) -> DescribeGroupsResponse.DescribedGroup {
+        .init(
+            errorCode: ErrorCode.none,
+            groupId: group.groupID,
+            groupState: group.stateName,
+            protocolType: "consumer",
+            protocolData: group.isEmpty ? "" : group.assignorInUse.rawValue,
+            members: group.members.values.sorted { $0.id < $1.id }.map { member in
+                var subscription = ByteBuffer()
+                subscription.writeInteger(Int16(0))
+                ConsumerProtocolSubscription(topics: member.subscribedTopics).write(to: &subscription, version: 0)
+                let byTopic = Dictionary(grouping: member.assigned.subtracting(member.revoking), by: \.topic)
+                var assignment = ByteBuffer()
+                assignment.writeInteger(Int16(0))
+                ConsumerProtocolAssignment(
+                    assignedPartitions: byTopic.keys.sorted().map {
+                        .init(topic: $0, partitions: byTopic[$0]!.map(\.partition).sorted())
+                    }
+                ).write(to: &assignment, version: 0)
+                return .init(
+                    memberId: member.id,
+                    groupInstanceId: member.instanceID,
+                    clientId: member.clientID,
+                    clientHost: member.clientHost,
+                    memberMetadata: subscription,
+                    memberAssignment: assignment
+                )
+            },
+            authorizedOperations: MetadataHandler.operationsNotProvided
         )
     }
 }

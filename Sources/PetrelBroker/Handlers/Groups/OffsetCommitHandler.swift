@@ -1,10 +1,11 @@
 import PetrelProtocol
 import PetrelStorage
 
-/// OffsetCommit (8), v0–8. Members commit within their generation; with generation -1 and no member
-/// id, anyone may commit for a group that has no members (manual assignment, admin tools).
+/// OffsetCommit (8), v0–9. Members commit within their generation (classic groups) or at their member
+/// epoch (consumer-protocol groups, v9 and later); with generation -1, anyone may commit for a group
+/// that has no members (manual assignment, admin tools).
 struct OffsetCommitHandler: RequestHandler {
-    let versions: ClosedRange<Int16> = 0...8
+    let versions: ClosedRange<Int16> = 0...9
     let broker: BrokerState
     let coordinator: GroupCoordinator
 
@@ -17,7 +18,8 @@ struct OffsetCommitHandler: RequestHandler {
             groupID: request.groupId,
             memberID: request.memberId,
             instanceID: request.groupInstanceId,
-            generation: generation
+            generation: generation,
+            apiVersion: context.apiVersion
         )
         let now = wallClockMillis()
         var accepted: [TopicPartition: CommittedOffset] = [:]
