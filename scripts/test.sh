@@ -3,9 +3,9 @@
 # unit and integration tests (a mutation fuzzer among them), a minute of libFuzzer on the request
 # decoders, then the interop tests with real Kafka clients (kcat, confluent-kafka, kafka-python,
 # aiokafka, sarama) against a broker process, TLS and SASL included, the client tests against tansu,
-# the crash tests (kill -9 during produce, and while the log cleaner works), simulated power
-# failures, the fault labs, the 1,000-connection soak, and smoke runs of the tansu comparisons
-# (throughput, transactions) and of the log cleaner benchmark.
+# the crash tests (kill -9 during produce, and while the log cleaner works), the many-partitions
+# check, simulated power failures, the fault labs, the 1,000-connection soak, and smoke runs of the
+# tansu comparisons (throughput, transactions) and of the log cleaner benchmark.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +33,10 @@ timeout 600 python3 Tests/Crash/compaction-crash-test.py --cycles 20
 # The same with tombstones that expire at once and a tiny key map (a cleaning of many passes): a
 # deleted key must never come back with an older value.
 timeout 600 python3 Tests/Crash/compaction-crash-test.py --cycles 8 --delete-retention-ms 0 --dedupe-buffer-size 1024
+# Many partitions (2,000 here; 20,000 with --topics 2000, on demand) through a file cache kept smaller
+# than their files, so segments are closed and reopened: RSS, descriptors, Metadata and scrape times,
+# restart and kill -9 recovery against their targets, every record read back after each.
+timeout 600 python3 Tests/Scale/partition-scale.py --topics 200 --broker-arg=--max-open-segment-files --broker-arg=1000
 # Simulated power failures: the simulator's own tests, then the broker through 100 of them under
 # --flush always (and 20 each under interval and never), with the data directory rolled back to what
 # fsync made durable each time.

@@ -35,11 +35,17 @@ final class BrokerState: Sendable {
             directory: configuration.dataDirectory,
             nodeID: configuration.nodeID
         )
+        let files = FileCache(
+            capacity: configuration.maxOpenSegmentFiles > 0
+                ? configuration.maxOpenSegmentFiles : FileCache.defaultCapacity,
+            metrics: storageMetrics
+        )
         self.logs = try LogManager(
             directory: configuration.dataDirectory,
             defaults: configuration.log,
             logger: logger,
-            metrics: storageMetrics
+            metrics: storageMetrics,
+            files: files
         )
         self.cleaner = LogCleaner(
             logs: logs,
@@ -53,7 +59,8 @@ final class BrokerState: Sendable {
             config: configuration.log,
             cleanShutdown: logs.startedClean,
             logger: logger,
-            metrics: storageMetrics
+            metrics: storageMetrics,
+            files: files
         )
         self.groups = GroupCoordinator(
             config: configuration.groups,
@@ -67,7 +74,8 @@ final class BrokerState: Sendable {
                 dataDirectory: configuration.dataDirectory,
                 config: configuration.log,
                 cleanShutdown: logs.startedClean,
-                logger: logger
+                logger: logger,
+                files: files
             ),
             logs: logs,
             offsets: offsets,

@@ -54,6 +54,7 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: help("segment-bytes")) var segmentBytes: String?
     @Option(help: help("segment-ms")) var segmentMs: String?
     @Option(help: help("index-interval-bytes")) var indexIntervalBytes: String?
+    @Option(help: help("max-open-segment-files")) var maxOpenSegmentFiles: String?
     @Option(help: help("retention-ms")) var retentionMs: String?
     @Option(help: help("retention-bytes")) var retentionBytes: String?
     @Option(help: help("retention-check-interval-ms")) var retentionCheckIntervalMs: String?
@@ -95,6 +96,7 @@ struct BrokerCommand: AsyncParsableCommand {
             ("sasl-mechanisms", saslMechanisms), ("users-file", usersFile), ("flush", flush),
             ("flush-interval-ms", flushIntervalMs),
             ("segment-bytes", segmentBytes), ("segment-ms", segmentMs), ("index-interval-bytes", indexIntervalBytes),
+            ("max-open-segment-files", maxOpenSegmentFiles),
             ("retention-ms", retentionMs), ("retention-bytes", retentionBytes),
             ("retention-check-interval-ms", retentionCheckIntervalMs), ("max-message-bytes", maxMessageBytes),
             ("log-cleaner-enable", logCleanerEnable), ("log-cleaner-threads", logCleanerThreads),

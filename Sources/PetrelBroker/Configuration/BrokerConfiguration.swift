@@ -36,6 +36,8 @@ public struct BrokerConfiguration: Sendable {
     public var security: ListenerSecurity = ListenerSecurity()
     /// Defaults for every partition log; topics override them with configs.
     public var log: LogConfig = LogConfig()
+    /// Segment and index files open at once (the `FileCache`'s capacity); 0: half the open-file limit.
+    public var maxOpenSegmentFiles: Int = 0
     /// Consumer-group coordinator settings (initial rebalance delay, session timeout bounds).
     public var groups: GroupCoordinatorConfig = GroupCoordinatorConfig()
     /// How often retention is enforced (Kafka's log.retention.check.interval.ms).

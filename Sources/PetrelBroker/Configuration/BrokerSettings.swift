@@ -118,6 +118,11 @@ public enum BrokerSettings {
             $0.broker.log.indexIntervalBytes = try integer($1, 0...Int(Int32.max))
         },
         setting(
+            "max-open-segment-files",
+            "0",
+            "Segment and index files kept open at once, across every partition; idle ones are closed and reopened when used. 0: half the process's open-file limit."
+        ) { $0.broker.maxOpenSegmentFiles = try integer($1, 0...Int(Int32.max)) },
+        setting(
             "retention-ms",
             "604800000",
             "Delete closed segments whose newest record is older than this (-1: never)."

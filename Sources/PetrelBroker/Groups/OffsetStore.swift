@@ -43,6 +43,7 @@ final class OffsetStore: Sendable {
     private let config: LogConfig
     private let logger: Logger
     private let metrics: StorageMetrics
+    private let files: FileCache
     /// The current log; appends and compaction's swap hold this lock.
     private let log: Mutex<PartitionLog>
     private let offsets: Mutex<[String: [TopicPartition: CommittedOffset]]>
@@ -53,10 +54,12 @@ final class OffsetStore: Sendable {
         cleanShutdown: Bool,
         logger: Logger,
         metrics: StorageMetrics = .disabled,
+        files: FileCache = .shared,
         compactionThresholdBytes: Int = 16 << 20
     ) throws {
         self.dataDirectory = dataDirectory
         self.metrics = metrics
+        self.files = files
         self.config = config
         self.logger = logger
         self.compactionThresholdBytes = compactionThresholdBytes
@@ -68,7 +71,8 @@ final class OffsetStore: Sendable {
             config: config,
             cleanShutdown: cleanShutdown,
             logger: logger,
-            metrics: metrics
+            metrics: metrics,
+            files: files
         )
         self.offsets = Mutex(try Self.replay(log))
         self.log = Mutex(log)
@@ -209,15 +213,15 @@ final class OffsetStore: Sendable {
         let old = folder + ".old"
         try log.withLock { current in
             let snapshot = offsets.withLock { $0 }
-            let files = FileManager.default
-            try? files.removeItem(atPath: compacting)
+            try? FileManager.default.removeItem(atPath: compacting)
             let fresh = try PartitionLog(
                 directory: compacting,
                 topic: Self.folderName,
                 partition: 0,
                 config: config,
                 cleanShutdown: true,
-                logger: logger
+                logger: logger,
+                files: self.files
             )
             let entries = snapshot.sorted { $0.key < $1.key }.flatMap { group, partitions in
                 partitions.sorted { $0.key < $1.key }.map { (group, $0.key, Optional($0.value)) }
@@ -236,11 +240,11 @@ final class OffsetStore: Sendable {
             try fresh.close()
             try current.close()
             let before = current.sizeInBytes
-            try files.moveItem(atPath: folder, toPath: old)
-            try files.moveItem(atPath: compacting, toPath: folder)
+            try FileManager.default.moveItem(atPath: folder, toPath: old)
+            try FileManager.default.moveItem(atPath: compacting, toPath: folder)
             // The swap survives a power failure before the next commit is acknowledged.
             try syncDirectory(dataDirectory)
-            try? files.removeItem(atPath: old)
+            try? FileManager.default.removeItem(atPath: old)
             current = try PartitionLog(
                 directory: folder,
                 topic: Self.folderName,
@@ -248,7 +252,8 @@ final class OffsetStore: Sendable {
                 config: config,
                 cleanShutdown: true,
                 logger: logger,
-                metrics: metrics
+                metrics: metrics,
+                files: files
             )
             logger.info(
                 "compacted the committed-offsets log",

@@ -15,7 +15,13 @@ final class TransactionLog: Sendable {
     private let logger: Logger
     private let isCleaning = Atomic<Bool>(false)
 
-    init(dataDirectory: String, config: LogConfig, cleanShutdown: Bool, logger: Logger) throws {
+    init(
+        dataDirectory: String,
+        config: LogConfig,
+        cleanShutdown: Bool,
+        logger: Logger,
+        files: FileCache = .shared
+    ) throws {
         var config = config
         config.compacts = true
         config.deletesByRetention = false
@@ -28,7 +34,8 @@ final class TransactionLog: Sendable {
             partition: 0,
             config: config,
             cleanShutdown: cleanShutdown,
-            logger: logger
+            logger: logger,
+            files: files
         )
     }
 

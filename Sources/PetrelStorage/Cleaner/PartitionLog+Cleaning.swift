@@ -90,14 +90,14 @@ extension PartitionLog {
     }
 
     private func cleanOnePass(map: inout KeyOffsetMap, now: Int64, pace: (Int) -> Bool) throws -> Pass? {
-        let plan = state.withLock { state -> Plan? in
+        let plan = try state.withLock { state throws -> Plan? in
             guard let section = Self.cleanableSection(of: state, now: now),
                 section.firstDirtyOffset < section.firstUncleanableOffset
             else { return nil }
-            let segments = state.segments.prefix { $0.nextOffset <= section.firstUncleanableOffset }.map {
+            let segments = try state.segments.prefix { $0.nextOffset <= section.firstUncleanableOffset }.map {
                 CleanerSegment(
                     id: ObjectIdentifier($0),
-                    reader: $0.reader,
+                    reader: try $0.reader,
                     baseOffset: $0.baseOffset,
                     nextOffset: $0.nextOffset,
                     size: $0.size
@@ -213,8 +213,11 @@ extension PartitionLog {
             directory: directory,
             baseOffset: base,
             indexIntervalBytes: plan.config.indexIntervalBytes,
-            stage: CleanerFiles.cleaned
+            stage: CleanerFiles.cleaned,
+            files: files
         )
+        // Its files are renamed into place later and opened again under their own names.
+        defer { output.close() }
         for (index, segment) in group.enumerated() {
             var position = 0
             while let batch = try StoredBatch.read(from: segment.reader, at: position, limit: segment.size) {
@@ -325,12 +328,14 @@ extension PartitionLog {
                 let segment = try LogSegment(
                     directory: directory,
                     baseOffset: group[0].baseOffset,
-                    indexIntervalBytes: state.config.indexIntervalBytes
+                    indexIntervalBytes: state.config.indexIntervalBytes,
+                    files: files
                 )
                 _ = try segment.loadAfterCleanShutdown()
                 segment.hasTransactionIndex = CleanerFiles.fileExists(
                     TransactionIndex.path(directory: directory, baseOffset: segment.baseOffset)
                 )
+                for replaced in state.segments[start..<(start + group.count)] { replaced.close() }
                 state.segments.replaceSubrange(start..<(start + group.count), with: [segment])
             }
             state.firstDirtyOffset = max(state.firstDirtyOffset, firstDirtyOffset)

@@ -51,6 +51,8 @@ public final class LogManager: Sendable {
     private let writtenCleanerOffsets = Mutex<[TopicPartition: Int64]>([:])
     private let logger: Logger
     private let metrics: StorageMetrics
+    /// Where every partition's segment files are opened, at most `files.capacity` at once.
+    public let files: FileCache
 
     final class Topic: Sendable {
         let description: TopicDescription
@@ -66,7 +68,14 @@ public final class LogManager: Sendable {
     static let topicConfigFolder = "topic-configs"
     static let deletedSuffix = "-delete"
 
-    public init(directory: String, defaults: LogConfig, logger: Logger, metrics: StorageMetrics = .disabled) throws {
+    public init(
+        directory: String,
+        defaults: LogConfig,
+        logger: Logger,
+        metrics: StorageMetrics = .disabled,
+        files: FileCache = .shared
+    ) throws {
+        self.files = files
         self.directory = directory
         self.metrics = metrics
         self.defaults = defaults
@@ -118,7 +127,8 @@ public final class LogManager: Sendable {
                         logStartOffset: logStartOffsets[TopicPartition(name, partition)] ?? 0,
                         firstDirtyOffset: cleanerOffsets[TopicPartition(name, partition)] ?? 0,
                         logger: logger,
-                        metrics: metrics
+                        metrics: metrics,
+                        files: self.files
                     )
                 )
             }
@@ -213,7 +223,8 @@ public final class LogManager: Sendable {
                     config: config,
                     cleanShutdown: true,
                     logger: logger,
-                    metrics: metrics
+                    metrics: metrics,
+                    files: self.files
                 )
                 try Self.writePartitionMetadata(folder, id: description.id)
                 partitions.append(log)
@@ -251,7 +262,8 @@ public final class LogManager: Sendable {
                     config: config,
                     cleanShutdown: true,
                     logger: logger,
-                    metrics: metrics
+                    metrics: metrics,
+                    files: self.files
                 )
                 try Self.writePartitionMetadata(folder, id: description.id)
                 partitions.append(log)

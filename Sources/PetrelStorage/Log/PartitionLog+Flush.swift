@@ -50,9 +50,14 @@ extension PartitionLog {
     private func flushUntilIdle() {
         while true {
             let (target, files, directoryChanges, parentChanged) = state.withLock { state in
-                // A closed log's folder may be gone (a deleted topic): its name needs no fsync.
+                // A closed log's folder may be gone (a deleted topic): nothing of it needs an fsync.
                 (
-                    state.logEndOffset, state.segments.filter { $0.nextOffset > state.recoveryPoint }.flatMap(\.files),
+                    state.logEndOffset,
+                    Result {
+                        try state.isClosed
+                            ? []
+                            : state.segments.filter { $0.nextOffset > state.recoveryPoint }.flatMap { try $0.files }
+                    },
                     state.isClosed ? 0 : state.directoryChanges,
                     !state.isClosed && state.parentDirectoryChanged
                 )
@@ -60,7 +65,7 @@ extension PartitionLog {
             var failure: (any Error)?
             let started = ContinuousClock.now
             do {
-                for file in files { try file.sync() }
+                for file in try files.get() { try file.sync() }
                 try syncDirectories(changes: directoryChanges, parent: parentChanged)
                 metrics.flushDuration.record(duration: ContinuousClock.now - started)
             } catch {

@@ -77,6 +77,7 @@ extension PartitionLog {
         var removed: [(baseOffset: Int64, size: Int)] = []
         while state.segments.count > 1, state.segments[0].nextOffset <= offset {
             let segment = state.segments.removeFirst()
+            segment.close()
             removed.append((segment.baseOffset, segment.size))
         }
         state.recoveryPoint = max(state.recoveryPoint, state.segments[0].baseOffset)

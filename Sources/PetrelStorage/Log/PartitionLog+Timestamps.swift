@@ -16,14 +16,14 @@ extension PartitionLog {
     /// The first record whose timestamp is at or after `target`, or nil if every record is older.
     public func firstOffset(atOrAfter target: Int64) throws -> TimestampedOffset? {
         // Candidate segments are those whose largest timestamp reaches the target, oldest first.
-        let candidates: [(SegmentReader, start: Int, limit: Int)] = state.withLock { state in
-            state.segments.compactMap { segment in
+        let candidates: [(SegmentReader, start: Int, limit: Int)] = try state.withLock { state throws in
+            try state.segments.compactMap { segment in
                 guard segment.maxTimestamp >= target else { return nil }
                 let from = segment.timeIndex.lastEntry(before: target).map {
                     segment.baseOffset + Int64($0.relativeOffset)
                 }
                 let start = from.flatMap { segment.offsetIndex.floorEntry(offset: $0) }.map { Int($0.position) } ?? 0
-                return (segment.reader, start, segment.size)
+                return (try segment.reader, start, segment.size)
             }
         }
         for (reader, start, limit) in candidates {
@@ -44,15 +44,15 @@ extension PartitionLog {
 
     /// The first record carrying the largest timestamp in the log, or nil if the log is empty.
     public func offsetOfMaxTimestamp() throws -> TimestampedOffset? {
-        let found: (SegmentReader, start: Int, limit: Int, batchOffset: Int64, timestamp: Int64)? = state.withLock {
-            state in
+        let found: (SegmentReader, start: Int, limit: Int, batchOffset: Int64, timestamp: Int64)? = try state.withLock {
+            state throws in
             var best: LogSegment?
             for segment in state.segments where segment.maxTimestamp >= 0 {
                 if best == nil || segment.maxTimestamp > best!.maxTimestamp { best = segment }
             }
             guard let best else { return nil }
             let start = best.offsetIndex.floorEntry(offset: best.offsetOfMaxTimestamp).map { Int($0.position) } ?? 0
-            return (best.reader, start, best.size, best.offsetOfMaxTimestamp, best.maxTimestamp)
+            return (try best.reader, start, best.size, best.offsetOfMaxTimestamp, best.maxTimestamp)
         }
         guard let (reader, start, limit, batchOffset, timestamp) = found else { return nil }
         var position = start

@@ -21,6 +21,8 @@ public final class PartitionLog: Sendable {
     let state: Mutex<State>
     let logger: Logger
     let metrics: StorageMetrics
+    /// Where the segments' files are opened, shared by every partition of the broker.
+    let files: FileCache
 
     struct State {
         var segments: [LogSegment]
@@ -84,10 +86,12 @@ public final class PartitionLog: Sendable {
         logStartOffset: Int64 = 0,
         firstDirtyOffset: Int64 = 0,
         logger: Logger,
-        metrics: StorageMetrics = .disabled
+        metrics: StorageMetrics = .disabled,
+        files: FileCache = .shared
     ) throws {
         self.topic = topic
         self.metrics = metrics
+        self.files = files
         self.partition = partition
         self.directory = directory
         var logger = logger
@@ -111,7 +115,8 @@ public final class PartitionLog: Sendable {
             let segment = try LogSegment(
                 directory: directory,
                 baseOffset: base,
-                indexIntervalBytes: config.indexIntervalBytes
+                indexIntervalBytes: config.indexIntervalBytes,
+                files: files
             )
             // A segment wholly below the recovery point was fsynced and can be trusted; the others may
             // have lost or torn writes if the machine (not just the process) went down.
@@ -146,7 +151,12 @@ public final class PartitionLog: Sendable {
         }
         if segments.isEmpty {
             segments.append(
-                try LogSegment(directory: directory, baseOffset: 0, indexIntervalBytes: config.indexIntervalBytes)
+                try LogSegment(
+                    directory: directory,
+                    baseOffset: 0,
+                    indexIntervalBytes: config.indexIntervalBytes,
+                    files: files
+                )
             )
             directoryChanges += 1
         }
@@ -271,7 +281,8 @@ public final class PartitionLog: Sendable {
         let next = try LogSegment(
             directory: directory,
             baseOffset: previous.nextOffset,
-            indexIntervalBytes: state.config.indexIntervalBytes
+            indexIntervalBytes: state.config.indexIntervalBytes,
+            files: files
         )
         state.segments.append(next)
         state.directoryChanges += 1
@@ -313,7 +324,7 @@ public final class PartitionLog: Sendable {
             let segment = state.segments[index]
             var bounds = segment.readBounds(for: offset, maxBytes: maxBytes)
             bounds.endOffset = limit
-            return ((segment.reader, bounds), result)
+            return ((try segment.reader, bounds), result)
         }
         // Outside it: the walk over batch headers.
         var read = result
@@ -339,12 +350,17 @@ public final class PartitionLog: Sendable {
             state.directoryChanges = 0
             state.parentDirectoryChanged = false
             state.recoveryPoint = state.logEndOffset
+            for segment in state.segments { segment.close() }
         }
     }
 
-    /// Marks the log closed without touching its files (they are about to be removed).
+    /// Marks the log closed without touching its files (they are about to be removed), and lets go of
+    /// them, so their space is freed as soon as no read holds them.
     func abandon() {
-        state.withLock { $0.isClosed = true }
+        state.withLock { state in
+            state.isClosed = true
+            for segment in state.segments { segment.close() }
+        }
     }
 }
 

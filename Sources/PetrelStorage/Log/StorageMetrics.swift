@@ -8,6 +8,12 @@ public struct StorageMetrics: Sendable {
     /// Times a partition's log start moved forward, by what moved it.
     let logStartMovedByRetention: Counter
     let logStartMovedByDeleteRecords: Counter
+    /// The segment file cache: lookups that found the file open, that opened it, and files closed to
+    /// make room; and how many are open.
+    let fileCacheHits: Counter
+    let fileCacheMisses: Counter
+    let fileCacheEvictions: Counter
+    let openFiles: Gauge
 
     public init(factory: any MetricsFactory) {
         self.flushDuration = Metrics.Timer(label: "petrel_flush_duration_seconds", factory: factory)
@@ -18,6 +24,10 @@ public struct StorageMetrics: Sendable {
             dimensions: [("cause", "delete_records")],
             factory: factory
         )
+        self.fileCacheHits = Counter(label: "petrel_file_cache_hits_total", factory: factory)
+        self.fileCacheMisses = Counter(label: "petrel_file_cache_misses_total", factory: factory)
+        self.fileCacheEvictions = Counter(label: "petrel_file_cache_evictions_total", factory: factory)
+        self.openFiles = Gauge(label: "petrel_file_cache_open_files", factory: factory)
     }
 
     /// Measurements that go nowhere: for tools and tests that do not export metrics.

@@ -10,7 +10,9 @@ import PetrelProtocol
 final class LogSegment {
     public let baseOffset: Int64
     let directory: String
-    let log: FileDescriptor
+    /// This segment's part of its files' keys in the `FileCache`, never reused.
+    let id = FileCache.newSegmentID()
+    private let logFile: CachedFile
     let offsetIndex: OffsetIndex
     let timeIndex: TimeIndex
     let indexIntervalBytes: Int
@@ -40,22 +42,40 @@ final class LogSegment {
     /// Opens (or creates) the segment's files. Call `recover()` or `loadAfterCleanShutdown()` next.
     /// - Parameter stage: appended to each file name; the cleaner writes a segment as `.cleaned` files
     ///   and renames them into place (see `CleanerFiles`).
-    init(directory: String, baseOffset: Int64, indexIntervalBytes: Int, stage: String = "") throws {
+    /// - Parameter files: where the segment's files are opened and kept open while in use.
+    init(
+        directory: String,
+        baseOffset: Int64,
+        indexIntervalBytes: Int,
+        stage: String = "",
+        files: FileCache = .shared
+    ) throws {
         self.directory = directory
         self.baseOffset = baseOffset
         self.indexIntervalBytes = indexIntervalBytes
-        func path(_ suffix: String) -> String {
-            directory + "/" + Self.fileName(baseOffset: baseOffset, suffix: suffix) + stage
+        let id = self.id
+        func file(_ kind: FileCache.FileKey.Kind, _ suffix: String) -> CachedFile {
+            let path = directory + "/" + Self.fileName(baseOffset: baseOffset, suffix: suffix) + stage
+            return CachedFile(cache: files, segment: id, kind: kind, path: path)
         }
-        self.log = try FileDescriptor(opening: path(".log"))
-        self.offsetIndex = try OffsetIndex(path: path(".index"), baseOffset: baseOffset)
-        self.timeIndex = try TimeIndex(path: path(".timeindex"), baseOffset: baseOffset)
+        self.logFile = file(.log, ".log")
+        _ = try logFile.open(create: true)
+        self.offsetIndex = try OffsetIndex(file: file(.offsetIndex, ".index"), baseOffset: baseOffset)
+        self.timeIndex = try TimeIndex(file: file(.timeIndex, ".timeindex"), baseOffset: baseOffset)
         self.size = 0
         self.nextOffset = baseOffset
         self.offsetOfMaxTimestamp = baseOffset
     }
 
     var isEmpty: Bool { size == 0 }
+
+    /// The log file, opened through the cache if it was closed while idle.
+    var log: FileDescriptor { get throws { try logFile.open() } }
+
+    /// Closes the segment's files now (it was deleted or replaced) instead of when the cache needs room.
+    func close() {
+        logFile.cache.forget(segment: id)
+    }
 
     // MARK: - Appending
 
@@ -64,6 +84,7 @@ final class LogSegment {
     /// the file in one vectored write.
     func append(batch: ByteBuffer, header: RecordBatchHeader, now: Int64) throws {
         let position = size
+        let log = try self.log
         var prefix: (Int64, Int32, Int32) = (
             header.baseOffset.bigEndian, header.batchLength.bigEndian, header.partitionLeaderEpoch.bigEndian
         )
@@ -83,6 +104,7 @@ final class LogSegment {
     /// Appends a batch that already has its offsets (the cleaner's output), exactly as given.
     func appendCleaned(batch: ByteBuffer, header: RecordBatchHeader) throws {
         let position = size
+        let log = try self.log
         try batch.withUnsafeReadableBytes { try log.write($0, at: position) }
         try didAppend(header: header, position: position, now: nil)
     }
@@ -142,6 +164,7 @@ final class LogSegment {
     /// Rebuilds the indexes by reading every batch, checking its framing and CRC, and truncates the log
     /// at the first torn or corrupt batch (and everything after it).
     func recover() throws -> RecoveryResult {
+        let log = try self.log
         let logSize = try log.size()
         try offsetIndex.reset()
         try timeIndex.reset()
@@ -185,7 +208,8 @@ final class LogSegment {
     // MARK: - Reading
 
     /// For reads outside the partition's lock.
-    var reader: SegmentReader { SegmentReader(file: log, baseOffset: baseOffset) }
+    /// Holds the log file open until the read is done, whatever the cache does meanwhile.
+    var reader: SegmentReader { get throws { SegmentReader(file: try log, baseOffset: baseOffset) } }
 
     /// Where a read of this segment for `offset` may go (under the partition's lock): the index entry to
     /// start from, one to skip ahead to within `maxBytes`, and the segment's current end.
@@ -208,19 +232,21 @@ final class LogSegment {
     /// The segment's files, to fsync outside the partition's lock: its aborted-transaction index too
     /// once it has one.
     var files: [FileDescriptor] {
-        let core = [log, offsetIndex.file, timeIndex.file]
-        let transactions = TransactionIndex.path(directory: directory, baseOffset: baseOffset)
-        guard hasTransactionIndex, let index = try? FileDescriptor(opening: transactions, create: false) else {
-            return core
+        get throws {
+            let core = [try log, try offsetIndex.file, try timeIndex.file]
+            let transactions = TransactionIndex.path(directory: directory, baseOffset: baseOffset)
+            guard hasTransactionIndex, let index = try? FileDescriptor(opening: transactions, create: false) else {
+                return core
+            }
+            return core + [index]
         }
-        return core + [index]
     }
 
     /// Whether `<base>.txnindex` exists (set when an abort marker's entry is first written to it).
     var hasTransactionIndex = false
 
     func sync() throws {
-        for file in files { try file.sync() }
+        for file in try files { try file.sync() }
     }
 
     /// Removes a segment's files. Open descriptors (readers in flight) keep the data readable until

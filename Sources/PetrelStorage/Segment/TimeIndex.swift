@@ -13,17 +13,21 @@ final class TimeIndex {
 
     static let entrySize = 12
 
-    let file: FileDescriptor
+    let cachedFile: CachedFile
     let baseOffset: Int64
     private(set) var entries: [Entry] = []
 
-    init(path: String, baseOffset: Int64) throws {
-        self.file = try FileDescriptor(opening: path)
+    /// Opens (or creates) the index file and loads its entries.
+    init(file: CachedFile, baseOffset: Int64) throws {
+        self.cachedFile = file
         self.baseOffset = baseOffset
-        try load()
+        try load(try file.open(create: true))
     }
 
-    private func load() throws {
+    /// The index file, opened through the cache if it was closed while idle.
+    var file: FileDescriptor { get throws { try cachedFile.open() } }
+
+    private func load(_ file: FileDescriptor) throws {
         entries = try readFixedSizeEntries(of: file, entrySize: Self.entrySize) { bytes, at in
             Entry(
                 timestamp: Int64(bitPattern: bigEndianUInt64(bytes, at)),
