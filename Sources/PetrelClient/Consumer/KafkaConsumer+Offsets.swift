@@ -79,9 +79,11 @@ extension KafkaConsumer {
             }
             do {
                 return try await commitOnce(offsets)
-            } catch let error as KafkaClientError where error.errorCode == .staleMemberEpoch {
+            } catch {
+                // One plain catch: a typed `catch let … as KafkaClientError where …` that rethrows crashes
+                // the Swift 6.3 optimizer (release builds) in this async function.
                 attempts += 1
-                guard waitingOutStaleEpochs, let heartbeats, attempts < 4 else { throw error }
+                guard Self.isStaleEpoch(error), waitingOutStaleEpochs, let heartbeats, attempts < 4 else { throw error }
                 let deadline = ContinuousClock.now + .milliseconds(interval) + configuration.requestTimeout
                 let outcome = await machine.park(\.heartbeatAnswers, until: deadline) { state in
                     state.isStopping || state.membership?.heartbeatsCompleted != heartbeats ? () : nil
@@ -90,6 +92,10 @@ extension KafkaConsumer {
                 if isStopping { throw error }
             }
         }
+    }
+
+    private static func isStaleEpoch(_ error: any Error) -> Bool {
+        (error as? KafkaClientError)?.errorCode == .staleMemberEpoch
     }
 
     private func commitOnce(_ offsets: [TopicPartition: Int64]) async throws {
