@@ -39,6 +39,24 @@ public final class Broker: Service, Sendable {
     )
         throws
     {
+        // Segment files and connections share the open-file limit; unset ones are sized from it.
+        var configuration = configuration
+        let budget = DescriptorBudget(
+            openFileLimit: FileCache.openFileLimit,
+            segmentFiles: configuration.maxOpenSegmentFiles,
+            connections: configuration.maxConnections
+        )
+        configuration.maxOpenSegmentFiles = budget.segmentFiles
+        configuration.maxConnections = budget.connections
+        if budget.isOvercommitted {
+            logger.warning(
+                "max-connections and max-open-segment-files together exceed the open-file limit: raise the limit (ulimit -n) or lower them",
+                metadata: [
+                    "openFileLimit": "\(budget.openFileLimit)", "maxConnections": "\(budget.connections)",
+                    "maxOpenSegmentFiles": "\(budget.segmentFiles)",
+                ]
+            )
+        }
         self.configuration = configuration
         self.logger = logger
         let registry = PrometheusCollectorRegistry()
@@ -193,6 +211,8 @@ public final class Broker: Service, Sendable {
                 "address": "\(configuration.host):\(address.port ?? configuration.port)",
                 "advertised": "\(advertised.host):\(advertised.port)",
                 "data": "\(configuration.dataDirectory)", "cluster": "\(state.identity.clusterID)",
+                "maxConnections": "\(configuration.maxConnections)",
+                "maxOpenSegmentFiles": "\(configuration.maxOpenSegmentFiles)",
             ]
         )
 

@@ -35,6 +35,7 @@ final class BrokerState: Sendable {
             directory: configuration.dataDirectory,
             nodeID: configuration.nodeID
         )
+        // `Broker` sizes it from the open-file limit when it is unset (DescriptorBudget).
         let files = FileCache(
             capacity: configuration.maxOpenSegmentFiles > 0
                 ? configuration.maxOpenSegmentFiles : FileCache.defaultCapacity,

@@ -20,8 +20,8 @@ public struct BrokerConfiguration: Sendable {
     /// is allocated (Kafka's socket.request.max.bytes).
     public var maxRequestBytes: Int = 100 * 1024 * 1024
     /// Open client connections at most; one more is closed as it is accepted (Kafka's
-    /// max.connections).
-    public var maxConnections: Int = 4_096
+    /// max.connections). 0: sized from the open-file limit at start (`DescriptorBudget`).
+    public var maxConnections: Int = 0
     /// Requests read from one connection and not yet answered before the broker stops reading that
     /// socket until it catches up, so a client that pipelines without limit waits in its own buffers
     /// rather than the broker's memory (Kafka's queued.max.requests, per connection). The check runs
@@ -36,7 +36,8 @@ public struct BrokerConfiguration: Sendable {
     public var security: ListenerSecurity = ListenerSecurity()
     /// Defaults for every partition log; topics override them with configs.
     public var log: LogConfig = LogConfig()
-    /// Segment and index files open at once (the `FileCache`'s capacity); 0: half the open-file limit.
+    /// Segment and index files open at once (the `FileCache`'s capacity); 0: half the open-file limit,
+    /// at start (`DescriptorBudget`).
     public var maxOpenSegmentFiles: Int = 0
     /// Consumer-group coordinator settings (initial rebalance delay, session timeout bounds).
     public var groups: GroupCoordinatorConfig = GroupCoordinatorConfig()

@@ -43,9 +43,11 @@ public enum BrokerSettings {
         ) {
             $0.broker.maxRequestBytes = try integer($1, 1024...Int(Int32.max))
         },
-        setting("max-connections", "4096", "Open client connections at most; more are closed as they are accepted.") {
-            $0.broker.maxConnections = try integer($1, 1...1_000_000)
-        },
+        setting(
+            "max-connections",
+            "0",
+            "Open client connections at most; more are closed as they are accepted. 0: what the open-file limit leaves after segment files and a reserve, at most 4096."
+        ) { $0.broker.maxConnections = try integer($1, 0...1_000_000) },
         setting(
             "max-in-flight-requests",
             "100",

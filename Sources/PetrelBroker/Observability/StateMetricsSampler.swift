@@ -3,6 +3,12 @@ import PetrelProtocol
 import PetrelStorage
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// Gauges that describe state rather than traffic: each partition's log start offset, log end offset,
 /// size, distance to its last stable offset and (compacted ones) dirty ratio, the open transactions, and
 /// each consumer group's members, committed offsets and lag. They are read from the logs and the
@@ -22,6 +28,8 @@ final class StateMetricsSampler: Sendable {
         "petrel_log_cleaner_dirty_ratio": ["topic", "partition"],
         "petrel_last_stable_offset_lag": ["topic", "partition"],
         "petrel_transactions_open": [],
+        "petrel_data_dir_free_bytes": [],
+        "petrel_data_dir_size_bytes": [],
         "petrel_consumer_group_members": ["group"],
         "petrel_consumer_group_epoch": ["group", "protocol"],
         "petrel_consumer_group_committed_offset": ["group", "topic", "partition"],
@@ -58,6 +66,14 @@ final class StateMetricsSampler: Sendable {
             if let section = log.cleanableSection(now: now) {
                 values[Series(name: "petrel_log_cleaner_dirty_ratio", labels: labels)] = section.dirtyRatio
             }
+        }
+        // The data directory's file system: writes fail with KAFKA_STORAGE_ERROR once it is full, and
+        // succeed again as soon as space is freed (no restart needed).
+        var space = statvfs()
+        if statvfs(logs.directory, &space) == 0 {
+            let blockSize = Double(space.f_frsize)
+            values[Series(name: "petrel_data_dir_free_bytes", labels: [])] = Double(space.f_bavail) * blockSize
+            values[Series(name: "petrel_data_dir_size_bytes", labels: [])] = Double(space.f_blocks) * blockSize
         }
         values[Series(name: "petrel_transactions_open", labels: [])] = Double(
             transactions.allTransactions.filter { $0.state == .ongoing }.count

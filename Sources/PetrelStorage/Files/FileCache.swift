@@ -48,11 +48,14 @@ public final class FileCache: Sendable {
 
     /// Half the process's open-file limit (the rest is for connections and everything else), read at
     /// start, and at least 64.
-    public static var defaultCapacity: Int {
+    public static var defaultCapacity: Int { max(64, openFileLimit / 2) }
+
+    /// The process's open-file limit (RLIMIT_NOFILE, soft), as read now; an unlimited or huge one counts
+    /// as 1,048,576.
+    public static var openFileLimit: Int {
         var limit = rlimit()
-        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 4096 }
-        // An unlimited (or huge) limit still gets a bounded cache.
-        return max(64, Int(min(limit.rlim_cur, 1 << 20)) / 2)
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 8192 }
+        return Int(min(limit.rlim_cur, 1 << 20))
     }
 
     /// The open file for `key`, opening `path` if it is not open. `create` makes the file if it does not
