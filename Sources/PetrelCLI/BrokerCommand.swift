@@ -42,6 +42,7 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: help("default-partitions")) var defaultPartitions: String?
     @Option(help: help("max-request-bytes")) var maxRequestBytes: String?
     @Option(help: help("max-connections")) var maxConnections: String?
+    @Option(help: help("fetch-max-bytes")) var fetchMaxBytes: String?
     @Option(help: help("max-in-flight-requests")) var maxInFlightRequests: String?
     @Option(help: help("connections-max-idle-ms")) var connectionsMaxIdleMs: String?
     @Option(help: help("security-protocol")) var securityProtocol: String?
@@ -91,6 +92,7 @@ struct BrokerCommand: AsyncParsableCommand {
             ("data", data), ("listen", listen), ("advertise", advertise), ("node-id", nodeID),
             ("auto-create-topics", autoCreateTopics), ("default-partitions", defaultPartitions),
             ("max-request-bytes", maxRequestBytes), ("max-connections", maxConnections),
+            ("fetch-max-bytes", fetchMaxBytes),
             ("max-in-flight-requests", maxInFlightRequests), ("connections-max-idle-ms", connectionsMaxIdleMs),
             ("security-protocol", securityProtocol), ("tls-cert", tlsCert), ("tls-key", tlsKey),
             ("sasl-mechanisms", saslMechanisms), ("users-file", usersFile), ("flush", flush),

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from conftest import PETREL, BrokerProcess, petrel
 
@@ -255,3 +255,45 @@ def test_petrel_cli_over_sasl_ssl(sasl_ssl, material):
     missing = subprocess.run([PETREL, "topics", "list", *secure], capture_output=True, text=True, timeout=60,
                              env={k: v for k, v in os.environ.items() if k != "PETREL_SASL_PASSWORD"})
     assert missing.returncode != 0 and "PETREL_SASL_PASSWORD" in missing.stderr, missing.stderr
+
+
+def peak_rss_mib(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM in /proc")
+
+
+def test_tls_fetch_memory_is_bounded_whatever_the_client_asks_for(material):
+    """Through TLS a fetch response is read into memory. A consumer asking for 2 GiB across 150
+    partitions holding 135 MB gets at most --fetch-max-bytes per response: the broker's peak memory
+    stays far below what the request asked for, and every record arrives."""
+    data = os.path.join(material["tmp"], f"data-fetch-cap-{uuid.uuid4().hex[:6]}")
+    broker = BrokerProcess(data, ["--security-protocol", "SSL", "--tls-cert", material["cert"],
+                                  "--tls-key", material["key"], "--fetch-max-bytes", "4194304"]).start()
+    try:
+        config = client_config(broker, material, "SSL")
+        admin = AdminClient(config)
+        admin.create_topics([NewTopic("big-fetch", 150, 1)])["big-fetch"].result(30)
+        producer = Producer({**config, "linger.ms": 20, "message.max.bytes": 1_000_000})
+        for partition in range(150):
+            producer.produce("big-fetch", value=os.urandom(900_000), partition=partition)
+        assert producer.flush(120) == 0
+        before = peak_rss_mib(broker.process.pid)
+        consumer = Consumer({**config, "group.id": "big-fetch", "auto.offset.reset": "earliest",
+                             "fetch.max.bytes": 2_147_483_135, "max.partition.fetch.bytes": 100_000_000,
+                             "receive.message.max.bytes": 2_147_483_647, "enable.auto.commit": False})
+        consumer.subscribe(["big-fetch"])
+        seen = 0
+        deadline = time.time() + 120
+        while seen < 150 and time.time() < deadline:
+            message = consumer.poll(1.0)
+            if message is not None and not message.error():
+                seen += 1
+        consumer.close()
+        assert seen == 150
+        grew = peak_rss_mib(broker.process.pid) - before
+        assert grew < 64, f"the broker's peak memory grew {grew:.0f} MiB serving a 2 GiB fetch of 135 MB"
+    finally:
+        assert broker.stop() == 0, broker.log()

@@ -38,6 +38,7 @@ enum BrokerConfigDescriptions {
                 "Open connections at most (--max-connections)."
             ),
             ("connections.max.idle.ms", "\(configuration.connectionsMaxIdleMs)", .long, "--connections-max-idle-ms."),
+            ("fetch.max.bytes", "\(configuration.fetchMaxBytes)", .int, "--fetch-max-bytes."),
             ("log.retention.ms", "\(log.retentionMs)", .long, "Topics' retention.ms (--retention-ms)."),
             ("log.retention.bytes", "\(log.retentionBytes)", .long, "Topics' retention.bytes (--retention-bytes)."),
             ("log.segment.bytes", "\(log.segmentBytes)", .int, "Topics' segment.bytes (--segment-bytes)."),

@@ -22,6 +22,9 @@ public struct BrokerConfiguration: Sendable {
     /// Open client connections at most; one more is closed as it is accepted (Kafka's
     /// max.connections). 0: sized from the open-file limit at start (`DescriptorBudget`).
     public var maxConnections: Int = 0
+    /// The most record bytes one fetch response carries, whatever the client asks for (Kafka's
+    /// fetch.max.bytes); the first batch goes out whole even if larger, so consumers always progress.
+    public var fetchMaxBytes: Int = 57_671_680
     /// Requests read from one connection and not yet answered before the broker stops reading that
     /// socket until it catches up, so a client that pipelines without limit waits in its own buffers
     /// rather than the broker's memory (Kafka's queued.max.requests, per connection). The check runs

@@ -49,6 +49,11 @@ public enum BrokerSettings {
             "Open client connections at most; more are closed as they are accepted. 0: what the open-file limit leaves after segment files and a reserve, at most 4096."
         ) { $0.broker.maxConnections = try integer($1, 0...1_000_000) },
         setting(
+            "fetch-max-bytes",
+            "57671680",
+            "Record bytes one fetch response carries at most, whatever the client asks for (a first batch larger than this still goes out whole)."
+        ) { $0.broker.fetchMaxBytes = try integer($1, 1024...Int(Int32.max)) },
+        setting(
             "max-in-flight-requests",
             "100",
             "Unanswered requests per connection before the broker stops reading that connection until it catches up (requests already in the same socket read, at most 256 KiB, are still taken)."

@@ -72,7 +72,9 @@ struct FetchHandler: FrameRequestHandler {
     }
 
     private func readAll(_ request: FetchRequest) -> Read {
-        var remaining = request.maxBytes > 0 ? Int(request.maxBytes) : Int.max
+        // The broker's own limit bounds what one response holds, whatever the client asks for (a TLS
+        // connection reads it all into memory).
+        var remaining = min(request.maxBytes > 0 ? Int(request.maxBytes) : Int.max, broker.configuration.fetchMaxBytes)
         var read = Read(topics: [], bytes: 0, records: 0, hasError: false, watched: [])
         for topic in request.topics {
             var partitions: [FetchResponseWriter.Partition] = []
