@@ -8,6 +8,24 @@ import Testing
 /// Bounded open files: the CLOCK cache on its own, then partitions sharing a small `FileCache`.
 @Suite("File cache")
 struct FileCacheTests {
+    private func openLog(
+        _ folder: TemporaryDirectory,
+        partition: Int,
+        config: LogConfig,
+        cache: FileCache,
+        clean: Bool
+    ) throws -> PartitionLog {
+        try PartitionLog(
+            directory: folder.path + "/t-\(partition)",
+            topic: "t",
+            partition: Int32(partition),
+            config: config,
+            cleanShutdown: clean,
+            logger: testLogger,
+            files: cache
+        )
+    }
+
     @Test("the cache never holds more than its capacity; a value used again outlives one used once")
     func clockEviction() {
         var cache = ClockCache<Int, String>(capacity: 3)
@@ -30,15 +48,7 @@ struct FileCacheTests {
         var config = LogConfig()
         config.segmentBytes = 400  // several segments per partition
         let logs = try (0..<100).map { partition in
-            try PartitionLog(
-                directory: folder.path + "/t-\(partition)",
-                topic: "t",
-                partition: Int32(partition),
-                config: config,
-                cleanShutdown: false,
-                logger: testLogger,
-                files: cache
-            )
+            try openLog(folder, partition: partition, config: config, cache: cache, clean: false)
         }
         for round in 0..<3 {
             for log in logs {
@@ -53,15 +63,7 @@ struct FileCacheTests {
         #expect(cache.count <= 8)
         // Closed cleanly and opened again through the same small cache: everything is still there.
         for log in logs { try log.close() }
-        let reopened = try PartitionLog(
-            directory: folder.path + "/t-7",
-            topic: "t",
-            partition: 7,
-            config: config,
-            cleanShutdown: true,
-            logger: testLogger,
-            files: cache
-        )
+        let reopened = try openLog(folder, partition: 7, config: config, cache: cache, clean: true)
         #expect(try reopened.readAll().count == 15)
     }
 
@@ -73,27 +75,11 @@ struct FileCacheTests {
         var config = LogConfig()
         config.segmentBytes = 300
         config.retentionMs = 1
-        let log = try PartitionLog(
-            directory: folder.path + "/t-0",
-            topic: "t",
-            partition: 0,
-            config: config,
-            cleanShutdown: false,
-            logger: testLogger,
-            files: cache
-        )
+        let log = try openLog(folder, partition: 0, config: config, cache: cache, clean: false)
         for batch in 0..<6 { try log.appendRecords(2, timestamp: Int64(batch)) }
         let slice = try #require(try log.read(from: 0, maxBytes: 1 << 20).slice)
         // Other files push the first segment's out of the cache, then retention deletes it.
-        let other = try PartitionLog(
-            directory: folder.path + "/t-1",
-            topic: "t",
-            partition: 1,
-            config: config,
-            cleanShutdown: false,
-            logger: testLogger,
-            files: cache
-        )
+        let other = try openLog(folder, partition: 1, config: config, cache: cache, clean: false)
         for batch in 0..<6 { try other.appendRecords(2, timestamp: Int64(batch)) }
         #expect(try log.enforceRetention(now: 1_000_000).deletedSegments >= 1)
         #expect(!files(in: folder.path + "/t-0").contains(LogSegment.fileName(baseOffset: 0, suffix: ".log")))
