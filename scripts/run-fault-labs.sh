@@ -3,7 +3,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 failed=0
-for lab in duplicate-delivery consumer-lag ordering broker-crash poison-record hung-transaction; do
+for lab in duplicate-delivery consumer-lag ordering broker-crash poison-record hung-transaction rebalance-storm; do
   echo "== $lab"
   output=$(timeout 300 "examples/faults/$lab.py" 2>&1)
   status=$?

@@ -298,6 +298,16 @@ struct ClassicGroupTests {
             group.heartbeat(memberID: follower, instanceID: "worker-2", generation: generation, now: 5_002)
                 == .fencedInstanceID
         )
+        // Back once more with other metadata for the same protocol (a cooperative member's owned
+        // partitions, say): the group's protocol does not change, so nothing rebalances.
+        let owned = GroupMember.SupportedProtocol(name: "range", metadata: ByteBuffer(string: "owned: 0,1"))
+        let (_, again) = join(
+            &group,
+            input(instance: "worker-2", client: "follower", protocols: [owned], version: 5),
+            at: 6_000,
+            effects: &effects
+        )
+        #expect(again?.errorCode == ErrorCode.none && group.state == .stable && group.generation == generation)
     }
 
     @Test("leaving triggers a rebalance; the last one out leaves the group Empty")

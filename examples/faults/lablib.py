@@ -16,20 +16,22 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 EXAMPLES = ["order-service", "notification-worker", "payment-worker"]
 
 
-def binaries():
+def binaries(examples=True):
     """The petrel binary (PETREL if set, else the release build) and the example services, building
-    what is needed (an up-to-date build takes seconds)."""
+    what is needed (an up-to-date build takes seconds). A lab that runs no example service passes
+    examples=False: then only petrel is built."""
     given = os.environ.get("PETREL")
     folder = os.path.join(ROOT, ".build", "release")
-    products = ([] if given else ["petrel"]) + EXAMPLES
-    missing_examples = not all(os.access(os.path.join(folder, name), os.X_OK) for name in EXAMPLES)
+    needed = EXAMPLES if examples else []
+    products = ([] if given else ["petrel"]) + needed
+    missing_examples = not all(os.access(os.path.join(folder, name), os.X_OK) for name in needed)
     if not given or missing_examples:
         print("building the release binaries...", flush=True)
         for product in products:
             subprocess.run(["swift", "build", "-c", "release", "--product", product], cwd=ROOT, check=True,
                            stdout=subprocess.DEVNULL)
     petrel = given or os.path.join(folder, "petrel")
-    return petrel, {name: os.path.join(folder, name) for name in EXAMPLES}
+    return petrel, {name: os.path.join(folder, name) for name in needed}
 
 
 class Broker(BrokerProcess):
@@ -54,11 +56,18 @@ class Broker(BrokerProcess):
 class Lab:
     """Arguments, a work folder, a broker (unless --bootstrap), and cleanup."""
 
-    def __init__(self, description, broker_args=()):
+    def __init__(self, description, broker_args=(), options=None, examples=True):
+        """`options`, if given, adds the lab's own arguments to the parser; `broker_args` may also be a
+        function of (petrel binary, parsed arguments) giving the list; `examples=False` for a lab that
+        runs none of the example services."""
         parser = argparse.ArgumentParser(description=description)
         parser.add_argument("--bootstrap", help="use this broker instead of starting one (HOST:PORT)")
+        if options:
+            options(parser)
         self.args = parser.parse_args()
-        self.petrel, self.bin = binaries()
+        self.petrel, self.bin = binaries(examples)
+        if callable(broker_args):
+            broker_args = broker_args(self.petrel, self.args)
         self.workdir = tempfile.mkdtemp(prefix="petrel-lab-")
         self.broker = None
         if self.args.bootstrap:

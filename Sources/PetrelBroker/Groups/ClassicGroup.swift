@@ -192,7 +192,10 @@ struct ClassicGroup {
         staticMembers[input.instanceID!] = newID
         let wasLeader = leaderID == old.memberID
         if wasLeader { leaderID = newID }
-        if state == .stable, !wasLeader, old.hasSameProtocols(as: input.protocols) {
+        // As Kafka: in a stable group a follower coming back rebalances nothing unless the protocol the
+        // group would select changes. Its metadata may differ (a cooperative member lists the partitions
+        // it owns, which a restarted process does not), the protocol it shares with the group does not.
+        if state == .stable, !wasLeader, selectProtocol() == protocolName {
             return .respond(joinResponse(for: newID))
         }
         members[newID]!.joinWaiter = .init(id: waiter, apiVersion: input.apiVersion)
