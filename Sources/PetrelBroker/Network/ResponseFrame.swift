@@ -67,9 +67,10 @@ struct ResponseFrame: Sendable {
             case .bytes:
                 frame.parts.append(part)
             case .file(let slice):
-                // pread at an offset: the segment file's shared handle serves it; the slice holds it open.
+                let handle = try slice.openFileHandle()
+                defer { try? handle.close() }
                 let bytes = try await fileIO.read(
-                    fileHandle: slice.fileHandle,
+                    fileHandle: handle,
                     fromOffset: Int64(slice.position),
                     byteCount: slice.length,
                     allocator: allocator
@@ -91,29 +92,37 @@ struct ResponseFrame: Sendable {
     }
 }
 
-/// Turns response frames into socket writes. File parts go out with sendfile from the segment file's own
-/// handle (sendfile takes explicit offsets, so concurrent sends share it); the frame, and with it every
-/// slice's file, is held until the write completes, so no file part needs a descriptor of its own and a
-/// segment closed or deleted meanwhile stays readable until then.
+/// Turns response frames into socket writes. File parts go out with sendfile from a handle of their own
+/// (`LogSlice.openFileHandle`), closed once the write completes.
 final class ResponseFrameWriter: ChannelOutboundHandler {
     typealias OutboundIn = ResponseFrame
     typealias OutboundOut = IOData
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let frame = unwrapOutboundIn(data)
+        var handles: [NIOFileHandle] = []
         let done = context.eventLoop.makePromise(of: Void.self)
-        for (index, part) in frame.parts.enumerated() {
+        parts: for (index, part) in frame.parts.enumerated() {
             let isLast = index == frame.parts.count - 1
             switch part {
             case .bytes(let buffer):
                 context.write(wrapOutboundOut(.byteBuffer(buffer)), promise: isLast ? done : nil)
             case .file(let slice):
-                let region = FileRegion(
-                    fileHandle: slice.fileHandle,
-                    readerIndex: slice.position,
-                    endIndex: slice.position + slice.length
-                )
-                context.write(wrapOutboundOut(.fileRegion(region)), promise: isLast ? done : nil)
+                do {
+                    let handle = try slice.openFileHandle()
+                    handles.append(handle)
+                    let region = FileRegion(
+                        fileHandle: handle,
+                        readerIndex: slice.position,
+                        endIndex: slice.position + slice.length
+                    )
+                    context.write(wrapOutboundOut(.fileRegion(region)), promise: isLast ? done : nil)
+                } catch {
+                    // Without the records the response would be corrupt: drop the connection instead.
+                    done.fail(error)
+                    context.close(promise: nil)
+                    break parts
+                }
             }
         }
         if frame.parts.isEmpty {
@@ -124,9 +133,20 @@ final class ResponseFrameWriter: ChannelOutboundHandler {
             )
         }
         if let written = frame.written { done.futureResult.cascade(to: written) }
+        let opened = handles
         done.futureResult.whenComplete { result in
-            withExtendedLifetime(frame) { promise?.completeWith(result) }
+            for handle in opened { try? handle.close() }
+            promise?.completeWith(result)
         }
+    }
+}
+
+extension LogSlice {
+    /// A handle of its own on the slice's segment file, for the caller to close: concurrent sends of one
+    /// segment never contend for one handle, and a segment deleted or closed (retention) meanwhile stays
+    /// readable until the handle is closed.
+    func openFileHandle() throws -> NIOFileHandle {
+        NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: try duplicateFileDescriptor())
     }
 }
 

@@ -1,5 +1,3 @@
-import NIOCore
-
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -27,13 +25,10 @@ public struct StorageError: Error, CustomStringConvertible, Sendable {
 }
 
 /// An open file, closed when the last reference goes away. Positional reads and writes only, so one
-/// descriptor can serve concurrent readers while a single writer appends, and concurrent sendfiles
-/// (which take explicit offsets) through `handle` without a descriptor of their own.
+/// descriptor can serve concurrent readers while a single writer appends.
 public final class FileDescriptor: Sendable {
     public let rawValue: Int32
     public let path: String
-    /// The same descriptor as NIO's handle, for file regions; it owns it and closes it with this object.
-    public let handle: NIOFileHandle
 
     public init(opening path: String, create: Bool = true, readOnly: Bool = false) throws {
         var flags = readOnly ? O_RDONLY : O_RDWR
@@ -42,11 +37,10 @@ public final class FileDescriptor: Sendable {
         guard fd >= 0 else { throw StorageError("open", path: path, errno: errno) }
         self.rawValue = fd
         self.path = path
-        self.handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: fd)
     }
 
     deinit {
-        try? handle.close()
+        close(rawValue)
     }
 
     public func size() throws -> Int {
@@ -112,6 +106,12 @@ public final class FileDescriptor: Sendable {
         guard fdatasync(rawValue) == 0 else { throw StorageError("fsync", path: path, errno: errno) }
     }
 
+    /// A new descriptor for the same open file, owned by the caller (for handing to sendfile).
+    public func duplicate() throws -> Int32 {
+        let fd = fcntl(rawValue, F_DUPFD_CLOEXEC, 0)
+        guard fd >= 0 else { throw StorageError("dup", path: path, errno: errno) }
+        return fd
+    }
 }
 
 /// Forces a directory's entries (new, renamed or deleted files) to stable storage.

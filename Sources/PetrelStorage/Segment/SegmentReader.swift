@@ -112,7 +112,8 @@ public struct LogSlice: Sendable {
         try SegmentReader.read(file, position: position, length: length)
     }
 
-    /// The segment file's handle, for sendfile. It stays open while this slice is held: keep the slice
-    /// until the write is done.
-    public var fileHandle: NIOFileHandle { file.handle }
+    /// A new descriptor of the segment file for the caller to own and close (for sendfile).
+    public func duplicateFileDescriptor() throws -> Int32 {
+        try file.duplicate()
+    }
 }
