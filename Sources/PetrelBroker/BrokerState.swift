@@ -35,12 +35,8 @@ final class BrokerState: Sendable {
             directory: configuration.dataDirectory,
             nodeID: configuration.nodeID
         )
-        // `Broker` sizes it from the open-file limit when it is unset (DescriptorBudget).
-        let files = FileCache(
-            capacity: configuration.maxOpenSegmentFiles > 0
-                ? configuration.maxOpenSegmentFiles : FileCache.defaultCapacity,
-            metrics: storageMetrics
-        )
+        // `Broker` has sized it from the open-file limit (DescriptorBudget) when it was left unset.
+        let files = FileCache(capacity: configuration.maxOpenSegmentFiles, metrics: storageMetrics)
         self.logs = try LogManager(
             directory: configuration.dataDirectory,
             defaults: configuration.log,

@@ -90,10 +90,8 @@ struct GroupsCommand: AsyncParsableCommand {
         /// "orders:0,1 payments:3"
         static func summary(_ partitions: [TopicPartition]) -> String {
             if partitions.isEmpty { return "-" }
-            let byTopic = Dictionary(grouping: partitions, by: \.topic)
-            return byTopic.keys.sorted().map { topic in
-                "\(topic):"
-                    + byTopic[topic]!.map { String($0.partition) }.sorted { Int($0)! < Int($1)! }.joined(separator: ",")
+            return partitions.groupedByTopic().map { topic, numbers in
+                "\(topic):" + numbers.map(String.init).joined(separator: ",")
             }.joined(separator: " ")
         }
     }

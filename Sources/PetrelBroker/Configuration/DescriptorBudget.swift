@@ -1,3 +1,5 @@
+import PetrelStorage
+
 /// How the process's open-file limit is shared between segment files (the `FileCache`) and client
 /// connections, with a reserve for everything else (event loops, checkpoints, snapshots, the metrics
 /// endpoint, directory fsyncs). The broker must never reach the limit: Swift's concurrency runtime on
@@ -17,7 +19,7 @@ struct DescriptorBudget: Sendable, Hashable {
     init(openFileLimit: Int, segmentFiles: Int, connections: Int) {
         self.openFileLimit = openFileLimit
         reserve = 64 + openFileLimit / 16
-        self.segmentFiles = segmentFiles > 0 ? segmentFiles : max(16, openFileLimit / 2)
+        self.segmentFiles = segmentFiles > 0 ? segmentFiles : FileCache.capacity(forOpenFileLimit: openFileLimit)
         self.connections =
             connections > 0
             ? connections

@@ -40,11 +40,8 @@ struct GroupMember: Sendable {
     /// The topics this member subscribes to under `protocolName`, read from its consumer-protocol
     /// metadata; nil if that metadata is not a consumer subscription (another protocol type, bad bytes).
     func subscribedTopics(protocolName: String?) -> [String]? {
-        var bytes = metadata(for: protocolName)
-        guard protocolType == "consumer", let version = try? bytes.readKafkaInteger(as: Int16.self), version >= 0,
-            let subscription = try? ConsumerProtocolSubscription(from: &bytes, version: min(version, 3))
-        else { return nil }
-        return subscription.topics
+        guard protocolType == "consumer" else { return nil }
+        return ConsumerProtocolSubscription(embedded: metadata(for: protocolName))?.topics
     }
 
     /// Whether this member's protocols (names and metadata) are the same as `other`'s.

@@ -61,7 +61,8 @@ public final class KafkaAdmin: Sendable {
                     instanceID: member.groupInstanceId,
                     clientID: member.clientId,
                     host: member.clientHost,
-                    assignment: Self.decodeAssignment(member.memberAssignment, protocolType: group.protocolType)
+                    assignment: group.protocolType == "consumer"
+                        ? ConsumerProtocolAssignment(embedded: member.memberAssignment)?.partitions ?? [] : []
                 )
             }
         )
@@ -201,19 +202,5 @@ public final class KafkaAdmin: Sendable {
     func check(_ code: ErrorCode, _ what: String, message: String? = nil) throws {
         guard code != ErrorCode.none else { return }
         throw KafkaClientError.broker(code, message: message ?? "\(what) failed")
-    }
-
-    /// The partitions in a consumer-protocol assignment (empty for other protocol types or bad bytes).
-    static func decodeAssignment(_ bytes: ByteBuffer, protocolType: String) -> [TopicPartition] {
-        guard protocolType == "consumer", bytes.readableBytes >= 2 else { return [] }
-        var buffer = bytes
-        guard let version = try? buffer.readKafkaInteger(as: Int16.self),
-            let assignment = try? ConsumerProtocolAssignment(
-                from: &buffer,
-                version: min(version, ConsumerProtocolAssignment.validVersions.upperBound)
-            )
-        else { return [] }
-        return assignment.assignedPartitions.flatMap { topic in topic.partitions.map { TopicPartition(topic.topic, $0) }
-        }.sorted()
     }
 }

@@ -142,9 +142,8 @@ struct ConsumerProtocolMembership {
         }
         var ownedSent: Set<TopicPartition>?
         if allFields || reportedOwned != owned {
-            let byTopic = Dictionary(grouping: owned, by: \.topic)
-            request.topicPartitions = byTopic.keys.sorted().compactMap { topic in
-                topicIDs[topic].map { .init(topicId: $0, partitions: byTopic[topic]!.map(\.partition).sorted()) }
+            request.topicPartitions = owned.groupedByTopic().compactMap { topic, partitions in
+                topicIDs[topic].map { .init(topicId: $0, partitions: partitions) }
             }
             ownedSent = owned
         }

@@ -60,10 +60,7 @@ extension KafkaConsumer {
     private func joinAndSync(group: String, topics: [String]) async throws {
         await revokeAll()
         let (_, connection) = try await coordinator(for: group)
-        let subscription = ConsumerProtocolSubscription(topics: topics.sorted())
-        var metadata = ByteBuffer()
-        metadata.writeInteger(Int16(0))
-        subscription.write(to: &metadata, version: 0)
+        let metadata = ConsumerProtocolSubscription(topics: topics.sorted()).embedded
 
         var joined: JoinGroupResponse
         while true {
@@ -114,7 +111,7 @@ extension KafkaConsumer {
             timeout: (configuration.rebalanceTimeout + configuration.requestTimeout).timeAmount
         )
         try check(synced.errorCode)
-        let mine = Self.decodeAssignment(synced.assignment)
+        let mine = ConsumerProtocolAssignment(embedded: synced.assignment)?.partitions ?? []
         let committed = mine.isEmpty ? [:] : try await committedOffsets(group: group, partitions: mine)
         let reset: KafkaConsumerConfiguration.StartOffset = configuration.offsetReset == .earliest ? .beginning : .end
         var starts: [TopicPartition: KafkaConsumerConfiguration.StartOffset] = [:]
@@ -136,9 +133,9 @@ extension KafkaConsumer {
     ) async throws -> [SyncGroupRequest.SyncGroupRequestAssignment] {
         var subscriptions: [String: [String]] = [:]
         for member in members {
-            var bytes = member.metadata
-            let version = (try? bytes.readKafkaInteger(as: Int16.self)) ?? 0
-            let subscription = try ConsumerProtocolSubscription(from: &bytes, version: min(version, 3))
+            guard let subscription = ConsumerProtocolSubscription(embedded: member.metadata) else {
+                throw KafkaClientError.unexpectedResponse("member \(member.memberId) sent no consumer subscription")
+            }
             subscriptions[member.memberId] = subscription.topics
         }
         var counts: [String: Int] = [:]
@@ -148,26 +145,8 @@ extension KafkaConsumer {
         let strategy = AssignmentStrategy(rawValue: protocolName) ?? .range
         let plan = strategy.assign(subscriptions: subscriptions, partitionCounts: counts)
         return plan.map { member, partitions in
-            let byTopic = Dictionary(grouping: partitions, by: \.topic)
-            let assignment = ConsumerProtocolAssignment(
-                assignedPartitions: byTopic.keys.sorted().map {
-                    .init(topic: $0, partitions: byTopic[$0]!.map(\.partition).sorted())
-                }
-            )
-            var bytes = ByteBuffer()
-            bytes.writeInteger(Int16(0))
-            assignment.write(to: &bytes, version: 0)
-            return .init(memberId: member, assignment: bytes)
+            .init(memberId: member, assignment: ConsumerProtocolAssignment(partitions: partitions).embedded)
         }
-    }
-
-    static func decodeAssignment(_ bytes: ByteBuffer) -> [TopicPartition] {
-        var buffer = bytes
-        guard buffer.readableBytes >= 2, let version = try? buffer.readKafkaInteger(as: Int16.self),
-            let assignment = try? ConsumerProtocolAssignment(from: &buffer, version: min(version, 3))
-        else { return [] }
-        return assignment.assignedPartitions.flatMap { topic in topic.partitions.map { TopicPartition(topic.topic, $0) }
-        }.sorted()
     }
 
     private func heartbeatUntilRebalance(group: String) async throws {

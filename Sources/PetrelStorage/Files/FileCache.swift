@@ -20,7 +20,7 @@ import Musl
 public final class FileCache: Sendable {
     /// One file of one segment.
     public struct FileKey: Hashable, Sendable {
-        public enum Kind: UInt8, Sendable {
+        public enum Kind: UInt8, Sendable, CaseIterable {
             case log
             case offsetIndex
             case timeIndex
@@ -48,7 +48,10 @@ public final class FileCache: Sendable {
 
     /// Half the process's open-file limit (the rest is for connections and everything else), read at
     /// start, and at least 64.
-    public static var defaultCapacity: Int { max(64, openFileLimit / 2) }
+    public static var defaultCapacity: Int { capacity(forOpenFileLimit: openFileLimit) }
+
+    /// Half of `limit`, and at least 64: the default share of segment files in an open-file limit.
+    public static func capacity(forOpenFileLimit limit: Int) -> Int { max(64, limit / 2) }
 
     /// The process's open-file limit (RLIMIT_NOFILE, soft), as read now; an unlimited or huge one counts
     /// as 1,048,576.
@@ -68,24 +71,23 @@ public final class FileCache: Sendable {
         metrics.fileCacheMisses.increment()
         // Opened outside the lock: a slow open must not hold up other partitions' appends.
         let opened = try FileDescriptor(opening: path, create: create)
-        let (file, evicted) = entries.withLock { entries -> (FileDescriptor, FileDescriptor?) in
-            if let raced = entries.value(for: key) { return (raced, nil) }
-            return (opened, entries.insert(opened, for: key)?.value)
+        let (file, evicted, open) = entries.withLock { entries -> (FileDescriptor, FileDescriptor?, Int) in
+            if let raced = entries.value(for: key) { return (raced, nil, entries.count) }
+            let evicted = entries.insert(opened, for: key)?.value
+            return (opened, evicted, entries.count)
         }
         if evicted != nil { metrics.fileCacheEvictions.increment() }
-        metrics.openFiles.record(count)
+        metrics.openFiles.record(open)
         return file  // `evicted` (and a raced `opened`) close here unless a reader still holds them
     }
 
     /// Closes `segment`'s files (deleted, or replaced by a cleaning): their slots go to live files, and a
     /// deleted file's space is freed as soon as no read holds it.
     func forget(segment: UInt64) {
-        let dropped = entries.withLock { entries in
-            [FileKey.Kind.log, .offsetIndex, .timeIndex].compactMap {
-                entries.remove(FileKey(segment: segment, kind: $0))
-            }
+        let (dropped, open) = entries.withLock { entries in
+            (FileKey.Kind.allCases.compactMap { entries.remove(FileKey(segment: segment, kind: $0)) }, entries.count)
         }
-        if !dropped.isEmpty { metrics.openFiles.record(count) }
+        if !dropped.isEmpty { metrics.openFiles.record(open) }
     }
 
     /// Files open now.

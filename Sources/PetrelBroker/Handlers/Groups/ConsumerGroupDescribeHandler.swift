@@ -18,11 +18,9 @@ struct ConsumerGroupDescribeHandler: RequestHandler {
     {
         let ids = Dictionary(uniqueKeysWithValues: broker.logs.allTopics.map { ($0.name, $0.id) })
         func assignment(_ partitions: Set<TopicPartition>) -> ConsumerGroupDescribeResponse.Assignment {
-            let byTopic = Dictionary(grouping: Array(partitions), by: { $0.topic })
-            return .init(
-                topicPartitions: byTopic.keys.sorted().compactMap { name in
-                    guard let id = ids[name] else { return nil }
-                    return .init(topicId: id, topicName: name, partitions: byTopic[name]!.map(\.partition).sorted())
+            .init(
+                topicPartitions: partitions.groupedByTopic().compactMap { topic, numbers in
+                    ids[topic].map { .init(topicId: $0, topicName: topic, partitions: numbers) }
                 }
             )
         }

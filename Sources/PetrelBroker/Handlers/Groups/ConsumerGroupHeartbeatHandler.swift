@@ -56,13 +56,11 @@ struct ConsumerGroupHeartbeatHandler: RequestHandler {
             memberEpoch: answer.memberEpoch,
             heartbeatIntervalMs: answer.heartbeatIntervalMs,
             assignment: answer.assignment.map { assignment in
-                let byTopic = Dictionary(grouping: Array(assignment), by: { $0.topic })
-                let lists: [ConsumerGroupHeartbeatResponse.TopicPartitions] = byTopic.keys.sorted()
-                    .compactMap { name in
-                        guard let id = idsByName[name] else { return nil }
-                        return .init(topicId: id, partitions: byTopic[name]!.map(\.partition).sorted())
+                ConsumerGroupHeartbeatResponse.Assignment(
+                    topicPartitions: assignment.groupedByTopic().compactMap { topic, partitions in
+                        idsByName[topic].map { .init(topicId: $0, partitions: partitions) }
                     }
-                return ConsumerGroupHeartbeatResponse.Assignment(topicPartitions: lists)
+                )
             }
         )
     }

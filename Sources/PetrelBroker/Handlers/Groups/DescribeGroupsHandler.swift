@@ -1,4 +1,3 @@
-import NIOCore
 import PetrelProtocol
 
 /// DescribeGroups (15), v0–5: state, protocol and members (with their subscription and assignment).
@@ -59,24 +58,15 @@ struct DescribeGroupsHandler: RequestHandler {
             protocolType: "consumer",
             protocolData: group.isEmpty ? "" : group.assignorInUse.rawValue,
             members: group.members.values.sorted { $0.id < $1.id }.map { member in
-                var subscription = ByteBuffer()
-                subscription.writeInteger(Int16(0))
-                ConsumerProtocolSubscription(topics: member.subscribedTopics).write(to: &subscription, version: 0)
-                let byTopic = Dictionary(grouping: member.assigned.subtracting(member.revoking), by: \.topic)
-                var assignment = ByteBuffer()
-                assignment.writeInteger(Int16(0))
-                ConsumerProtocolAssignment(
-                    assignedPartitions: byTopic.keys.sorted().map {
-                        .init(topic: $0, partitions: byTopic[$0]!.map(\.partition).sorted())
-                    }
-                ).write(to: &assignment, version: 0)
-                return .init(
+                .init(
                     memberId: member.id,
                     groupInstanceId: member.instanceID,
                     clientId: member.clientID,
                     clientHost: member.clientHost,
-                    memberMetadata: subscription,
-                    memberAssignment: assignment
+                    memberMetadata: ConsumerProtocolSubscription(topics: member.subscribedTopics).embedded,
+                    memberAssignment: ConsumerProtocolAssignment(
+                        partitions: member.assigned.subtracting(member.revoking)
+                    ).embedded
                 )
             },
             authorizedOperations: MetadataHandler.operationsNotProvided

@@ -102,8 +102,7 @@ struct OffsetFetchHandler: RequestHandler {
         if let topics {
             wanted = topics
         } else {
-            let byTopic = Dictionary(grouping: committed.keys, by: \.topic)
-            wanted = byTopic.keys.sorted().map { topic in (topic, byTopic[topic]!.map(\.partition).sorted()) }
+            wanted = committed.keys.groupedByTopic().map { ($0.topic, $0.partitions) }
         }
         return GroupOffsets(
             topics: wanted.map { topic, partitions in
