@@ -20,7 +20,7 @@ public final class Broker: Service, Sendable {
     public let metricsRegistry: PrometheusCollectorRegistry
     private let state: BrokerState
     private let router: RequestRouter
-    private let sampler: StateMetricsSampler
+    private let stateGauges: StateGauges
     private let logger: Logger
     private let eventLoopGroup: any EventLoopGroup
     private let listening = ListeningAddress()
@@ -68,8 +68,7 @@ public final class Broker: Service, Sendable {
         self.users =
             configuration.security.securityProtocol.usesSASL
             ? UserStore(path: configuration.security.usersFilePath(dataDirectory: configuration.dataDirectory)) : nil
-        self.sampler = StateMetricsSampler(
-            factory: factory,
+        self.stateGauges = StateGauges(
             logs: state.logs,
             groups: state.groups,
             transactions: state.transactions
@@ -186,8 +185,14 @@ public final class Broker: Service, Sendable {
 
     /// The metrics in Prometheus text format, with partition and group gauges refreshed first.
     public func renderMetrics() -> String {
-        sampler.sample()
-        return metricsRegistry.emitToString()
+        String(decoding: renderMetricsText(), as: UTF8.self)
+    }
+
+    /// The registry's metrics followed by the state gauges, read now.
+    private func renderMetricsText() -> [UInt8] {
+        var text = metricsRegistry.emitToBuffer()
+        stateGauges.render(into: &text)
+        return text
     }
 
     public func run() async throws {
@@ -232,9 +237,6 @@ public final class Broker: Service, Sendable {
             // Session, rebalance and initial-delay timeouts of consumer groups.
             let groups = state.groups
             background.addTask { await groups.runTimers() }
-            let sampler = self.sampler
-            let sampleIntervalMs = configuration.metricsSampleIntervalMs
-            background.addTask { await sampler.run(intervalMs: sampleIntervalMs) }
             do {
                 try await withGracefulShutdownHandler {
                     try await server.executeThenClose { connections in
@@ -324,11 +326,10 @@ public final class Broker: Service, Sendable {
     private func page(for path: String) -> MetricsEndpoint.Page {
         switch path {
         case "/metrics":
-            sampler.sample()
             return MetricsEndpoint.Page(
                 status: .ok,
                 contentType: "text/plain; version=0.0.4; charset=utf-8",
-                body: metricsRegistry.emitToBuffer()
+                body: renderMetricsText()
             )
         case "/health":
             return MetricsEndpoint.Page(status: .ok, contentType: "text/plain", body: Array("ok\n".utf8))

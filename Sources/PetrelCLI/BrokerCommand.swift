@@ -74,7 +74,6 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: help("group-consumer-heartbeat-interval-ms")) var groupConsumerHeartbeatIntervalMs: String?
     @Option(help: help("group-consumer-assignors")) var groupConsumerAssignors: String?
     @Option(help: help("metrics")) var metrics: String?
-    @Option(help: help("metrics-sample-interval-ms")) var metricsSampleIntervalMs: String?
     @Option(help: help("shutdown-timeout-ms")) var shutdownTimeoutMs: String?
     @Option(help: help("event-loop-threads")) var eventLoopThreads: String?
     @Option(help: help("log-level")) var logLevel: String?
@@ -113,7 +112,7 @@ struct BrokerCommand: AsyncParsableCommand {
             ("group-consumer-session-timeout-ms", groupConsumerSessionTimeoutMs),
             ("group-consumer-heartbeat-interval-ms", groupConsumerHeartbeatIntervalMs),
             ("group-consumer-assignors", groupConsumerAssignors), ("metrics", metrics),
-            ("metrics-sample-interval-ms", metricsSampleIntervalMs), ("shutdown-timeout-ms", shutdownTimeoutMs),
+            ("shutdown-timeout-ms", shutdownTimeoutMs),
             ("event-loop-threads", eventLoopThreads), ("log-level", logLevel), ("log-format", logFormat),
         ]
         // Every setting has its flag: a setting added to the table without one is a bug caught here.

@@ -89,8 +89,7 @@ def committed(bootstrap, group):
 def test_a_full_disk_refuses_writes_loses_nothing_and_recovers_when_space_is_freed(small_disk):
     metrics_port = free_port()
     data = os.path.join(small_disk, "data")
-    broker = BrokerProcess(data, ["--segment-bytes", "1048576", "--metrics", f"127.0.0.1:{metrics_port}",
-                                  "--metrics-sample-interval-ms", "100"]).start()
+    broker = BrokerProcess(data, ["--segment-bytes", "1048576", "--metrics", f"127.0.0.1:{metrics_port}"]).start()
     metrics = f"http://127.0.0.1:{metrics_port}/metrics"
     try:
         admin = AdminClient({"bootstrap.servers": broker.bootstrap})

@@ -20,7 +20,6 @@ struct ConfigurationTests {
         #expect(resolved.broker.retentionCheckIntervalMs == expected.retentionCheckIntervalMs)
         #expect(resolved.broker.maxRequestBytes == expected.maxRequestBytes)
         #expect(resolved.broker.metricsEndpoint == expected.metricsEndpoint)
-        #expect(resolved.broker.metricsSampleIntervalMs == expected.metricsSampleIntervalMs)
         #expect(resolved.broker.shutdownTimeoutMs == expected.shutdownTimeoutMs)
         #expect(resolved.logLevel == .info && resolved.logFormat == .text)
     }

@@ -117,6 +117,44 @@ struct MetricsTests {
         }
     }
 
+    @Test("state gauges escape label values and keep each family under one TYPE line, as Prometheus requires")
+    func stateGaugeExposition() async throws {
+        try await withMetricsBroker { broker, port, _ in
+            try await withConnection(port) { connection in
+                try await createTopic(connection, "orders", partitions: 3)
+                try await createTopic(connection, "refunds", partitions: 2)
+                let group = #"team "a"\b"#
+                let commit = OffsetCommitRequest(
+                    groupId: group,
+                    generationIdOrMemberEpoch: -1,
+                    memberId: "",
+                    topics: [.init(name: "orders", partitions: [.init(partitionIndex: 2, committedOffset: 0)])]
+                )
+                #expect(try await connection.send(commit, version: 8).topics[0].partitions[0].errorCode == .none)
+            }
+            let text = broker.renderMetrics()
+            #expect(
+                sampleValue(text, #"petrel_consumer_group_lag{group="team \"a\"\\b",topic="orders",partition="2"}"#)
+                    == 0
+            )
+            // Every sample line of a family follows its TYPE line, before the next family begins.
+            var declared: [String] = []
+            var current = ""
+            for line in text.split(separator: "\n") {
+                if line.hasPrefix("# TYPE ") {
+                    current = String(line.split(separator: " ")[2])
+                    #expect(!declared.contains(current), "\(current) declared twice")
+                    declared.append(current)
+                } else if !line.hasPrefix("#") {
+                    let name = line.prefix { $0 != "{" && $0 != " " }
+                    #expect(name == current || name.hasPrefix(current + "_"), "\(line) outside its family")
+                }
+            }
+            #expect(declared.contains("petrel_log_end_offset"))
+            #expect(text.split(separator: "\n").filter { $0.hasPrefix("petrel_log_end_offset{") }.count == 5)
+        }
+    }
+
     @Test("/health answers while the process runs, /ready once listening; unknown paths are 404")
     func healthAndReadiness() async throws {
         try await withMetricsBroker { broker, _, metricsPort in

@@ -58,8 +58,6 @@ public struct BrokerConfiguration: Sendable {
     /// Where to serve `/metrics`, `/health` and `/ready` over HTTP; nil serves nothing. Metrics are
     /// recorded either way, in `Broker.metricsRegistry`.
     public var metricsEndpoint: MetricsEndpointConfiguration?
-    /// How often partition and consumer-group gauges are refreshed; a scrape refreshes them too.
-    public var metricsSampleIntervalMs: Int64 = 1_000
     /// How long a graceful shutdown lets in-flight requests finish before it cancels them.
     public var shutdownTimeoutMs: Int64 = 10_000
 

@@ -241,13 +241,6 @@ public enum BrokerSettings {
             // Only an address the operator chose is worth refusing to start over.
             settings.broker.metricsEndpoint = MetricsEndpointConfiguration(host: host, port: port, required: !isDefault)
         },
-        setting(
-            "metrics-sample-interval-ms",
-            "1000",
-            "Milliseconds between refreshes of the partition and consumer-lag gauges."
-        ) {
-            $0.broker.metricsSampleIntervalMs = try integer($1, 10...Int64.max)
-        },
         setting("shutdown-timeout-ms", "10000", "How long a graceful shutdown lets in-flight requests finish.") {
             $0.broker.shutdownTimeoutMs = try integer($1, 0...Int64.max)
         },

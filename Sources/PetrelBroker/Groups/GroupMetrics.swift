@@ -1,7 +1,7 @@
 import Metrics
 
 /// The group coordinator's counters, per group and protocol ("classic" or "consumer"). Members and
-/// epochs are gauges the state sampler refreshes from the coordinator.
+/// epochs are state gauges read from the coordinator at each scrape.
 struct GroupMetrics: Sendable {
     private let factory: any MetricsFactory
 

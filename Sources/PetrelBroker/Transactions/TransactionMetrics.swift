@@ -1,7 +1,7 @@
 import Metrics
 
 /// The transaction coordinator's measurements (open transactions and each partition's distance from
-/// its last stable offset are gauges the state sampler refreshes).
+/// its last stable offset are state gauges read at each scrape).
 struct TransactionMetrics: Sendable {
     let committed: Counter
     /// Aborts the producer asked for.
