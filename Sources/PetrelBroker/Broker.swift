@@ -18,7 +18,7 @@ public final class Broker: Service, Sendable {
     public let configuration: BrokerConfiguration
     /// Everything the broker measures, in Prometheus form (what `/metrics` serves).
     public let metricsRegistry: PrometheusCollectorRegistry
-    private let state: BrokerState
+    let state: BrokerState
     private let router: RequestRouter
     private let stateGauges: StateGauges
     private let logger: Logger

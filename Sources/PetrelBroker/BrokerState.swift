@@ -18,9 +18,11 @@ final class BrokerState: Sendable {
     let transactions: TransactionCoordinator
     let cleaner: LogCleaner
     let connections = ConnectionRegistry()
-    /// Reads segment files for responses that cannot be sent with sendfile (TLS), on NIO's thread pool
-    /// for blocking I/O: neither an event loop nor the concurrency pool waits on the disk.
-    let fileIO = NonBlockingFileIO(threadPool: .singleton)
+    /// Reads segment files for responses that cannot be sent with sendfile (TLS, or the allowance is
+    /// spent), NIO's pool for blocking I/O: neither an event loop nor the concurrency pool waits on the disk.
+    let threadPool = NIOThreadPool.singleton
+    /// Descriptors fetch responses may hold for sendfile at once: half the descriptor budget's reserve.
+    let sendfileAllowance: SendfileAllowance
     let metrics: BrokerMetrics
     let logger: Logger
     private let advertisedAddress: Mutex<(host: String, port: Int)>
@@ -37,6 +39,15 @@ final class BrokerState: Sendable {
         )
         // `Broker` has sized it from the open-file limit (DescriptorBudget) when it was left unset.
         let files = FileCache(capacity: configuration.maxOpenSegmentFiles, metrics: storageMetrics)
+        self.sendfileAllowance = SendfileAllowance(
+            capacity: configuration.maxSendfileDescriptors > 0
+                ? configuration.maxSendfileDescriptors
+                : DescriptorBudget(
+                    openFileLimit: FileCache.openFileLimit,
+                    segmentFiles: configuration.maxOpenSegmentFiles,
+                    connections: configuration.maxConnections
+                ).sendfileDescriptors
+        )
         self.logs = try LogManager(
             directory: configuration.dataDirectory,
             defaults: configuration.log,

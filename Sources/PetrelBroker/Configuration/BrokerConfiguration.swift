@@ -42,6 +42,10 @@ public struct BrokerConfiguration: Sendable {
     /// Segment and index files open at once (the `FileCache`'s capacity); 0: half the open-file limit,
     /// at start (`DescriptorBudget`).
     public var maxOpenSegmentFiles: Int = 0
+    /// Descriptors fetch responses may hold at once to send records with sendfile; a response that
+    /// finds them taken reads its records into memory instead. 0: half the descriptor reserve, at
+    /// start (`DescriptorBudget`). Not a setting of its own: tests lower it.
+    public var maxSendfileDescriptors: Int = 0
     /// Consumer-group coordinator settings (initial rebalance delay, session timeout bounds).
     public var groups: GroupCoordinatorConfig = GroupCoordinatorConfig()
     /// How often retention is enforced (Kafka's log.retention.check.interval.ms).

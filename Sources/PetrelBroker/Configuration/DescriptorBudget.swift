@@ -10,6 +10,8 @@ struct DescriptorBudget: Sendable, Hashable {
     let segmentFiles: Int
     let connections: Int
     let reserve: Int
+    /// The part of the reserve fetch responses may hold for sendfile (`SendfileAllowance`).
+    var sendfileDescriptors: Int { reserve / 2 }
 
     /// Connections at most when none are configured and the limit leaves room.
     static let defaultMaxConnections = 4_096

@@ -53,9 +53,7 @@ struct FetchHandler: FrameRequestHandler {
                     topics: read.topics,
                     allocator: context.connection.allocator
                 )
-                // Through TLS the records must be encrypted in memory: read them here, on the I/O thread pool.
-                return context.connection.sendsFiles
-                    ? frame : try await frame.readingFiles(with: broker.fileIO, allocator: context.connection.allocator)
+                return try await sendable(frame, sendsFiles: context.connection.sendsFiles)
             }
             let watched = read.watched
             let readCommitted = request.isolationLevel == Self.readCommitted
@@ -69,6 +67,21 @@ struct FetchHandler: FrameRequestHandler {
                 }
             )
         }
+    }
+
+    /// The frame as it can go out: with sendfile when the connection sends files and the allowance has a
+    /// descriptor for each file part; otherwise (TLS, or too many descriptors held by other responses)
+    /// with the records read into memory here, on the I/O thread pool.
+    private func sendable(_ frame: ResponseFrame, sendsFiles: Bool) async throws -> ResponseFrame {
+        let fileParts = frame.fileParts
+        guard fileParts > 0 else { return frame }
+        if sendsFiles, let grant = broker.sendfileAllowance.grant(fileParts) {
+            var frame = frame
+            frame.sendfileGrant = grant
+            return frame
+        }
+        if sendsFiles { broker.metrics.fetchesReadIntoMemory.increment() }
+        return try await frame.readingFiles(on: broker.threadPool)
     }
 
     private func readAll(_ request: FetchRequest) -> Read {

@@ -20,6 +20,8 @@ struct ResponseFrame: Sendable {
     var written: EventLoopPromise<Void>?
     /// The connection closes once this response is out (a failed authentication).
     var closesConnection = false
+    /// The descriptors the file parts may hold while they are sent; kept until the writes complete.
+    var sendfileGrant: SendfileGrant?
 
     init(parts: [Part], errorCode: ErrorCode = .none) {
         self.parts = parts
@@ -56,27 +58,27 @@ struct ResponseFrame: Sendable {
         self.errorCode = firstError
     }
 
+    /// How many parts are sent from files.
+    var fileParts: Int {
+        parts.reduce(0) { count, part in
+            if case .file = part { count + 1 } else { count }
+        }
+    }
+
     /// The same frame with every file part read into memory: what a TLS connection sends, since the
-    /// records must pass through the encryption (as in Kafka, TLS costs fetch its zero-copy path).
-    func readingFiles(with fileIO: NonBlockingFileIO, allocator: ByteBufferAllocator) async throws -> ResponseFrame {
+    /// records must pass through the encryption (as in Kafka, TLS costs fetch its zero-copy path), and
+    /// what a response sends when the sendfile allowance is spent. The reads go through the descriptors
+    /// the slices hold (no new ones), all in one trip to the thread pool for blocking I/O.
+    func readingFiles(on threadPool: NIOThreadPool) async throws -> ResponseFrame {
+        guard fileParts > 0 else { return self }
+        let parts = self.parts
         var frame = self
-        frame.parts = []
-        frame.parts.reserveCapacity(parts.count)
-        for part in parts {
-            switch part {
-            case .bytes:
-                frame.parts.append(part)
-            case .file(let slice):
-                let handle = try slice.openFileHandle()
-                defer { try? handle.close() }
-                let bytes = try await fileIO.read(
-                    fileHandle: handle,
-                    fromOffset: Int64(slice.position),
-                    byteCount: slice.length,
-                    allocator: allocator
-                )
+        frame.parts = try await threadPool.runIfActive {
+            try parts.map { part in
+                guard case .file(let slice) = part else { return part }
+                let bytes = try slice.readBytes()
                 guard bytes.readableBytes == slice.length else { throw ResponseFrameError.segmentShorterThanIndexed }
-                frame.parts.append(.bytes(bytes))
+                return .bytes(bytes)
             }
         }
         return frame
@@ -93,7 +95,8 @@ struct ResponseFrame: Sendable {
 }
 
 /// Turns response frames into socket writes. File parts go out with sendfile from a handle of their own
-/// (`LogSlice.openFileHandle`), closed once the write completes.
+/// (`LogSlice.openFileHandle`), closed once the write completes; the frame's `SendfileGrant` accounts
+/// for them until then.
 final class ResponseFrameWriter: ChannelOutboundHandler {
     typealias OutboundIn = ResponseFrame
     typealias OutboundOut = IOData
@@ -134,8 +137,10 @@ final class ResponseFrameWriter: ChannelOutboundHandler {
         }
         if let written = frame.written { done.futureResult.cascade(to: written) }
         let opened = handles
+        let grant = frame.sendfileGrant
         done.futureResult.whenComplete { result in
             for handle in opened { try? handle.close() }
+            withExtendedLifetime(grant) {}  // the descriptors are closed: give them back
             promise?.completeWith(result)
         }
     }

@@ -17,6 +17,9 @@ final class BrokerMetrics: Sendable {
     let idleConnectionsClosed: Counter
     /// How long fetches that found too little data waited for more (long polls).
     let fetchWait: Metrics.Timer
+    /// Fetch responses on plaintext connections whose records were read into memory because the
+    /// sendfile allowance was spent (`SendfileAllowance`).
+    let fetchesReadIntoMemory: Counter
     /// Topic config changes applied (AlterConfigs, IncrementalAlterConfigs; validate-only ones not).
     let configChanges: Counter
 
@@ -31,6 +34,7 @@ final class BrokerMetrics: Sendable {
         idleConnectionsClosed = Counter(label: "petrel_connections_idle_closed_total", factory: factory)
         fetchWait = Metrics.Timer(label: "petrel_fetch_wait_duration_seconds", factory: factory)
         configChanges = Counter(label: "petrel_config_changes_total", factory: factory)
+        fetchesReadIntoMemory = Counter(label: "petrel_fetch_read_into_memory_total", factory: factory)
     }
 
     /// Counts one SASL authentication by its result. Rare, so the labelled handle is made on use.
