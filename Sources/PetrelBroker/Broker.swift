@@ -263,7 +263,6 @@ public final class Broker: Service, Sendable {
         ready.store(false, ordering: .relaxed)
         // The next broker may take the directory once the logs are closed, even if closing failed.
         defer { state.directoryLock.release() }
-        try state.groups.offsets.close()
         try state.transactions.close()
         try state.logs.shutdown()
         try? await metricsChannel?.close()

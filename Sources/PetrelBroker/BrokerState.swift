@@ -63,12 +63,9 @@ final class BrokerState: Sendable {
         )
         self.producerIDs = try ProducerIDAllocator(directory: configuration.dataDirectory)
         let offsets = try OffsetStore(
-            dataDirectory: configuration.dataDirectory,
-            config: configuration.log,
-            cleanShutdown: logs.startedClean,
-            logger: logger,
-            metrics: storageMetrics,
-            files: files
+            logs: logs,
+            partitionCount: configuration.offsetsTopicPartitions,
+            logger: logger
         )
         self.groups = GroupCoordinator(
             config: configuration.groups,

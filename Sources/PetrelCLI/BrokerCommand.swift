@@ -40,6 +40,7 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .customLong("node-id"), help: help("node-id")) var nodeID: String?
     @Option(help: help("auto-create-topics")) var autoCreateTopics: String?
     @Option(help: help("default-partitions")) var defaultPartitions: String?
+    @Option(help: help("offsets-topic-num-partitions")) var offsetsTopicNumPartitions: String?
     @Option(help: help("max-request-bytes")) var maxRequestBytes: String?
     @Option(help: help("max-connections")) var maxConnections: String?
     @Option(help: help("fetch-max-bytes")) var fetchMaxBytes: String?
@@ -90,6 +91,7 @@ struct BrokerCommand: AsyncParsableCommand {
         let given: [(String, String?)] = [
             ("data", data), ("listen", listen), ("advertise", advertise), ("node-id", nodeID),
             ("auto-create-topics", autoCreateTopics), ("default-partitions", defaultPartitions),
+            ("offsets-topic-num-partitions", offsetsTopicNumPartitions),
             ("max-request-bytes", maxRequestBytes), ("max-connections", maxConnections),
             ("fetch-max-bytes", fetchMaxBytes),
             ("max-in-flight-requests", maxInFlightRequests), ("connections-max-idle-ms", connectionsMaxIdleMs),

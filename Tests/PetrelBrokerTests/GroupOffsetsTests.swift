@@ -1,10 +1,11 @@
 import NIOCore
-import PetrelBroker
 import PetrelBrokerTestSupport
 import PetrelClient
 import PetrelProtocol
 import PetrelTestSupport
 import Testing
+
+@testable import PetrelBroker
 
 @Suite("Committed offsets and group admin")
 struct GroupOffsetsTests {
@@ -193,6 +194,26 @@ struct GroupOffsetsTests {
                     try await connection.send(DescribeGroupsRequest(groups: ["crew"]), version: 5).groups[0].groupState
                         == "Empty"
                 )
+                // __consumer_offsets holds the group as Kafka records it: Stable with its assignment, then Empty.
+                let index = OffsetsTopicRecord.partition(ofGroup: "crew", partitionCount: 16)
+                let fetched = try await connection.send(
+                    fetchRequest("__consumer_offsets", partition: index, offset: 0),
+                    version: 12
+                )
+                let records = try fetched.responses.flatMap(\.partitions).flatMap { partition in
+                    try RecordBatchDecoder.decodeBatches(partition.records ?? ByteBuffer()).flatMap(\.records)
+                }
+                let groups = try records.compactMap { record -> OffsetsTopicRecord.GroupMetadata? in
+                    var key = record.key!
+                    guard case .groupMetadata("crew") = try OffsetsTopicRecord.decodeKey(&key) else { return nil }
+                    var value = record.value!
+                    return try OffsetsTopicRecord.decodeGroupMetadataValue(&value)
+                }
+                #expect(groups.map(\.generation) == [1, 2])
+                #expect(groups.first?.protocolName == "range" && groups.first?.leader == first.memberId)
+                #expect(groups.first?.members.map(\.assignment) == [Array("everything".utf8)])
+                #expect(groups.first?.members.map(\.subscription) == [Array("sub".utf8)])
+                #expect(groups.last?.members.isEmpty == true && groups.last?.protocolName == nil)
                 let coordinator = try await connection.send(FindCoordinatorRequest(key: "crew", keyType: 0), version: 3)
                 #expect(coordinator.errorCode == ErrorCode.none && coordinator.port == Int32(port))
                 // The broker is every transactional id's coordinator too; other key types are refused.

@@ -63,17 +63,54 @@ struct MetadataTests {
                 try await createTopic(connection, "two", partitions: 4)
                 #expect(
                     try await connection.send(MetadataRequest(topics: []), version: 0).topics.map(\.name) == [
-                        "one", "two",
+                        "__consumer_offsets", "one", "two",
                     ]
                 )
                 #expect(
                     try await connection.send(MetadataRequest(topics: nil), version: 1).topics.map(\.name) == [
-                        "one", "two",
+                        "__consumer_offsets", "one", "two",
                     ]
                 )
                 #expect(try await connection.send(MetadataRequest(topics: []), version: 1).topics.isEmpty)
                 let all = try await connection.send(MetadataRequest(topics: nil), version: 12)
                 #expect(all.topics.first { $0.name == "two" }?.partitions.count == 4)
+            }
+        }
+    }
+
+    @Test("__consumer_offsets exists from the start, is internal and readable, and refuses writes, deletion and growth")
+    func consumerOffsetsTopic() async throws {
+        try await withBroker { _, port in
+            try await withConnection(port) { connection in
+                let metadata = try await connection.send(MetadataRequest(topics: [.init(name: "__consumer_offsets")]))
+                let topic = try #require(metadata.topics.first)
+                #expect(topic.errorCode == ErrorCode.none && topic.isInternal && topic.partitions.count == 16)
+                #expect(try await produce(connection, "__consumer_offsets", ["forged"]).errorCode == .invalidTopic)
+                let fetched = try await connection.send(fetchRequest("__consumer_offsets", offset: 0), version: 12)
+                #expect(fetched.responses[0].partitions[0].errorCode == ErrorCode.none)
+                let deleted = try await connection.send(
+                    DeleteTopicsRequest(topicNames: ["__consumer_offsets"], timeoutMs: 5000),
+                    version: 4
+                )
+                #expect(deleted.responses.map(\.errorCode) == [.invalidTopic])
+                let grown = try await connection.send(
+                    CreatePartitionsRequest(topics: [.init(name: "__consumer_offsets", count: 20)], timeoutMs: 5000)
+                )
+                #expect(grown.results.map(\.errorCode) == [.invalidTopic])
+                let truncated = try await connection.send(
+                    DeleteRecordsRequest(
+                        topics: [.init(name: "__consumer_offsets", partitions: [.init(partitionIndex: 0, offset: 0)])],
+                        timeoutMs: 5000
+                    )
+                )
+                #expect(truncated.topics[0].partitions[0].errorCode == .invalidTopic)
+                let created = try await connection.send(
+                    CreateTopicsRequest(
+                        topics: [.init(name: "__consumer_offsets", numPartitions: 1, replicationFactor: 1)],
+                        timeoutMs: 5000
+                    )
+                )
+                #expect(created.topics.map(\.errorCode) == [.topicAlreadyExists])
             }
         }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOCore
 import PetrelProtocol
 import PetrelStorage
 import PetrelTestSupport
@@ -7,24 +8,26 @@ import Testing
 
 @testable import PetrelBroker
 
-@Suite("Committed-offsets log")
+@Suite("Committed offsets in __consumer_offsets")
 struct OffsetStoreTests {
-    func open(_ folder: TemporaryDirectory, clean: Bool = false, threshold: Int = 16 << 20) throws -> OffsetStore {
-        try OffsetStore(
-            dataDirectory: folder.path,
-            config: LogConfig(),
-            cleanShutdown: clean,
-            logger: Logger(label: "test"),
-            compactionThresholdBytes: threshold
+    let logger = Logger(label: "test")
+
+    func open(_ folder: TemporaryDirectory, partitions: Int = 16) throws -> (LogManager, OffsetStore) {
+        let logs = try LogManager(
+            directory: folder.path,
+            defaults: LogConfig(),
+            logger: logger,
+            files: FileCache(capacity: 64)
         )
+        return (logs, try OffsetStore(logs: logs, partitionCount: partitions, logger: logger))
     }
 
-    @Test("commits replay after a restart, later commits and deletions winning")
+    @Test("commits replay after a restart, later commits and deletions winning; no metadata is Kafka's empty string")
     func replay() async throws {
         let folder = try TemporaryDirectory()
         defer { folder.remove() }
         do {
-            let store = try open(folder)
+            let (logs, store) = try open(folder)
             try await store.commit(
                 group: "a",
                 [TopicPartition("t", 0): CommittedOffset(offset: 1, metadata: "x", commitTimestamp: 5)]
@@ -34,43 +37,127 @@ struct OffsetStoreTests {
             try await store.commit(group: "c", [TopicPartition("u", 0): CommittedOffset(offset: 4, commitTimestamp: 7)])
             try await store.deleteGroup("b")
             try await store.deleteTopic("u")
+            #expect(store.committed(group: "a")[TopicPartition("t", 0)]?.metadata == "")
+            try logs.shutdown()
         }
-        let reopened = try open(folder)
+        let (_, reopened) = try open(folder, partitions: 3)
         #expect(
-            reopened.committed(group: "a") == [TopicPartition("t", 0): CommittedOffset(offset: 2, commitTimestamp: 6)]
+            reopened.committed(group: "a") == [
+                TopicPartition("t", 0): CommittedOffset(offset: 2, metadata: "", commitTimestamp: 6)
+            ]
         )
         #expect(reopened.committed(group: "b").isEmpty)
         #expect(reopened.committed(group: "c").isEmpty)
         #expect(reopened.groups == ["a"])
+        // The topic keeps the partition count it was created with.
+        #expect(reopened.partition(ofGroup: "a") == OffsetsTopicRecord.partition(ofGroup: "a", partitionCount: 16))
     }
 
-    @Test("a log of mostly superseded commits is compacted, and replays to the same offsets")
+    @Test(
+        "records are Kafka's: OffsetCommitKey v1 and OffsetCommitValue v3 in the group's partition, tombstones for deletions"
+    )
+    func kafkaLayout() async throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let (logs, store) = try open(folder)
+        try await store.commit(
+            group: "billing",
+            [
+                TopicPartition("orders", 2): CommittedOffset(
+                    offset: 42,
+                    leaderEpoch: 0,
+                    metadata: "m",
+                    commitTimestamp: 1000
+                )
+            ]
+        )
+        try await store.deleteOffsets(group: "billing", [TopicPartition("orders", 2)])
+        let index = OffsetsTopicRecord.partition(ofGroup: "billing", partitionCount: 16)
+        let log = try #require(logs.partition(topic: "__consumer_offsets", partition: index))
+        let bytes = try #require(try log.read(from: 0, maxBytes: 1 << 20).slice).readBytes()
+        let records = try RecordBatchDecoder.decodeBatches(bytes).flatMap(\.records)
+        #expect(records.count == 2)
+        let key: [UInt8] =
+            [0, 1] + [0, 7] + Array("billing".utf8) + [0, 6] + Array("orders".utf8) + [0, 0, 0, 2]
+        let value: [UInt8] =
+            [0, 3] + [0, 0, 0, 0, 0, 0, 0, 42] + [0, 0, 0, 0] + [0, 1] + Array("m".utf8)
+            + [0, 0, 0, 0, 0, 0, 0x03, 0xE8]
+        #expect(records.map { $0.key.map { Array(buffer: $0) } } == [key, key])
+        #expect(records[0].value.map { Array(buffer: $0) } == value)
+        #expect(records[1].value == nil)
+        // No other partition holds anything.
+        for other in 0..<Int32(16) where other != index {
+            #expect(logs.partition(topic: "__consumer_offsets", partition: other)?.logEndOffset == 0)
+        }
+    }
+
+    @Test("a group's partition is Java's String.hashCode, sign bit masked, modulo the count")
+    func javaHashCode() {
+        #expect(OffsetsTopicRecord.partition(ofGroup: "", partitionCount: 50) == 0)
+        // "hello".hashCode() == 99162322 in Java.
+        #expect(OffsetsTopicRecord.partition(ofGroup: "hello", partitionCount: 50) == 99_162_322 % 50)
+        // "polygenelubricants".hashCode() == Integer.MIN_VALUE: masking (not Math.abs) gives 0.
+        #expect(OffsetsTopicRecord.partition(ofGroup: "polygenelubricants", partitionCount: 50) == 0)
+        // Java hashes UTF-16 code units: "é" is 0xE9, one unit.
+        #expect(OffsetsTopicRecord.partition(ofGroup: "é", partitionCount: 1_000) == 0xE9)
+    }
+
+    @Test("the log cleaner compacts the topic like any compacted topic, and it replays to the same offsets")
     func compaction() async throws {
         let folder = try TemporaryDirectory()
         defer { folder.remove() }
         let expected: [TopicPartition: CommittedOffset]
         do {
-            let store = try open(folder, threshold: 20_000)
+            let (logs, store) = try open(folder, partitions: 1)
+            // Small segments, so that all but the active one can be cleaned.
+            try logs.alterTopicConfigs(
+                name: "__consumer_offsets",
+                overrides: ["cleanup.policy": "compact", "segment.bytes": "4096"]
+            )
             for round in 0..<400 {
                 try await store.commit(
                     group: "busy",
-                    [
-                        TopicPartition("t", Int32(round % 3)): CommittedOffset(
-                            offset: Int64(round),
-                            commitTimestamp: Int64(round)
-                        )
-                    ]
+                    [TopicPartition("t", Int32(round % 3)): CommittedOffset(offset: Int64(round), commitTimestamp: 1)]
                 )
             }
-            #expect(store.sizeInBytes < 20_000 + 2_000)
+            let log = try #require(logs.partition(topic: "__consumer_offsets", partition: 0))
+            let before = log.sizeInBytes
+            let cleaner = LogCleaner(logs: logs, configuration: LogCleanerConfiguration(), logger: logger)
+            #expect(try cleaner.cleanNow(TopicPartition("__consumer_offsets", 0)) != nil)
+            #expect(log.sizeInBytes < before / 4)
             expected = store.committed(group: "busy")
             #expect(expected.count == 3)
-            try store.close()
+            try logs.shutdown()
         }
-        #expect(!FileManager.default.fileExists(atPath: folder.path + "/__consumer_offsets.compacting"))
-        #expect(!FileManager.default.fileExists(atPath: folder.path + "/__consumer_offsets.old"))
-        let reopened = try open(folder, clean: true)
+        let (_, reopened) = try open(folder)
         #expect(reopened.committed(group: "busy") == expected)
         #expect(reopened.committed(group: "busy")[TopicPartition("t", 0)]?.offset == 399)
+    }
+
+    @Test("a data directory written by the old format is moved into the topic once, every offset kept")
+    func migration() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let fixture = try #require(Bundle.module.url(forResource: "Fixtures", withExtension: nil))
+            .appendingPathComponent("legacy-offsets-data").path
+        for name in try FileManager.default.contentsOfDirectory(atPath: fixture) {
+            try FileManager.default.copyItem(atPath: fixture + "/" + name, toPath: folder.path + "/" + name)
+        }
+        let expected: [String: [TopicPartition: Int64]] = [
+            "billing": [
+                TopicPartition("orders", 0): 5, TopicPartition("orders", 1): 4, TopicPartition("orders", 2): 10,
+            ],
+            "audit": [TopicPartition("orders", 0): 10, TopicPartition("refunds", 0): 2],
+        ]
+        for _ in 0..<2 {
+            let (logs, store) = try open(folder)
+            #expect(store.allCommitted.mapValues { $0.mapValues(\.offset) } == expected)
+            // librdkafka sends the metadata with its C string's terminator.
+            #expect(store.committed(group: "billing")[TopicPartition("orders", 0)]?.metadata == "worker-1\u{0}")
+            #expect(!FileManager.default.fileExists(atPath: folder.path + "/__consumer_offsets"))
+            let records = try logs.partitions(topic: "__consumer_offsets")!.reduce(0) { $0 + Int($1.logEndOffset) }
+            #expect(records == 5)  // moved once: the second start finds nothing left to move
+            try logs.shutdown()
+        }
     }
 }

@@ -5,6 +5,7 @@ import PetrelBroker
 import PetrelClient
 import PetrelProtocol
 import PetrelSASL
+import Synchronization
 import Testing
 
 /// The client on secured listeners: TLS, SASL (SCRAM-SHA-256 and PLAIN), both; the right password
@@ -13,6 +14,7 @@ import Testing
 struct SecurityTests {
     /// A self-signed certificate for 127.0.0.1 and a users file with one user, in a fresh folder.
     struct Material {
+        private static let launching = Mutex(())
         let folder: String
         var certificate: String { "\(folder)/cert.pem" }
         var key: String { "\(folder)/key.pem" }
@@ -32,8 +34,12 @@ struct SecurityTests {
             ]
             openssl.standardError = FileHandle.nullDevice
             openssl.standardOutput = FileHandle.nullDevice
-            try openssl.run()
-            openssl.waitUntilExit()
+            // Foundation's Process is not safe to launch from several threads at once (a parallel run
+            // crashed in Process.run), and the cases run in parallel.
+            try Self.launching.withLock { _ in
+                try openssl.run()
+                openssl.waitUntilExit()
+            }
             guard openssl.terminationStatus == 0 else {
                 throw KafkaClientError.invalidArgument("openssl could not make a test certificate")
             }

@@ -16,6 +16,10 @@ public struct BrokerConfiguration: Sendable {
     public var autoCreateTopics: Bool = true
     /// Partitions of auto-created topics and of CreateTopics with -1 (Kafka's num.partitions).
     public var defaultPartitions: Int = 1
+    /// Partitions of `__consumer_offsets` (Kafka's offsets.topic.num.partitions, 50 there): a group's
+    /// records go to one of them by its id's hash. One broker gains nothing from Kafka's 50, which would
+    /// only cost start-up time and files, so 16. Read when the topic is created; it keeps its count.
+    public var offsetsTopicPartitions: Int = 16
     /// The largest request frame accepted; a larger length prefix closes the connection before anything
     /// is allocated (Kafka's socket.request.max.bytes).
     public var maxRequestBytes: Int = 100 * 1024 * 1024

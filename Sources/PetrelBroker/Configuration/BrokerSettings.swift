@@ -37,6 +37,13 @@ public enum BrokerSettings {
             $0.broker.defaultPartitions = try integer($1, 1...100_000)
         },
         setting(
+            "offsets-topic-num-partitions",
+            "16",
+            "Partitions of __consumer_offsets, where committed offsets live; read only when the topic is created."
+        ) {
+            $0.broker.offsetsTopicPartitions = try integer($1, 1...1_000)
+        },
+        setting(
             "max-request-bytes",
             "104857600",
             "The largest request frame accepted; larger ones close the connection."

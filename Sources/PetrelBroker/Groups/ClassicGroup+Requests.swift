@@ -39,6 +39,7 @@ extension ClassicGroup {
             if input.memberID == leaderID {
                 for id in memberOrder { members[id]?.assignment = input.assignments[id] ?? ByteBuffer() }
                 state = .stable
+                effects.assignmentCompleted = true
                 for id in memberOrder {
                     guard let member = members[id], let parked = member.syncWaiter else { continue }
                     effects.syncs.append((parked, syncResponse(for: member)))

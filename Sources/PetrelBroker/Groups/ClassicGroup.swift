@@ -13,6 +13,8 @@ struct GroupEffects {
     var syncs: [(WaiterID, SyncGroupResponse)] = []
     /// The group's generation, protocol or membership changed (worth persisting or logging).
     var generationCompleted = false
+    /// The leader's assignment arrived: the group is Stable in a new generation (Kafka stores it then).
+    var assignmentCompleted = false
 }
 
 /// The classic group protocol's state machine for one group, without sockets or clocks: every method
@@ -423,5 +425,31 @@ struct ClassicGroup {
     /// Marks the group dead (DeleteGroups); it must have no members.
     mutating func markDead() {
         state = .dead
+    }
+}
+
+extension ClassicGroup {
+    /// The group as Kafka records it in `__consumer_offsets` (GroupMetadataValue): generation, protocol,
+    /// leader, and each member's subscription and assignment.
+    func metadataRecord(now: Int64) -> OffsetsTopicRecord.GroupMetadata {
+        OffsetsTopicRecord.GroupMetadata(
+            protocolType: protocolType ?? "",
+            generation: generation,
+            protocolName: protocolName,
+            leader: leaderID,
+            currentStateTimestamp: now,
+            members: orderedMembers.map { member in
+                .init(
+                    memberID: member.memberID,
+                    groupInstanceID: member.instanceID,
+                    clientID: member.clientID,
+                    clientHost: member.clientHost,
+                    rebalanceTimeoutMs: member.rebalanceTimeoutMs,
+                    sessionTimeoutMs: member.sessionTimeoutMs,
+                    subscription: Array(buffer: member.metadata(for: protocolName)),
+                    assignment: Array(buffer: member.assignment)
+                )
+            }
+        )
     }
 }

@@ -122,7 +122,11 @@ final class GroupCoordinator: Sendable {
 
     /// Answers the parked requests a state change released.
     private func deliver(_ effects: GroupEffects, group: String) {
-        if effects.joins.isEmpty && effects.syncs.isEmpty && !effects.generationCompleted { return }
+        if effects.joins.isEmpty && effects.syncs.isEmpty && !effects.generationCompleted
+            && !effects.assignmentCompleted
+        {
+            return
+        }
         let (joins, syncs) = state.withLock { state in
             (
                 effects.joins.compactMap { id, response in
@@ -146,6 +150,16 @@ final class GroupCoordinator: Sendable {
             metrics.rebalanced(group: group, protocol: "classic")
             metrics.assignmentsChanged(group: group, protocol: "classic", by: members)
             logger.info("group rebalanced", metadata: ["group": "\(group)", "now": "\(summary ?? "gone")"])
+        }
+        // As Kafka: the group's record in __consumer_offsets once it is Stable with an assignment, and
+        // once it has emptied. Taken under the lock, so records of successive generations stay in order.
+        if effects.assignmentCompleted || effects.generationCompleted {
+            state.withLock { state in
+                guard let classic = state.groups[group],
+                    effects.assignmentCompleted ? classic.state == .stable : classic.isEmpty
+                else { return }
+                offsets.storeGroup(group, classic.metadataRecord(now: clock()))
+            }
         }
     }
 

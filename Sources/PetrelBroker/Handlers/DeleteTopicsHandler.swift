@@ -43,6 +43,14 @@ struct DeleteTopicsHandler: RequestHandler {
                 errorMessage: "no topic has id \(id)"
             )
         }
+        if TopicName.isInternal(resolved) {
+            return .init(
+                name: resolved,
+                topicId: id,
+                errorCode: ErrorCode.invalidTopic,
+                errorMessage: "\(resolved) is an internal topic: it holds the committed offsets"
+            )
+        }
         do {
             let deleted = try broker.logs.deleteTopic(name: resolved)
             return .init(name: resolved, topicId: deleted.id, errorCode: ErrorCode.none)

@@ -75,7 +75,7 @@ struct MetadataHandler: RequestHandler {
             errorCode: ErrorCode.none,
             name: topic.name,
             topicId: topic.id,
-            isInternal: false,
+            isInternal: TopicName.isInternal(topic.name),
             partitions: (0..<Int32(topic.partitionCount)).map { partition in
                 .init(
                     errorCode: ErrorCode.none,

@@ -70,6 +70,10 @@ struct ProduceHandler: RequestHandler {
         guard let log = broker.logs.partition(topic: topic, partition: data.index) else {
             return (failure(data.index, .unknownTopicOrPartition, "\(topic)-\(data.index) does not exist"), nil)
         }
+        // Only the group coordinator writes __consumer_offsets, as in Kafka.
+        if TopicName.isInternal(topic) {
+            return (failure(data.index, .invalidTopic, "cannot append to the internal topic \(topic)"), nil)
+        }
         let config = log.config
         // One broker is one in-sync replica: a topic that asks for more refuses acks=all, as Kafka does.
         let minInsync = config.minInsyncReplicas

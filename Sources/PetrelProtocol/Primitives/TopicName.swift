@@ -1,6 +1,11 @@
 /// Kafka's rules for topic names.
 public enum TopicName {
     public static let maxLength = 249
+    /// Where committed offsets and group metadata live, as in Kafka.
+    public static let consumerOffsets = "__consumer_offsets"
+
+    /// Topics the broker writes itself: clients may read them, not write, delete or extend them.
+    public static func isInternal(_ name: String) -> Bool { name == consumerOffsets }
 
     /// Nil if `name` is a legal topic name, otherwise why not.
     public static func invalidityReason(_ name: String) -> String? {

@@ -184,13 +184,16 @@ public final class LogManager: Sendable {
     // MARK: - Creating and deleting topics
 
     /// Creates a topic with `partitionCount` empty partitions. With `validateOnly` only checks that it could.
+    /// Internal topics (`TopicName.isInternal`) are created by the broker only (`allowInternal`).
     public func createTopic(
         name: String,
         partitionCount: Int,
         configOverrides: [String: String] = [:],
-        validateOnly: Bool = false
+        validateOnly: Bool = false,
+        allowInternal: Bool = false
     ) throws -> TopicDescription {
         if let reason = TopicName.invalidityReason(name) { throw TopicError.invalidName(reason) }
+
         guard partitionCount > 0, partitionCount <= 100_000 else { throw TopicError.invalidPartitions(partitionCount) }
         let config: LogConfig
         do {
@@ -200,6 +203,9 @@ public final class LogManager: Sendable {
         }
         return try topics.withLock { topics in
             if topics[name] != nil { throw TopicError.alreadyExists(name) }
+            if TopicName.isInternal(name), !allowInternal {
+                throw TopicError.invalidName("\(name) is an internal topic; the broker creates it")
+            }
             let description = TopicDescription(
                 name: name,
                 id: KafkaUUID.random(),

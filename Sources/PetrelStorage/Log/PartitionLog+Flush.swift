@@ -95,6 +95,19 @@ extension PartitionLog {
         }
     }
 
+    /// fsyncs everything appended so far, on the caller's thread: for start-up work that must be durable
+    /// before the broker serves (moving an older data directory's offsets), when nothing else appends.
+    public func flushNow() throws {
+        try state.withLock { state in
+            guard !state.isClosed else { return }
+            for segment in state.segments where segment.nextOffset > state.recoveryPoint { try segment.sync() }
+            try syncDirectories(changes: state.directoryChanges, parent: state.parentDirectoryChanged)
+            state.directoryChanges = 0
+            state.parentDirectoryChanged = false
+            state.recoveryPoint = state.logEndOffset
+        }
+    }
+
     /// fsyncs the partition's folder if files were created or removed in it, and its parent if the
     /// folder itself is new: without it a power failure can lose a new segment, records and all, even
     /// though the segment's own data was fsynced (Kafka's `LocalLog.flush` does the same).

@@ -28,6 +28,10 @@ struct CreatePartitionsHandler: RequestHandler {
         guard let current = broker.logs.topic(named: topic.name) else {
             return result(topic.name, .unknownTopicOrPartition, "topic \(topic.name) does not exist")
         }
+        // A group's partition of __consumer_offsets depends on the count: it never changes.
+        if TopicName.isInternal(topic.name) {
+            return result(topic.name, .invalidTopic, "\(topic.name) is an internal topic; its partitions are fixed")
+        }
         if let assignments = topic.assignments {
             guard assignments.count == Int(topic.count) - current.partitionCount,
                 assignments.allSatisfy({ $0.brokerIds == [nodeID] })

@@ -27,6 +27,10 @@ struct DeleteRecordsHandler: RequestHandler {
         context: RequestContext
     ) -> DeleteRecordsResponse.DeleteRecordsTopicResult.DeleteRecordsPartitionResult {
         let index = partition.partitionIndex
+        // Committed offsets are removed by deleting them (OffsetDelete, DeleteGroups), never by truncation.
+        if TopicName.isInternal(topic) {
+            return .init(partitionIndex: index, lowWatermark: -1, errorCode: .invalidTopic)
+        }
         do {
             let start = try broker.logs.deleteRecords(topic: topic, partition: index, before: partition.offset)
             return .init(partitionIndex: index, lowWatermark: start, errorCode: ErrorCode.none)
