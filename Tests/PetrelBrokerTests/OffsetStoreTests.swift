@@ -91,12 +91,16 @@ struct OffsetStoreTests {
         }
     }
 
-    @Test("a group's partition is Java's String.hashCode, sign bit masked, modulo the count")
+    @Test("a group's partition is the absolute value of Java's String.hashCode modulo the count, as in Kafka")
     func javaHashCode() {
         #expect(OffsetsTopicRecord.partition(ofGroup: "", partitionCount: 50) == 0)
         // "hello".hashCode() == 99162322 in Java.
         #expect(OffsetsTopicRecord.partition(ofGroup: "hello", partitionCount: 50) == 99_162_322 % 50)
-        // "polygenelubricants".hashCode() == Integer.MIN_VALUE: masking (not Math.abs) gives 0.
+        // Negative hashes: "my-group" is -1906497762 (Kafka puts it in partition 12 of 50), "billing"
+        // -109829509.
+        #expect(OffsetsTopicRecord.partition(ofGroup: "my-group", partitionCount: 50) == 12)
+        #expect(OffsetsTopicRecord.partition(ofGroup: "billing", partitionCount: 16) == 5)
+        // "polygenelubricants".hashCode() == Integer.MIN_VALUE, which Kafka's Utils.abs maps to 0.
         #expect(OffsetsTopicRecord.partition(ofGroup: "polygenelubricants", partitionCount: 50) == 0)
         // Java hashes UTF-16 code units: "é" is 0xE9, one unit.
         #expect(OffsetsTopicRecord.partition(ofGroup: "é", partitionCount: 1_000) == 0xE9)
@@ -155,7 +159,7 @@ struct OffsetStoreTests {
             // librdkafka sends the metadata with its C string's terminator.
             #expect(store.committed(group: "billing")[TopicPartition("orders", 0)]?.metadata == "worker-1\u{0}")
             #expect(!FileManager.default.fileExists(atPath: folder.path + "/__consumer_offsets"))
-            let records = try logs.partitions(topic: "__consumer_offsets")!.reduce(0) { $0 + Int($1.logEndOffset) }
+            let records = logs.partitions(topic: "__consumer_offsets")!.reduce(0) { $0 + Int($1.logEndOffset) }
             #expect(records == 5)  // moved once: the second start finds nothing left to move
             try logs.shutdown()
         }

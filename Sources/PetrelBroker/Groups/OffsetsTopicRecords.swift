@@ -178,11 +178,13 @@ enum OffsetsTopicRecord {
 
     // MARK: - Partitioning
 
-    /// The partition of `__consumer_offsets` holding a group: Java's `String.hashCode` of the group id,
-    /// made non-negative by masking the sign bit, modulo the partition count, as Kafka chooses it.
+    /// The partition of `__consumer_offsets` holding a group, as Kafka chooses it: the absolute value of
+    /// Java's `String.hashCode` of the group id (Kafka's `Utils.abs`: `Int32.min` counts as 0), modulo the
+    /// partition count.
     static func partition(ofGroup group: String, partitionCount: Int) -> Int32 {
         var hash: Int32 = 0
         for unit in group.utf16 { hash = hash &* 31 &+ Int32(unit) }
-        return Int32(Int(hash & 0x7fff_ffff) % partitionCount)
+        let magnitude = hash == .min ? 0 : Int(hash.magnitude)
+        return Int32(magnitude % partitionCount)
     }
 }

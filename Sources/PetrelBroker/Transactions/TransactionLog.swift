@@ -85,7 +85,7 @@ final class TransactionLog: Sendable {
         else { return }
         DispatchQueue.global(qos: .utility).async {
             do {
-                try self.log.clean(memoryBytes: 8 << 20, now: wallClockMillis())
+                _ = try self.log.clean(memoryBytes: 8 << 20, now: wallClockMillis())
             } catch {
                 self.logger.error("compacting the transaction log failed", metadata: ["error": "\(error)"])
             }
