@@ -292,11 +292,19 @@ def kcat_offsets_topic(broker):
     return records
 
 
+def is_classic_record(record):
+    """Whether the record is an offset commit or a classic group's metadata (key versions 0 to 2). The
+    topic holds Kafka's other record types too (a consumer-protocol group's, from key version 3), which a
+    reader that does not know them skips, as Burrow does."""
+    return struct.unpack_from(">h", record.key)[0] in (0, 1, 2)
+
+
 def latest_by_key(records):
     """{decoded key: the record written last for it}: what compaction keeps."""
     latest = {}
     for record in sorted(records, key=lambda r: (r.partition, r.offset)):
-        latest[decode_key(record.key)] = record
+        if is_classic_record(record):
+            latest[decode_key(record.key)] = record
     return latest
 
 

@@ -187,11 +187,14 @@ final class GroupCoordinator: Sendable {
                 }
                 state.groups[groupID] = nil
             }
-            var group = state.consumerGroups[groupID] ?? ConsumerGroup(groupID: groupID, config: config.consumerGroup)
+            let before = state.consumerGroups[groupID]
+            var group = before ?? ConsumerGroup(groupID: groupID, config: config.consumerGroup)
             let epochBefore = group.groupEpoch
             let assignmentEpochBefore = group.targetAssignmentEpoch
             let answer = group.heartbeat(input, topics: topics, now: clock())
             state.consumerGroups[groupID] = group
+            // Under the lock, so that successive states' records stay in order.
+            offsets.storeConsumerGroup(groupID, before: before, after: group)
             if group.targetAssignmentEpoch != assignmentEpochBefore {
                 metrics.rebalanced(group: groupID, protocol: "consumer")
             }
@@ -261,8 +264,10 @@ final class GroupCoordinator: Sendable {
                 released.append((id, effects))
             }
             for id in Array(state.consumerGroups.keys) {
+                let before = state.consumerGroups[id]!
                 let removed = state.consumerGroups[id]!.expire(now: now)
                 if !removed.isEmpty {
+                    offsets.storeConsumerGroup(id, before: before, after: state.consumerGroups[id]!)
                     logger.info(
                         "consumer group members timed out",
                         metadata: ["group": "\(id)", "members": "\(removed.joined(separator: ","))"]
@@ -424,22 +429,22 @@ final class GroupCoordinator: Sendable {
 
     /// DeleteGroups: only a group without members can go; its offsets go with it.
     func delete(groupID: String) async -> ErrorCode {
-        let verdict = state.withLock { state -> ErrorCode in
+        let (verdict, kind) = state.withLock { state -> (ErrorCode, OffsetStore.GroupKind?) in
             if let consumer = state.consumerGroups[groupID] {
-                guard consumer.isEmpty else { return .nonEmptyGroup }
+                guard consumer.isEmpty else { return (.nonEmptyGroup, nil) }
                 state.consumerGroups[groupID] = nil
-                return .none
+                return (.none, .consumer)
             }
             if let group = state.groups[groupID] {
-                guard group.isEmpty && group.state != .dead else { return .nonEmptyGroup }
+                guard group.isEmpty && group.state != .dead else { return (.nonEmptyGroup, nil) }
                 state.groups[groupID]?.markDead()
-                return .none
+                return (.none, .classic)
             }
-            return offsets.hasOffsets(group: groupID) ? .none : .groupIDNotFound
+            return (offsets.hasOffsets(group: groupID) ? .none : .groupIDNotFound, nil)
         }
         guard verdict == .none else { return verdict }
         do {
-            try await offsets.deleteGroup(groupID)
+            try await offsets.deleteGroup(groupID, kind: kind)
         } catch {
             logger.error("deleting a group's offsets failed", metadata: ["group": "\(groupID)", "error": "\(error)"])
             return .kafkaStorageError

@@ -155,14 +155,20 @@ final class OffsetStore: Sendable {
         }
     }
 
-    /// Deletes every offset of a group and its metadata (DeleteGroups).
-    func deleteGroup(_ group: String) async throws {
+    /// Which protocol a group speaks, so that its deletion tombstones the metadata record it has.
+    enum GroupKind {
+        case classic
+        case consumer
+    }
+
+    /// Deletes every offset of a group and its metadata (DeleteGroups). A group known only by its
+    /// offsets (after a restart) may have either kind of metadata record: both get a tombstone.
+    func deleteGroup(_ group: String, kind: GroupKind? = nil) async throws {
         let doomed = committed(group: group).keys.sorted().map { (group, $0, CommittedOffset?.none) }
-        try await append(
-            Self.records(doomed) + [
-                Entry(group: group, key: OffsetsTopicRecord.groupMetadataKey(group: group), value: nil)
-            ]
-        )
+        var metadata: [ByteBuffer] = []
+        if kind != .consumer { metadata.append(OffsetsTopicRecord.groupMetadataKey(group: group)) }
+        if kind != .classic { metadata.append(OffsetsTopicRecord.consumerGroupMetadataKey(group: group)) }
+        try await append(Self.records(doomed) + metadata.map { Entry(group: group, key: $0, value: nil) })
         offsets.withLock { $0[group] = nil }
     }
 
@@ -170,13 +176,56 @@ final class OffsetStore: Sendable {
     /// stabilizes or empties, for tools that read the topic. Not replayed (members rejoin after a
     /// restart) and not waited on: a failure is logged, never fails the group.
     func storeGroup(_ group: String, _ metadata: OffsetsTopicRecord.GroupMetadata) {
-        let entry = Entry(
-            group: group,
-            key: OffsetsTopicRecord.groupMetadataKey(group: group),
-            value: OffsetsTopicRecord.groupMetadataValue(metadata)
+        storeGroupRecords(
+            group,
+            [(OffsetsTopicRecord.groupMetadataKey(group: group), OffsetsTopicRecord.groupMetadataValue(metadata))]
         )
+    }
+
+    /// Records what changed in a consumer-protocol group between two of its states, as Kafka does: the
+    /// group epoch, each member's metadata and current assignment, tombstones for members that left.
+    /// Like `storeGroup`, for readers of the topic, not replayed and not waited on.
+    func storeConsumerGroup(_ group: String, before: ConsumerGroup?, after: ConsumerGroup) {
+        var records: [(ByteBuffer, ByteBuffer?)] = []
+        if after.groupEpoch != before?.groupEpoch {
+            records.append(
+                (
+                    OffsetsTopicRecord.consumerGroupMetadataKey(group: group),
+                    OffsetsTopicRecord.consumerGroupMetadataValue(epoch: after.groupEpoch)
+                )
+            )
+        }
+        let topicIDs = { (topic: String) in self.logs.topic(named: topic)?.id }
+        for (id, member) in after.members.sorted(by: { $0.key < $1.key }) {
+            let old = before?.members[id]
+            if old.map({ !member.hasSameMetadata(as: $0) }) ?? true {
+                records.append(
+                    (
+                        OffsetsTopicRecord.consumerGroupMemberMetadataKey(group: group, member: id),
+                        OffsetsTopicRecord.consumerGroupMemberMetadataValue(member)
+                    )
+                )
+            }
+            if old.map({ !member.hasSameAssignment(as: $0) }) ?? true {
+                records.append(
+                    (
+                        OffsetsTopicRecord.consumerGroupCurrentAssignmentKey(group: group, member: id),
+                        OffsetsTopicRecord.consumerGroupCurrentAssignmentValue(member, topicIDs: topicIDs)
+                    )
+                )
+            }
+        }
+        for id in (before?.members.keys).map(Array.init)?.sorted() ?? [] where after.members[id] == nil {
+            records.append((OffsetsTopicRecord.consumerGroupMemberMetadataKey(group: group, member: id), nil))
+            records.append((OffsetsTopicRecord.consumerGroupCurrentAssignmentKey(group: group, member: id), nil))
+        }
+        storeGroupRecords(group, records)
+    }
+
+    private func storeGroupRecords(_ group: String, _ records: [(ByteBuffer, ByteBuffer?)]) {
+        guard !records.isEmpty else { return }
         do {
-            try appendWithoutWaiting([entry])
+            try appendWithoutWaiting(records.map { Entry(group: group, key: $0.0, value: $0.1) })
         } catch {
             logger.warning("recording group metadata failed", metadata: ["group": "\(group)", "error": "\(error)"])
         }

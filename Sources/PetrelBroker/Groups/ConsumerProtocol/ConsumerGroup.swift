@@ -47,6 +47,19 @@ struct ConsumerGroup: Sendable {
         var revocationDeadline: Int64?
         /// A static member that left with epoch -2: its partitions wait for it until its session ends.
         var hasLeftTemporarily = false
+
+        /// Whether what Kafka records as the member's metadata (who it is, what it subscribes to) is unchanged.
+        func hasSameMetadata(as other: Member) -> Bool {
+            instanceID == other.instanceID && clientID == other.clientID && clientHost == other.clientHost
+                && subscribedTopics == other.subscribedTopics && subscribedRegex == other.subscribedRegex
+                && assignor == other.assignor && rebalanceTimeoutMs == other.rebalanceTimeoutMs
+        }
+
+        /// Whether what Kafka records as the member's current assignment is unchanged.
+        func hasSameAssignment(as other: Member) -> Bool {
+            memberEpoch == other.memberEpoch && previousMemberEpoch == other.previousMemberEpoch
+                && assigned == other.assigned && revoking == other.revoking
+        }
     }
 
     struct Heartbeat: Sendable, Hashable {
