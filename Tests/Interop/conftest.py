@@ -54,6 +54,28 @@ def wait_until(predicate, timeout=30, interval=0.1, what="condition"):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+_admins = {}
+
+
+def forget_admin_clients():
+    """Drops the cached clients: after a broker restarts on the same address, new ones are needed."""
+    _admins.clear()
+
+
+@pytest.fixture(autouse=True)
+def _drop_admin_clients():
+    yield
+    forget_admin_clients()  # each test's brokers are gone with it; so are its clients
+
+
+def admin(broker):
+    """One AdminClient per broker, kept alive: a client that is garbage-collected fails its futures."""
+    from confluent_kafka.admin import AdminClient
+    if broker.bootstrap not in _admins:
+        _admins[broker.bootstrap] = AdminClient({"bootstrap.servers": broker.bootstrap})
+    return _admins[broker.bootstrap]
+
+
 def petrel(*args):
     """Runs the petrel CLI; returns its standard output, failing the test on a non-zero exit."""
     result = subprocess.run([PETREL, *args], capture_output=True, text=True, timeout=60)

@@ -4,28 +4,14 @@ IncrementalAlterConfigs), CreatePartitions, DeleteRecords, DescribeCluster, Desc
 DescribeProducers and OffsetDelete."""
 import pytest
 from confluent_kafka import KafkaError, KafkaException, Producer
-from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource,
+from confluent_kafka.admin import (AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource,
                                   NewTopic, ResourceType)
 from kafka.admin import ConfigResource as KPConfigResource
 from kafka.admin import ConfigResourceType, KafkaAdminClient
 
-from conftest import BrokerProcess
+from conftest import BrokerProcess, admin, forget_admin_clients
 
 
-_admins = {}
-
-
-@pytest.fixture(autouse=True)
-def _drop_admin_clients():
-    yield
-    _admins.clear()  # each test's brokers are gone with it; so are its clients
-
-
-def admin(broker):
-    """One AdminClient per broker, kept alive: a client that is garbage-collected fails its futures."""
-    if broker.bootstrap not in _admins:
-        _admins[broker.bootstrap] = AdminClient({"bootstrap.servers": broker.bootstrap})
-    return _admins[broker.bootstrap]
 
 
 def create(broker, name, configs, partitions=1):
@@ -160,7 +146,7 @@ def test_kafka_python_alters_configs_and_the_change_survives_kill_9(tmp_path):
         finally:
             client.close()
         broker.kill()
-        _admins.clear()
+        forget_admin_clients()
         broker.start()
         assert describe(broker, ResourceType.TOPIC, "durable")["retention.ms"].value == "6000"
     finally:
@@ -248,7 +234,7 @@ def test_delete_records_moves_the_low_watermark_for_every_client(tmp_path):
 
         # kill -9: the new start is durable, and a consumer starting below it is moved up to it.
         broker.kill()
-        _admins.clear()
+        forget_admin_clients()
         broker.start()
         consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "readers",
                              "auto.offset.reset": "earliest", "enable.auto.commit": False})

@@ -32,12 +32,12 @@ from dataclasses import dataclass
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicCollection, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import NewTopic
 from kafka import TopicPartition as KPTopicPartition
 from kafka.admin import KafkaAdminClient
 
 from burrow_fixture import burrow_and_zookeeper
-from conftest import BrokerProcess, petrel, wait_until
+from conftest import BrokerProcess, admin, petrel, wait_until
 
 OFFSETS_TOPIC = "__consumer_offsets"
 DEFAULT_PARTITIONS = 16
@@ -227,20 +227,6 @@ class Record:
     value: bytes | None
 
 
-_admins = {}
-
-
-@pytest.fixture(autouse=True)
-def _drop_admin_clients():
-    yield
-    _admins.clear()  # each test's brokers are gone with it; so are its clients
-
-
-def admin(broker):
-    """One AdminClient per broker, kept alive: a client that is garbage-collected fails its futures."""
-    if broker.bootstrap not in _admins:
-        _admins[broker.bootstrap] = AdminClient({"bootstrap.servers": broker.bootstrap})
-    return _admins[broker.bootstrap]
 
 
 def offsets_topic_partitions(broker):
