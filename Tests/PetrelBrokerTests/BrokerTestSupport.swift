@@ -2,10 +2,11 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
-import PetrelBroker
 import PetrelClient
 import PetrelProtocol
 import PetrelTestSupport
+
+@testable import PetrelBroker
 
 func connect(_ port: Int) async throws -> KafkaConnection {
     try await KafkaConnection.connect(host: "127.0.0.1", port: port, clientID: "petrel-tests")
@@ -136,5 +137,17 @@ struct RawSocket {
 
     func close() async {
         try? await channel.close()
+    }
+}
+
+/// Every record in the partition of `__consumer_offsets` that holds `group` (a default 16-partition topic).
+func offsetsTopicRecords(_ connection: KafkaConnection, group: String) async throws -> [Record] {
+    let index = OffsetsTopicRecord.partition(ofGroup: group, partitionCount: 16)
+    let fetched = try await connection.send(
+        fetchRequest("__consumer_offsets", partition: index, offset: 0),
+        version: 12
+    )
+    return try fetched.responses.flatMap(\.partitions).flatMap { partition in
+        try RecordBatchDecoder.decodeBatches(partition.records ?? ByteBuffer()).flatMap(\.records)
     }
 }

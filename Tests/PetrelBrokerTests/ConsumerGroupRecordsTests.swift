@@ -31,14 +31,7 @@ struct ConsumerGroupRecordsTests {
                 )
                 #expect(left.errorCode == .none)
 
-                let index = OffsetsTopicRecord.partition(ofGroup: "shipping", partitionCount: 16)
-                let fetched = try await connection.send(
-                    fetchRequest("__consumer_offsets", partition: index, offset: 0),
-                    version: 12
-                )
-                let records = try fetched.responses.flatMap(\.partitions).flatMap { partition in
-                    try RecordBatchDecoder.decodeBatches(partition.records ?? ByteBuffer()).flatMap(\.records)
-                }
+                let records = try await offsetsTopicRecords(connection, group: "shipping")
                 let keys = records.map { record in
                     var key = record.key!
                     let version: Int16 = try! key.readKafkaInteger()

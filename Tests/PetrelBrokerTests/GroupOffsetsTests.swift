@@ -195,14 +195,7 @@ struct GroupOffsetsTests {
                         == "Empty"
                 )
                 // __consumer_offsets holds the group as Kafka records it: Stable with its assignment, then Empty.
-                let index = OffsetsTopicRecord.partition(ofGroup: "crew", partitionCount: 16)
-                let fetched = try await connection.send(
-                    fetchRequest("__consumer_offsets", partition: index, offset: 0),
-                    version: 12
-                )
-                let records = try fetched.responses.flatMap(\.partitions).flatMap { partition in
-                    try RecordBatchDecoder.decodeBatches(partition.records ?? ByteBuffer()).flatMap(\.records)
-                }
+                let records = try await offsetsTopicRecords(connection, group: "crew")
                 let groups = try records.compactMap { record -> OffsetsTopicRecord.GroupMetadata? in
                     var key = record.key!
                     guard case .groupMetadata("crew") = try OffsetsTopicRecord.decodeKey(&key) else { return nil }
