@@ -52,4 +52,44 @@ struct ConsumerGroupRecordsTests {
             }
         }
     }
+
+    @Test("a member whose session expires leaves the group epoch's next record and its tombstones")
+    func sessionExpiry() async throws {
+        try await withBroker(configure: {
+            $0.groups.consumerSessionTimeoutMs = 300
+            $0.groups.consumerHeartbeatIntervalMs = 100
+        }) { _, port in
+            try await withConnection(port) { connection in
+                try await createTopic(connection, "orders")
+                let joined = try await connection.send(
+                    ConsumerGroupHeartbeatRequest(
+                        groupId: "expiring",
+                        memberEpoch: 0,
+                        rebalanceTimeoutMs: 30_000,
+                        subscribedTopicNames: ["orders"],
+                        topicPartitions: []
+                    ),
+                    version: 0
+                )
+                let member = try #require(joined.memberId)
+                // No more heartbeats: the coordinator's timer removes the member after 300 ms.
+                var tombstones: [Int16] = []
+                for _ in 0..<50 where tombstones.count < 2 {
+                    try await Task.sleep(for: .milliseconds(100))
+                    tombstones = try await offsetsTopicRecords(connection, group: "expiring").compactMap { record in
+                        guard record.value == nil, var key = record.key else { return nil }
+                        let version: Int16 = try key.readKafkaInteger()
+                        _ = try key.readKafkaString(flexible: false)
+                        return try key.readKafkaString(flexible: false) == member ? version : nil
+                    }
+                }
+                #expect(tombstones.sorted() == [5, 8])
+                let epochs = try await offsetsTopicRecords(connection, group: "expiring").compactMap { record in
+                    var key = record.key!
+                    return try key.readKafkaInteger(as: Int16.self) == 3 ? record.value.map { Array(buffer: $0) } : nil
+                }
+                #expect(epochs == [[0, 0, 0, 0, 0, 1, 0], [0, 0, 0, 0, 0, 2, 0]])
+            }
+        }
+    }
 }

@@ -264,10 +264,9 @@ final class GroupCoordinator: Sendable {
                 released.append((id, effects))
             }
             for id in Array(state.consumerGroups.keys) {
-                let before = state.consumerGroups[id]!
                 let removed = state.consumerGroups[id]!.expire(now: now)
                 if !removed.isEmpty {
-                    offsets.storeConsumerGroup(id, before: before, after: state.consumerGroups[id]!)
+                    offsets.storeConsumerGroupDepartures(id, removed, epoch: state.consumerGroups[id]!.groupEpoch)
                     logger.info(
                         "consumer group members timed out",
                         metadata: ["group": "\(id)", "members": "\(removed.joined(separator: ","))"]

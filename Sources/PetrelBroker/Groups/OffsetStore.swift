@@ -215,11 +215,27 @@ final class OffsetStore: Sendable {
                 )
             }
         }
-        for id in (before?.members.keys).map(Array.init)?.sorted() ?? [] where after.members[id] == nil {
-            records.append((OffsetsTopicRecord.consumerGroupMemberMetadataKey(group: group, member: id), nil))
-            records.append((OffsetsTopicRecord.consumerGroupCurrentAssignmentKey(group: group, member: id), nil))
+        let departed = (before?.members.keys).map(Array.init)?.filter { after.members[$0] == nil } ?? []
+        storeGroupRecords(group, records + Self.departureRecords(group, departed))
+    }
+
+    /// Records members whose sessions expired: the group's new epoch and tombstones for their records.
+    /// (Expiry changes nothing else; the others' assignments move at their next heartbeat.)
+    func storeConsumerGroupDepartures(_ group: String, _ members: [String], epoch: Int32) {
+        let metadata = (
+            OffsetsTopicRecord.consumerGroupMetadataKey(group: group),
+            Optional(OffsetsTopicRecord.consumerGroupMetadataValue(epoch: epoch))
+        )
+        storeGroupRecords(group, [metadata] + Self.departureRecords(group, members))
+    }
+
+    private static func departureRecords(_ group: String, _ members: [String]) -> [(ByteBuffer, ByteBuffer?)] {
+        members.sorted().flatMap { id -> [(ByteBuffer, ByteBuffer?)] in
+            [
+                (OffsetsTopicRecord.consumerGroupMemberMetadataKey(group: group, member: id), nil),
+                (OffsetsTopicRecord.consumerGroupCurrentAssignmentKey(group: group, member: id), nil),
+            ]
         }
-        storeGroupRecords(group, records)
     }
 
     private func storeGroupRecords(_ group: String, _ records: [(ByteBuffer, ByteBuffer?)]) {
