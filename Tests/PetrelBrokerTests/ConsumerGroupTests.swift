@@ -197,6 +197,26 @@ struct ConsumerGroupTests {
         #expect(group.groupEpoch == epoch)
     }
 
+    @Test("a topic counts as subscribed by name or by a member's regex (OffsetDelete refuses those)")
+    mutating func subscribedByNameOrRegex() {
+        _ = join("a")
+        _ = group.heartbeat(
+            .init(
+                memberID: "b",
+                memberEpoch: 0,
+                rebalanceTimeoutMs: 5_000,
+                subscribedTopics: [],
+                subscribedRegex: "audit-.*"
+            ),
+            topics: topics,
+            now: 0
+        )
+        #expect(group.isSubscribed(to: "orders"))
+        #expect(group.isSubscribed(to: "audit-2026"))
+        #expect(!group.isSubscribed(to: "audit"))  // the regex must match the whole name
+        #expect(!group.isSubscribed(to: "payments"))
+    }
+
     @Test("a member rejoining at epoch 0 under its own id is not a new member, even in a full group")
     mutating func rejoinUnderOwnID() {
         group = ConsumerGroup(groupID: "workers", config: ConsumerGroup.Config(sessionTimeoutMs: 10_000, maxSize: 2))

@@ -392,7 +392,7 @@ final class GroupCoordinator: Sendable {
     ) async -> (group: ErrorCode, partitions: [TopicPartition: ErrorCode]) {
         let subscribed: Set<String>?? = state.withLock { state in
             if let consumer = state.consumerGroups[groupID], !consumer.isEmpty {
-                return .some(consumer.members.values.reduce(into: Set<String>()) { $0.formUnion($1.subscribedTopics) })
+                return .some(Set(partitions.map(\.topic).filter(consumer.isSubscribed(to:))))
             }
             guard let group = state.groups[groupID], !group.isEmpty, group.state != .dead else {
                 return offsets.hasOffsets(group: groupID) ? .some(Set()) : .none

@@ -330,6 +330,15 @@ struct ConsumerGroup: Sendable {
         return votes.max { ($0.value, $1.key.rawValue) < ($1.value, $0.key.rawValue) }?.key ?? config.assignors[0]
     }
 
+    /// Whether any member subscribes to `topic`, by name or by its regex (OffsetDelete refuses those).
+    func isSubscribed(to topic: String) -> Bool {
+        members.values.contains { member in
+            if member.subscribedTopics.contains(topic) { return true }
+            guard let pattern = member.subscribedRegex, let regex = try? Regex(pattern) else { return false }
+            return (try? regex.wholeMatch(in: topic)) != nil
+        }
+    }
+
     private func subscribedTopics(among topics: [String: Int32]) -> Set<String> {
         members.values.reduce(into: Set<String>()) { $0.formUnion(topicsOf($1, among: topics)) }
     }
