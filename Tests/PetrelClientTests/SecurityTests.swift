@@ -5,7 +5,7 @@ import PetrelBroker
 import PetrelClient
 import PetrelProtocol
 import PetrelSASL
-import Synchronization
+import PetrelTestSupport
 import Testing
 
 /// The client on secured listeners: TLS, SASL (SCRAM-SHA-256 and PLAIN), both; the right password
@@ -14,7 +14,6 @@ import Testing
 struct SecurityTests {
     /// A self-signed certificate for 127.0.0.1 and a users file with one user, in a fresh folder.
     struct Material {
-        private static let launching = Mutex(())
         let folder: String
         var certificate: String { "\(folder)/cert.pem" }
         var key: String { "\(folder)/key.pem" }
@@ -25,22 +24,12 @@ struct SecurityTests {
                 FileManager.default.temporaryDirectory.appendingPathComponent("petrel-client-tls-\(UUID().uuidString)")
                 .path
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            let openssl = Process()
-            openssl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            openssl.arguments = [
+            let status = try runChildProcess([
                 "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "\(folder)/key.pem", "-out",
                 "\(folder)/cert.pem", "-days", "2", "-subj", "/CN=localhost", "-addext",
                 "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            ]
-            openssl.standardError = FileHandle.nullDevice
-            openssl.standardOutput = FileHandle.nullDevice
-            // Foundation's Process is not safe to launch from several threads at once (a parallel run
-            // crashed in Process.run), and the cases run in parallel.
-            try Self.launching.withLock { _ in
-                try openssl.run()
-                openssl.waitUntilExit()
-            }
-            guard openssl.terminationStatus == 0 else {
+            ])
+            guard status == 0 else {
                 throw KafkaClientError.invalidArgument("openssl could not make a test certificate")
             }
             var file = UserStore.UsersFile()

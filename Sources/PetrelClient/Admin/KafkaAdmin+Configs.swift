@@ -113,11 +113,10 @@ extension KafkaAdmin {
     /// Deletes a group's committed offsets for `partitions` (OffsetDelete). A partition of a topic a live
     /// member subscribes to fails with GROUP_SUBSCRIBED_TO_TOPIC.
     public func deleteOffsets(group groupID: String, _ partitions: [TopicPartition]) async throws {
-        let byTopic = Dictionary(grouping: partitions, by: \.topic)
         let request = OffsetDeleteRequest(
             groupId: groupID,
-            topics: byTopic.keys.sorted().map { topic in
-                .init(name: topic, partitions: byTopic[topic]!.map { .init(partitionIndex: $0.partition) })
+            topics: partitions.groupedByTopic().map { topic, indexes in
+                .init(name: topic, partitions: indexes.map { .init(partitionIndex: $0) })
             }
         )
         let response = try await coordinatorConnection(for: groupID).send(request, maximumVersion: 0)

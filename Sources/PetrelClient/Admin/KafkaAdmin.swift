@@ -176,15 +176,12 @@ public final class KafkaAdmin: Sendable {
             guard leader >= 0 else {
                 throw KafkaClientError.broker(.unknownTopicOrPartition, message: "\(owned[0]) has no leader")
             }
-            let byTopic = Dictionary(grouping: owned, by: \.topic)
             let request = ListOffsetsRequest(
                 replicaId: -1,
-                topics: byTopic.map { topic, parts in
+                topics: owned.groupedByTopic().map { topic, indexes in
                     .init(
                         name: topic,
-                        partitions: parts.map {
-                            .init(partitionIndex: $0.partition, timestamp: timestamp, maxNumOffsets: 1)
-                        }
+                        partitions: indexes.map { .init(partitionIndex: $0, timestamp: timestamp, maxNumOffsets: 1) }
                     )
                 }
             )

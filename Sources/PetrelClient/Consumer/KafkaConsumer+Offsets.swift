@@ -25,15 +25,18 @@ extension KafkaConsumer {
         }
         var unresolved: [TopicPartition] = []
         for (node, partitions) in byLeader {
-            let byTopic = Dictionary(grouping: partitions, by: \.topic)
             let request = ListOffsetsRequest(
                 replicaId: -1,
                 isolationLevel: configuration.isolationLevel.rawValue,
-                topics: byTopic.map { topic, parts in
+                topics: partitions.groupedByTopic().map { topic, indexes in
                     .init(
                         name: topic,
-                        partitions: parts.map {
-                            .init(partitionIndex: $0.partition, timestamp: lookups[$0]!, maxNumOffsets: 1)
+                        partitions: indexes.map {
+                            .init(
+                                partitionIndex: $0,
+                                timestamp: lookups[TopicPartition(topic, $0)]!,
+                                maxNumOffsets: 1
+                            )
                         }
                     )
                 }

@@ -185,6 +185,7 @@ public final class LogManager: Sendable {
 
     /// Creates a topic with `partitionCount` empty partitions. With `validateOnly` only checks that it could.
     /// Internal topics (`TopicName.isInternal`) are created by the broker only (`allowInternal`).
+    @discardableResult
     public func createTopic(
         name: String,
         partitionCount: Int,

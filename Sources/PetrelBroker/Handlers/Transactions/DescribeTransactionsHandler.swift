@@ -27,7 +27,6 @@ struct DescribeTransactionsHandler: RequestHandler {
                         topics: []
                     )
                 }
-                let byTopic = Dictionary(grouping: metadata.partitions, by: \.topic)
                 return .init(
                     errorCode: .none,
                     transactionalId: id,
@@ -36,8 +35,8 @@ struct DescribeTransactionsHandler: RequestHandler {
                     transactionStartTimeMs: metadata.startTimestamp,
                     producerId: metadata.producerID,
                     producerEpoch: metadata.producerEpoch,
-                    topics: byTopic.keys.sorted().map { topic in
-                        .init(topic: topic, partitions: byTopic[topic]!.map(\.partition).sorted())
+                    topics: metadata.partitions.groupedByTopic().map {
+                        .init(topic: $0.topic, partitions: $0.partitions)
                     }
                 )
             }
