@@ -42,7 +42,7 @@ import tempfile
 import time
 
 from petrel_harness.broker_process import free_port
-from petrel_harness.wire import FETCH, Cursor, read_frame, request_api, with_correlation_id
+from petrel_harness.wire import FETCH, Cursor, read_frame, request_api
 from replay_broker import LOOPBACK, Recorder, Recording, Replayer  # beside this script
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -281,30 +281,6 @@ def shape(connections):
             "ms from response to next fetch": quantiles(gaps, 1000), "fetch version": max(a[0] for a in asked)}
 
 
-class DelayedReplayer(Replayer):
-    """Replayer that holds each fetch answer back `delay` seconds (changeable between runs) and can be
-    switched to another recording between runs. The delay blocks its loop (time.sleep): asyncio's
-    timers round below a millisecond up, and the consumer has one fetch in flight anyway."""
-
-    delay = 0.0
-
-    async def _serve(self, reader, writer):
-        try:
-            while (request := await read_frame(reader)) is not None:
-                response = self.recording.answer(request)
-                if response is None:
-                    self.unanswered.append(request_api(request))
-                    await asyncio.sleep(3600)  # nothing recorded: let the run time out
-                if self.delay and request_api(request)[0] == FETCH:
-                    time.sleep(self.delay)
-                writer.write(with_correlation_id(response, request))
-                await writer.drain()
-        except (asyncio.CancelledError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-
-
 def machine_mark():
     """(CPU-s spent by the whole machine, not idle or waiting for I/O, from /proc/stat; by this process)."""
     with open("/proc/stat") as f:
@@ -333,7 +309,7 @@ def consume(generator, bootstrap, count, broker=None, replayer=None, delay=0.0, 
     def once(_):
         wait_until_quiet(WAIT_QUIET)
         if replayer:
-            replayer.delay = delay
+            replayer.fetch_delay = delay
             replayer.recording = recording or replayer.recording
         mark = machine_mark()
         run = bench.Run(bench.consume_command(generator, bootstrap, TOPIC, count) + list(extra), broker, timeout=180)
@@ -400,8 +376,8 @@ def run_all(generator, workdir, count, repeat):
         for broker in brokers:
             bench.create_topic(broker.bootstrap, TOPIC)
             produce(generator, broker.bootstrap, broker, count)
-        with DelayedReplayer(ports["petrel"], recordings["petrel"]) as p_replay, \
-                DelayedReplayer(ports["tansu"], recordings["tansu"]) as t_replay:
+        with Replayer(ports["petrel"], recordings["petrel"]) as p_replay, \
+                Replayer(ports["tansu"], recordings["tansu"]) as t_replay:
             p_boot, t_boot = f"127.0.0.1:{ports['petrel']}", f"127.0.0.1:{ports['tansu']}"
             contestants = {
                 "petrel live": consume(generator, petrel.bootstrap, count, petrel),

@@ -21,6 +21,7 @@ The frames are read with the harness's Kafka codec (petrel_harness.wire).
 import asyncio
 import bisect
 import threading
+import time
 
 from petrel_harness.wire import FETCH, fetch_offset, read_frame, request_api, request_key, with_correlation_id
 
@@ -123,6 +124,10 @@ class Replayer(_LoopThread):
         super().__init__(port)
         self.recording = recording
         self.unanswered = []  # (API key, version) of each request with no recorded answer
+        # Seconds each fetch answer is held back (consume-shape.py sets it between runs). It blocks the
+        # loop (time.sleep): asyncio's timers round below a millisecond up, and a consumer has one fetch
+        # in flight anyway.
+        self.fetch_delay = 0.0
 
     async def _serve(self, reader, writer):
         try:
@@ -131,6 +136,8 @@ class Replayer(_LoopThread):
                 if response is None:
                     self.unanswered.append(request_api(request))
                     await asyncio.sleep(3600)  # nothing recorded: let the run time out
+                if self.fetch_delay and request_api(request)[0] == FETCH:
+                    time.sleep(self.fetch_delay)
                 writer.write(with_correlation_id(response, request))
                 await writer.drain()
         except (asyncio.CancelledError, ConnectionError):

@@ -59,7 +59,7 @@ struct TransactionStatesTests {
 
     @Test("partitions and offsets open a transaction; commit ends it and carries its offsets in the prepared state")
     mutating func commit() {
-        initialize()
+        _ = initialize()
         let id = current().producerID
         #expect(
             run(states.addPartitions("worker", producerID: id, producerEpoch: 0, partitions: [orders], now: 10))
@@ -115,7 +115,7 @@ struct TransactionStatesTests {
 
     @Test("EndTxn with nothing open is INVALID_TXN_STATE; unknown ids and producer ids are INVALID_PRODUCER_ID_MAPPING")
     mutating func invalidEnds() {
-        initialize()
+        _ = initialize()
         let id = current().producerID
         #expect(
             states.end("worker", producerID: id, producerEpoch: 0, commit: true, now: 1)
@@ -139,7 +139,7 @@ struct TransactionStatesTests {
 
     @Test("a second producer with the same transactional id fences the first and aborts its open transaction")
     mutating func fencing() {
-        initialize()
+        _ = initialize()
         let id = current().producerID
         run(
             states.addPartitions(
@@ -178,7 +178,7 @@ struct TransactionStatesTests {
         "a transaction open longer than its timeout is aborted at a bumped epoch; the producer's own abort is then done"
     )
     mutating func timeout() {
-        initialize(timeoutMs: 1_000)
+        _ = initialize(timeoutMs: 1_000)
         let id = current().producerID
         run(states.addPartitions("worker", producerID: id, producerEpoch: 0, partitions: [orders], now: 100))
         #expect(states.expired(now: 1_100).isEmpty)
@@ -198,7 +198,7 @@ struct TransactionStatesTests {
 
     @Test("produce is allowed only into an open transaction that added the partition, at the current epoch")
     mutating func produceChecks() {
-        initialize()
+        _ = initialize()
         let id = current().producerID
         #expect(states.produceRefusal(producerID: id, producerEpoch: 0, partition: orders) == .invalidTransactionState)
         run(states.addPartitions("worker", producerID: id, producerEpoch: 0, partitions: [orders], now: 1))
@@ -212,7 +212,7 @@ struct TransactionStatesTests {
 
     @Test("after a crash, ends that were prepared are finished, and a failed write frees the id")
     mutating func recovery() {
-        initialize()
+        _ = initialize()
         let id = current().producerID
         run(states.addPartitions("worker", producerID: id, producerEpoch: 0, partitions: [orders], now: 1))
         guard case .end(let end, _) = states.end("worker", producerID: id, producerEpoch: 0, commit: true, now: 2)

@@ -50,21 +50,13 @@ enum LegacyOffsetLog {
         )
         defer { try? log.close() }
         var offsets: [String: [TopicPartition: CommittedOffset]] = [:]
-        var next = log.logStartOffset
-        while next < log.logEndOffset {
-            guard let slice = try log.read(from: next, maxBytes: 1 << 20).slice else { break }
-            for batch in try RecordBatchDecoder.decodeBatches(try slice.readBytes()) {
-                for record in batch.records where record.offset >= next {
-                    guard var key = record.key, let (group, partition) = try? decodeKey(&key) else { continue }
-                    if var value = record.value, let committed = try? decodeValue(&value) {
-                        offsets[group, default: [:]][partition] = committed
-                    } else {
-                        offsets[group]?[partition] = nil
-                        if offsets[group]?.isEmpty == true { offsets[group] = nil }
-                    }
-                }
-                next = batch.header.nextOffset
+        try log.forEachRecord { _, record in
+            guard var key = record.key, let (group, partition) = try? decodeKey(&key) else { return }
+            let committed = record.value.flatMap { value in
+                var value = value
+                return try? decodeValue(&value)
             }
+            offsets.set(group, partition, committed)
         }
         return offsets
     }

@@ -87,33 +87,19 @@ final class OffsetStore: Sendable {
     private static func replay(_ partitions: [PartitionLog]) throws -> [String: [TopicPartition: CommittedOffset]] {
         var offsets: [String: [TopicPartition: CommittedOffset]] = [:]
         for log in partitions {
-            var next = log.logStartOffset
-            while next < log.logEndOffset {
-                guard let slice = try log.read(from: next, maxBytes: 1 << 20).slice else { break }
-                for batch in try RecordBatchDecoder.decodeBatches(try slice.readBytes()) {
-                    // Control batches (transaction markers) carry no offsets.
-                    if !batch.header.attributes.isControl {
-                        for record in batch.records where record.offset >= next {
-                            apply(record, to: &offsets)
-                        }
-                    }
-                    next = batch.header.nextOffset
+            try log.forEachRecord { batch, record in
+                // Control batches (transaction markers) carry no offsets.
+                guard !batch.header.attributes.isControl, var key = record.key,
+                    case .offsetCommit(let group, let partition)? = try? OffsetsTopicRecord.decodeKey(&key)
+                else { return }
+                let committed = record.value.flatMap { value in
+                    var value = value
+                    return try? OffsetsTopicRecord.decodeOffsetCommitValue(&value)
                 }
+                offsets.set(group, partition, committed)
             }
         }
         return offsets
-    }
-
-    private static func apply(_ record: Record, to offsets: inout [String: [TopicPartition: CommittedOffset]]) {
-        guard var key = record.key,
-            case .offsetCommit(let group, let partition)? = try? OffsetsTopicRecord.decodeKey(&key)
-        else { return }
-        if var value = record.value, let committed = try? OffsetsTopicRecord.decodeOffsetCommitValue(&value) {
-            offsets[group, default: [:]][partition] = committed
-        } else {
-            offsets[group]?[partition] = nil
-            if offsets[group]?.isEmpty == true { offsets[group] = nil }
-        }
     }
 
     // MARK: - Reading
@@ -151,7 +137,7 @@ final class OffsetStore: Sendable {
         }
         try await append(commits.sorted { $0.key < $1.key }.map { (group, $0.key, $0.value) })
         offsets.withLock { offsets in
-            for (partition, committed) in commits { offsets[group, default: [:]][partition] = committed }
+            for (partition, committed) in commits { offsets.set(group, partition, committed) }
         }
     }
 
@@ -253,8 +239,7 @@ final class OffsetStore: Sendable {
             .map { (group, $0, CommittedOffset?.none) }
         try await append(doomed)
         offsets.withLock { offsets in
-            for partition in partitions { offsets[group]?[partition] = nil }
-            if offsets[group]?.isEmpty == true { offsets[group] = nil }
+            for partition in partitions { offsets.set(group, partition, nil) }
         }
     }
 
@@ -267,10 +252,7 @@ final class OffsetStore: Sendable {
         }
         try await append(doomed)
         offsets.withLock { offsets in
-            for (group, partition, _) in doomed {
-                offsets[group]?[partition] = nil
-                if offsets[group]?.isEmpty == true { offsets[group] = nil }
-            }
+            for (group, partition, _) in doomed { offsets.set(group, partition, nil) }
         }
     }
 
@@ -317,6 +299,19 @@ final class OffsetStore: Sendable {
             let log = partitions[Int(index)]
             let appended = try log.append(batch, header: try RecordBatchValidator.validateProduced(batch), now: now)
             return (log, appended.lastOffset)
+        }
+    }
+}
+
+extension [String: [TopicPartition: CommittedOffset]] {
+    /// Sets a group's committed offset for a partition, or deletes it (nil), forgetting a group left
+    /// with none.
+    mutating func set(_ group: String, _ partition: TopicPartition, _ committed: CommittedOffset?) {
+        if let committed {
+            self[group, default: [:]][partition] = committed
+        } else {
+            self[group]?[partition] = nil
+            if self[group]?.isEmpty == true { self[group] = nil }
         }
     }
 }

@@ -42,19 +42,12 @@ final class TransactionLog: Sendable {
     /// Every transactional id's last stored metadata.
     func replay() throws -> [TransactionMetadata] {
         var latest: [String: TransactionMetadata] = [:]
-        var next = log.logStartOffset
-        while next < log.logEndOffset {
-            guard let slice = try log.read(from: next, maxBytes: 1 << 20).slice else { break }
-            for batch in try RecordBatchDecoder.decodeBatches(try slice.readBytes()) {
-                for record in batch.records where record.offset >= next {
-                    guard var key = record.key, let id = key.readString(length: key.readableBytes) else { continue }
-                    if let value = record.value {
-                        latest[id] = try TransactionMetadata.decode(transactionalID: id, from: value)
-                    } else {
-                        latest[id] = nil
-                    }
-                }
-                next = batch.header.nextOffset
+        try log.forEachRecord { _, record in
+            guard var key = record.key, let id = key.readString(length: key.readableBytes) else { return }
+            if let value = record.value {
+                latest[id] = try TransactionMetadata.decode(transactionalID: id, from: value)
+            } else {
+                latest[id] = nil
             }
         }
         return Array(latest.values)

@@ -9,8 +9,6 @@ extension Sequence where Element == TopicPartition {
     }
 }
 
-/// The consumer protocol's subscription and assignment travel inside group requests as bytes: an int16
-/// version, then the struct at that version (JoinGroup metadata, SyncGroup assignments, DescribeGroups).
 extension ConsumerProtocolAssignment {
     public init(partitions: some Sequence<PetrelProtocol.TopicPartition>) {
         self.init(
@@ -23,7 +21,13 @@ extension ConsumerProtocolAssignment {
         assignedPartitions.flatMap { topic in topic.partitions.map { PetrelProtocol.TopicPartition(topic.topic, $0) } }
             .sorted()
     }
+}
 
+/// The consumer protocol's subscription and assignment travel inside group requests as bytes: an int16
+/// version, then the struct at that version (JoinGroup metadata, SyncGroup assignments, DescribeGroups).
+public protocol ConsumerProtocolEmbedded: KafkaVersionedData {}
+
+extension ConsumerProtocolEmbedded {
     /// The embedded form, at version 0 (what every client reads).
     public var embedded: ByteBuffer {
         var bytes = ByteBuffer()
@@ -33,31 +37,15 @@ extension ConsumerProtocolAssignment {
     }
 
     /// Reads the embedded form (a newer version than known is read as the newest known); nil if the bytes
-    /// are not an assignment.
+    /// are not this struct.
     public init?(embedded: ByteBuffer) {
         var bytes = embedded
         guard let version = try? bytes.readKafkaInteger(as: Int16.self), version >= 0,
-            let assignment = try? Self(from: &bytes, version: min(version, Self.validVersions.upperBound))
+            let value = try? Self(from: &bytes, version: min(version, Self.validVersions.upperBound))
         else { return nil }
-        self = assignment
+        self = value
     }
 }
 
-extension ConsumerProtocolSubscription {
-    /// The embedded form, at version 0 (what every client reads).
-    public var embedded: ByteBuffer {
-        var bytes = ByteBuffer()
-        bytes.writeInteger(Int16(0))
-        write(to: &bytes, version: 0)
-        return bytes
-    }
-
-    /// Reads the embedded form; nil if the bytes are not a subscription.
-    public init?(embedded: ByteBuffer) {
-        var bytes = embedded
-        guard let version = try? bytes.readKafkaInteger(as: Int16.self), version >= 0,
-            let subscription = try? Self(from: &bytes, version: min(version, Self.validVersions.upperBound))
-        else { return nil }
-        self = subscription
-    }
-}
+extension ConsumerProtocolAssignment: ConsumerProtocolEmbedded {}
+extension ConsumerProtocolSubscription: ConsumerProtocolEmbedded {}
